@@ -6,6 +6,7 @@ Every user mistake surfaces as one line on stderr and exit status 2 (see :mod:`w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
 from collections.abc import Sequence
@@ -28,27 +29,103 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _register(parser: argparse.ArgumentParser, module: str) -> None:
+    """Let ``module`` add its options; a module not in this build is reported when it is called."""
+    try:
+        importlib.import_module(module).add_arguments(parser)
+    except ModuleNotFoundError as e:
+        if e.name is None or not module.startswith(e.name):
+            raise
+        parser.set_defaults(_missing=True)
+
+
+def _add_train(sub) -> None:
+    from wrl.agents import ALGOS, config_class
+    from wrl.config import add_options
+    from wrl.training.config import TrainConfig
+
+    p = sub.add_parser("train", help="train an agent (no arguments: a short real run on Pendulum-v1)",
+                       description="Train an agent. Agent options apply to the chosen --algo; see "
+                                   "`wrl train --algo NAME --help`.")
+    p.add_argument("--run-dir", default=None, help="where the run is written (default: runs/ALGO-ENV-sSEED-TIME)")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")
+    add_options(p, TrainConfig)
+    p.set_defaults(_algos=ALGOS)
+    # Agent options of every algorithm (each applies only to its own --algo).
+    seen: set[str] = set()
+    for algo in ALGOS:
+        cls = config_class(algo)
+        names = {f.name for f in dataclasses.fields(cls)}
+        add_options(p.add_argument_group(f"{algo} options"), cls, skip=tuple(names & seen))
+        seen |= names
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a trained run (and record a video when rendering works)")
+    p.add_argument("run_dir", help="a run directory written by `wrl train`")
+    p.add_argument("--episodes", type=int, default=10, help="deterministic episodes (default: 10)")
+    p.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
+    p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
+                   help="record the first episode to RUN_DIR/eval.gif")
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks against peer libraries")
+    bsub = p.add_subparsers(dest="bench", parser_class=_Parser, required=True)
+    from wrl.bench import BENCHES
+
+    for name, (module, help_text) in BENCHES.items():
+        b = bsub.add_parser(name, help=help_text, description=help_text)
+        b.set_defaults(_bench_module=module)
+        _register(b, module)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wrl", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _add_train(sub)
+    _add_eval(sub)
+    _add_bench(sub)
     flow = sub.add_parser("flow", help="exact and toy Wasserstein flows with plots")
     flow_sub = flow.add_subparsers(dest="flow", parser_class=_Parser, required=True)
     for name, (module, help_text) in FLOWS.items():
         p = flow_sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_flow_module=module)
-        try:
-            importlib.import_module(module).add_arguments(p)
-        except ModuleNotFoundError:
-            p.set_defaults(_flow_missing=True)
+        _register(p, module)
     return parser
 
 
+def _version() -> str:
+    from wrl import __version__
+
+    return f"wrl {__version__}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["train"]  # the main job: a short real training run on the embedded default
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "flow":
-            return int(importlib.import_module(args._flow_module).run(args) or 0)
+        if args.command == "train":
+            from wrl.training.commands import train_command
+
+            return train_command(args)
+        if args.command == "eval":
+            from wrl.training.commands import eval_command
+
+            return eval_command(args)
+        if args.command in ("bench", "flow"):
+            name = getattr(args, args.command)
+            if getattr(args, "_missing", False):
+                raise WrlError(f"`wrl {args.command} {name}` is not available in this build")
+            module = args._bench_module if args.command == "bench" else args._flow_module
+            return int(importlib.import_module(module).run(args) or 0)
         parser.print_help()
         return 0
     except WrlError as e:

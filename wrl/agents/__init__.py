@@ -1,0 +1,32 @@
+"""Agents by name. Each module has a ``*Config`` dataclass and ``make_agent(cfg, obs_dim, act_dim)``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from wrl.agents.base import Agent
+from wrl.errors import ConfigError
+
+# name -> (module, config class)
+ALGOS: dict[str, tuple[str, str]] = {
+    "sac": ("wrl.agents.sac", "SACConfig"),
+    "td3": ("wrl.agents.td3", "TD3Config"),
+}
+
+
+def _module(algo: str):
+    if algo not in ALGOS:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
+    return importlib.import_module(ALGOS[algo][0])
+
+
+def config_class(algo: str) -> type:
+    return getattr(_module(algo), ALGOS[algo][1])
+
+
+def make_agent(algo: str, cfg: Any, obs_dim: int, act_dim: int) -> Agent:
+    return _module(algo).make_agent(cfg, obs_dim, act_dim)
+
+
+__all__ = ["ALGOS", "Agent", "config_class", "make_agent"]

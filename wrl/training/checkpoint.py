@@ -1,0 +1,97 @@
+"""Checkpoints: one ``.npz`` of named arrays plus JSON metadata; no pickled code, written atomically.
+
+Array names are the pytree key paths of the training state (``state/agent/actor/params/...``), so a
+checkpoint is checked leaf by leaf (name, shape, dtype) against the state a config builds before it is
+loaded; any difference is a :class:`~wrl.errors.CheckpointError` naming the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from wrl.errors import CheckpointError
+
+META_KEY = "__meta__"
+
+
+def _leaf_names(tree: Any, prefix: str) -> list[tuple[str, Any]]:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return [(prefix + jax.tree_util.keystr(path, simple=True, separator="/"), leaf) for path, leaf in leaves]
+
+
+def save_checkpoint(path: str | Path, state: Any, extra_arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write ``state`` (pytree), extra named arrays and JSON ``meta`` to ``path`` atomically."""
+    path = Path(path)
+    arrays = {name: np.asarray(leaf) for name, leaf in _leaf_names(state, "state/")}
+    arrays.update({f"extra/{k}": np.asarray(v) for k, v in extra_arrays.items()})
+    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_meta(path: str | Path) -> dict:
+    """The JSON metadata of a checkpoint (cheap: reads one member)."""
+    with _open(path) as data:
+        return _meta(data, path)
+
+
+def _open(path: str | Path):
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; train first, or point at a run directory that has one")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt ({type(e).__name__}); resume from a good copy "
+                              "or start a new run") from None
+
+
+def _meta(data, path) -> dict:
+    try:
+        return json.loads(bytes(data[META_KEY]).decode())
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError):
+        raise CheckpointError(f"checkpoint {path} has no readable metadata (corrupt or not a wrl "
+                              "checkpoint); start a new run") from None
+
+
+def load_checkpoint(path: str | Path, template: Any) -> tuple[Any, dict[str, np.ndarray], dict]:
+    """Load into the structure of ``template``; returns (state, extra arrays, meta)."""
+    with _open(path) as data:
+        meta = _meta(data, path)
+        try:
+            names = set(data.files)
+            leaves = []
+            for name, leaf in _leaf_names(template, "state/"):
+                if name not in names:
+                    raise CheckpointError(f"checkpoint {path} does not match this configuration (missing "
+                                          f"{name}); resume with the run's own config")
+                arr = data[name]
+                if arr.shape != leaf.shape or arr.dtype != leaf.dtype:
+                    raise CheckpointError(
+                        f"checkpoint {path} does not match this configuration ({name} is {arr.dtype}"
+                        f"{list(arr.shape)}, expected {leaf.dtype}{list(leaf.shape)}); resume with the "
+                        "run's own config")
+                leaves.append(arr)
+            extra = {n[len("extra/"):]: data[n] for n in data.files if n.startswith("extra/")}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise CheckpointError(f"checkpoint {path} is corrupt ({type(e).__name__}); resume from a good "
+                                  "copy or start a new run") from None
+    treedef = jax.tree_util.tree_structure(template)
+    state = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
+    return state, extra, meta

@@ -1,0 +1,118 @@
+"""`wrl train` and `wrl eval`: argument handling around :mod:`wrl.training.trainer`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from wrl import config as C
+from wrl.agents import ALGOS, config_class, make_agent
+from wrl.envs import env_spec, import_env_modules, make_env
+from wrl.envs.render import rendering_unavailable_reason
+from wrl.errors import ConfigError, RunDirError
+from wrl.training.checkpoint import load_checkpoint
+from wrl.training.config import TrainConfig
+from wrl.training.evaluate import evaluate
+from wrl.training.step import init_train_state
+from wrl.training.trainer import CHECKPOINT, load_run_config, train
+
+
+def _given(args: argparse.Namespace, cls: type) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def _agent_options_given(args: argparse.Namespace) -> set[str]:
+    names: set[str] = set()
+    for algo in ALGOS:
+        names |= set(_given(args, config_class(algo)))
+    return names
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
+    cfg = C.from_args(TrainConfig, args)
+    if cfg.algo not in ALGOS:
+        raise ConfigError(f"unknown algorithm {cfg.algo!r}; choose one of {', '.join(sorted(ALGOS))}")
+    cls = config_class(cfg.algo)
+    foreign = _agent_options_given(args) - {f.name for f in dataclasses.fields(cls)}
+    if foreign:
+        opts = ", ".join("--" + n.replace("_", "-") for n in sorted(foreign))
+        raise ConfigError(f"{opts} do not apply to --algo {cfg.algo}; drop them or choose the algorithm they "
+                          "belong to")
+    return cfg, C.from_args(cls, args)
+
+
+def _slug(env_id: str) -> str:
+    return env_id.replace(":", "-").replace("/", "-")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    if args.resume:
+        run_dir = Path(args.resume)
+        cfg, agent_cfg = load_run_config(run_dir)
+        changed = set(_given(args, TrainConfig)) | _agent_options_given(args)
+        if changed - {"total_steps"} or args.run_dir or args.overwrite:
+            raise ConfigError("only --total-steps can change when resuming; the rest comes from the run's "
+                              "checkpoint")
+        if args.total_steps is not None:
+            cfg = dataclasses.replace(cfg, total_steps=args.total_steps)
+    else:
+        cfg, agent_cfg = configs_from_args(args)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.run_dir or f"runs/{cfg.algo}-{_slug(cfg.env)}-s{cfg.seed}-{stamp}")
+    summary = train(cfg, agent_cfg, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
+                    progress=not args.no_progress, tensorboard=not args.no_tensorboard)
+    from wrl.plots import plot_learning_curve
+
+    plot = plot_learning_curve(run_dir)
+    print(f"{cfg.algo} on {cfg.env}, seed {cfg.seed}: final evaluation return {summary['final_eval_return']:.1f} "
+          f"(best {summary['best_eval_return']:.1f}) after {summary['env_steps']} steps, "
+          f"{summary['wall_seconds']:.0f} s ({summary['steps_per_second']:.0f} steps/s)")
+    print(f"run directory: {run_dir}  (summary.json, metrics.jsonl, tb/, {plot.name})")
+    return 0
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if args.episodes <= 0:
+        raise ConfigError(f"--episodes must be > 0 (got {args.episodes})")
+    if not (run_dir / CHECKPOINT).exists() and not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} does not exist; check the path")
+    cfg, agent_cfg = load_run_config(run_dir)
+    import_env_modules(cfg.env_module)
+    spec = env_spec(cfg.env)
+    agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
+    ts, _, meta = load_checkpoint(run_dir / CHECKPOINT, init_train_state(agent, cfg, spec.obs_dim, spec.act_dim))
+    act = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
+    reason = rendering_unavailable_reason() if args.video else None
+    record = args.video and reason is None
+    envs = [make_env(cfg.env, render_mode="rgb_array" if record and i == 0 else None)
+            for i in range(args.episodes)]
+    frames: list | None = [] if record else None
+    try:
+        returns = evaluate(lambda o: act(ts.agent, o), envs, [args.seed + i for i in range(args.episodes)], frames)
+    except Exception as e:  # rendering backends fail in many ways; evaluation must still be reported
+        if not record:
+            raise
+        reason, frames = f"rendering failed ({type(e).__name__}: {e})", None
+        envs = [make_env(cfg.env) for _ in range(args.episodes)]
+        returns = evaluate(lambda o: act(ts.agent, o), envs, [args.seed + i for i in range(args.episodes)])
+    finally:
+        for env in envs:
+            env.close()
+    print(f"{cfg.algo} on {cfg.env} at step {meta['host']['env_steps']}: mean return {np.mean(returns):.1f} "
+          f"+- {np.std(returns):.1f} over {args.episodes} episodes")
+    if args.video:
+        if frames:
+            import imageio.v2 as imageio
+
+            path = run_dir / "eval.gif"
+            imageio.mimsave(path, [np.asarray(f) for f in frames[::2]], duration=1 / 25, loop=0)
+            print(f"video: {path}")
+        else:
+            print(f"video: not recorded: {reason}")
+    return 0

@@ -1,0 +1,106 @@
+"""The compiled training step: store a transition, run the updates, choose the next action.
+
+The whole training state is one pytree (:class:`TrainState`), so it can be donated to the compiled call
+(the replay buffer is updated in place), vmapped over seeds, and saved as arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from wrl.agents.base import Agent
+from wrl.replay import ReplayState, replay_add, replay_init, replay_sample
+from wrl.training.config import TrainConfig
+
+
+class TrainState(NamedTuple):
+    agent: Any
+    replay: ReplayState
+    key: jax.Array
+    env_steps: jax.Array  # () int32: environment steps taken (all envs)
+    updates: jax.Array  # () int32: gradient updates done
+
+
+class Transition(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+
+
+def init_train_state(agent: Agent, cfg: TrainConfig, obs_dim: int, act_dim: int) -> TrainState:
+    key, k_agent = jax.random.split(jax.random.key(cfg.seed))
+    ts = TrainState(agent.init(k_agent), replay_init(cfg.buffer_size, obs_dim, act_dim, cfg.num_envs),
+                    jax.random.key_data(key), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    # Every leaf its own buffer (targets start as copies of online parameters): the state is donated.
+    return jax.tree.map(lambda x: jnp.array(x, copy=True), ts)
+
+
+def _choose_action(agent: Agent, agent_state, obs, key, learning: jax.Array) -> jax.Array:
+    """The policy's exploration action once learning has started, uniform in [-1, 1]^d before."""
+    k_pi, k_uniform = jax.random.split(key)
+    policy_action = agent.act(agent_state, obs, k_pi, False)
+    uniform = jax.random.uniform(k_uniform, policy_action.shape, minval=-1.0, maxval=1.0)
+    return jnp.where(learning, policy_action, uniform)
+
+
+def run_updates(agent: Agent, cfg: TrainConfig, agent_state, replay: ReplayState, key: jax.Array,
+                num_updates: int):
+    """``num_updates`` gradient steps (lax.scan), each on a fresh n-step minibatch; metrics averaged."""
+
+    def one_update(s, k):
+        k_batch, k_update = jax.random.split(k)
+        batch = replay_sample(replay, k_batch, cfg.batch_size, cfg.n_step, cfg.gamma, cfg.num_envs)
+        return agent.update(s, batch, k_update)
+
+    s, metrics = jax.lax.scan(one_update, agent_state, jax.random.split(key, num_updates))
+    return s, jax.tree.map(jnp.nanmean, metrics)
+
+
+def make_step_fns(agent: Agent, cfg: TrainConfig, act_dim: int) -> tuple[Callable, Callable]:
+    """Compiled ``first_action(ts, obs)`` and ``train_step(ts, transition, obs) -> (ts, action, metrics)``."""
+    updates_per_step = cfg.utd * cfg.num_envs
+
+    def first_action(ts: TrainState, obs: jax.Array) -> tuple[TrainState, jax.Array]:
+        key, k_act = jax.random.split(jax.random.wrap_key_data(ts.key))
+        action = _choose_action(agent, ts.agent, obs, k_act, cfg.learning_starts <= 0)
+        return ts._replace(key=jax.random.key_data(key)), action
+
+    def learn(agent_state, replay: ReplayState, key: jax.Array):
+        return run_updates(agent, cfg, agent_state, replay, key, updates_per_step)
+
+    metric_shapes = None
+
+    def train_step(ts: TrainState, tr: Transition, obs: jax.Array):
+        nonlocal metric_shapes
+        replay = replay_add(ts.replay, tr.obs, tr.action, tr.reward, tr.next_obs, tr.terminated, tr.truncated)
+        env_steps = ts.env_steps + cfg.num_envs
+        key, k_learn, k_act = jax.random.split(jax.random.wrap_key_data(ts.key), 3)
+        learning = env_steps >= cfg.learning_starts
+        if metric_shapes is None:
+            metric_shapes = jax.eval_shape(learn, ts.agent, replay, k_learn)[1]
+        zeros = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
+        agent_state, metrics = jax.lax.cond(learning, learn, lambda s, r, k: (s, zeros),
+                                            ts.agent, replay, k_learn)
+        action = _choose_action(agent, agent_state, obs, k_act, learning)
+        updates = ts.updates + jnp.where(learning, updates_per_step, 0)
+        return TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates), action, metrics
+
+    return jax.jit(first_action, donate_argnums=0), jax.jit(train_step, donate_argnums=0)
+
+
+def make_update_only(agent: Agent, cfg: TrainConfig) -> Callable:
+    """``updates(ts) -> ts``: ``utd`` gradient updates on the stored replay, nothing else (the ceiling)."""
+
+    def updates(ts: TrainState) -> TrainState:
+        key, k = jax.random.split(jax.random.wrap_key_data(ts.key))
+        agent_state, _ = run_updates(agent, cfg, ts.agent, ts.replay, k, cfg.utd)
+        return ts._replace(agent=agent_state, key=jax.random.key_data(key), updates=ts.updates + cfg.utd)
+
+    return jax.jit(updates, donate_argnums=0)
