@@ -61,7 +61,7 @@ def _make_raw(env_id: str, render_mode: str | None) -> gym.Env:
         if name.startswith("wrl/"):
             importlib.import_module("wrl.envs.lqr")
         try:
-            return gym.make(name, render_mode=render_mode)
+            return gym.make(name, **({"render_mode": render_mode} if render_mode else {}))
         except gym.error.Error as e:
             raise EnvError(f"unknown Gymnasium env {name!r} ({type(e).__name__}: {e}); check the id, or pass "
                            "--env-module with the module that registers it") from None

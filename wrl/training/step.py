@@ -6,12 +6,14 @@ The whole training state is one pytree (:class:`TrainState`), so it can be donat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from wrl.agents import make_agent
 from wrl.agents.base import Agent
 from wrl.replay import ReplayState, replay_add, replay_init, replay_sample
 from wrl.training.config import TrainConfig
@@ -93,6 +95,24 @@ def make_step_fns(agent: Agent, cfg: TrainConfig, act_dim: int) -> tuple[Callabl
         return TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates), action, metrics
 
     return jax.jit(first_action, donate_argnums=0), jax.jit(train_step, donate_argnums=0)
+
+
+# Fields of TrainConfig that the compiled step depends on; the rest (seed, budgets, schedules) do not.
+STEP_FIELDS = ("algo", "num_envs", "buffer_size", "batch_size", "learning_starts", "utd", "gamma", "n_step")
+
+
+def compiled_step_fns(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
+    """``(first_action, train_step, act_deterministic)`` for this configuration, compiled once per process."""
+    step_cfg = TrainConfig(**{f: getattr(cfg, f) for f in STEP_FIELDS})  # other fields at their defaults
+    return _compiled(step_cfg, agent_cfg, obs_dim, act_dim)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
+    agent = make_agent(cfg.algo, agent_cfg, obs_dim, act_dim)
+    first_action, train_step = make_step_fns(agent, cfg, act_dim)
+    act_deterministic = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
+    return first_action, train_step, act_deterministic
 
 
 def make_update_only(agent: Agent, cfg: TrainConfig) -> Callable:

@@ -27,7 +27,7 @@ from wrl.training.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
 from wrl.training.logger import Logger
-from wrl.training.step import Transition, init_train_state, make_step_fns
+from wrl.training.step import Transition, compiled_step_fns, init_train_state
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -35,6 +35,8 @@ CHECKPOINT = "checkpoint.npz"
 def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
     """Bounds of every field, plus the checks that involve several fields."""
     C.validate(cfg)
+    if not isinstance(agent_cfg, config_class(cfg.algo)):
+        raise ConfigError(f"agent config {type(agent_cfg).__name__} does not belong to --algo {cfg.algo}")
     C.validate(agent_cfg)
     if cfg.buffer_size < cfg.batch_size:
         raise ConfigError(f"--buffer-size ({cfg.buffer_size}) must be at least --batch-size ({cfg.batch_size})")
@@ -107,8 +109,7 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
 
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
     ts = init_train_state(agent, cfg, spec.obs_dim, spec.act_dim)
-    first_action, train_step = make_step_fns(agent, cfg, spec.act_dim)
-    act_eval = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
+    first_action, train_step, act_eval = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim)
     envs = VecEnv([env_factory(cfg.env)] * cfg.num_envs, seed=cfg.seed)
     eval_envs = [make_env(cfg.env) for _ in range(cfg.eval_episodes)]
 

@@ -1,0 +1,175 @@
+"""The training loop end to end: exact resume, determinism, bad input, and a short run that learns."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wrl import CheckpointError
+from wrl.cli import main
+from wrl.training.checkpoint import read_meta, save_checkpoint
+from wrl.training.config import TrainConfig
+from wrl.training.trainer import agent_config_from, train
+
+SMALL = TrainConfig(total_steps=900, learning_starts=200, eval_every=300, eval_episodes=2, checkpoint_every=10_000,
+                    log_every=300, buffer_size=5_000, batch_size=64, seed=3)
+
+
+def small_agent(algo="sac"):
+    return agent_config_from(algo, {"actor_hidden": (32, 32), "critic_hidden": (32, 32)})
+
+
+def small_cfg(algo="sac", **kw):
+    return TrainConfig(**{**SMALL.__dict__, "algo": algo, **kw})
+
+
+def evals(summary):
+    return [(e["step"], e["mean_return"]) for e in summary["evaluations"]]
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
+    full = train(small_cfg(algo), small_agent(algo), tmp_path / "full", progress=False, tensorboard=False)
+    # "kill" mid-episode (Pendulum episodes are 200 steps), after the first evaluation
+    part = train(small_cfg(algo), small_agent(algo), tmp_path / "part", progress=False, tensorboard=False, stop_at=530)
+    assert not part["finished"] and part["env_steps"] == 530
+    resumed = train(small_cfg(algo), small_agent(algo), tmp_path / "part", resume=True, progress=False,
+                    tensorboard=False)
+    assert resumed["finished"]
+    assert evals(resumed) == evals(full)
+    # metric rows past the checkpoint are not duplicated
+    steps = [json.loads(line)["step"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps)
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
+    a = train(SMALL, small_agent(), tmp_path / "a", progress=False, tensorboard=False)
+    b = train(SMALL, small_agent(), tmp_path / "b", progress=False, tensorboard=False)
+    c = train(SMALL.__class__(**{**SMALL.__dict__, "seed": 4}), small_agent(), tmp_path / "c", progress=False,
+              tensorboard=False)
+    assert evals(a) == evals(b)
+    assert evals(a) != evals(c)
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    return code, err
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--algo", "ppo2"], "unknown algorithm"),
+    (["--env", "gym:NoSuch-v0"], "unknown Gymnasium env"),
+    (["--env", "gym:CartPole-v1"], "Discrete action space"),
+    (["--batch-size", "0"], "--batch-size must be > 0"),
+    (["--batch-size=-5"], "--batch-size must be > 0"),
+    (["--actor-lr", "0"], "--actor-lr must be > 0"),
+    (["--critic-lr=-1e-3"], "--critic-lr must be > 0"),
+    (["--gamma", "0"], "--gamma must be > 0 and <= 1"),
+    (["--gamma", "1.5"], "--gamma must be > 0 and <= 1"),
+    (["--total-steps", "0"], "--total-steps must be > 0"),
+    (["--tau", "2"], "--tau must be > 0 and <= 1"),
+    (["--policy-delay", "2"], "do not apply to --algo sac"),
+    (["--batch-size", "abc"], "invalid int value"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
+    with pytest.raises(SystemExit) if "abc" in argv else _nullcontext():
+        code, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "r"), "--no-progress", *argv)
+        assert code == 2
+    if "abc" in argv:
+        err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "done"
+    cfg = TrainConfig(**{**SMALL.__dict__, "total_steps": 300})
+    train(cfg, small_agent(), run, progress=False, tensorboard=False)
+    return run
+
+
+def snapshot(d: Path):
+    return {p.name: p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_existing_run_dir_is_not_touched(finished_run, capsys):
+    before = snapshot(finished_run)
+    code, err = run_cli(capsys, "train", "--run-dir", str(finished_run), "--no-progress", "--total-steps", "300")
+    assert code == 2 and "already exists" in err and "--resume" in err
+    assert snapshot(finished_run) == before
+
+
+def test_missing_corrupt_and_mismatched_checkpoints(finished_run, tmp_path, capsys):
+    code, err = run_cli(capsys, "train", "--resume", str(tmp_path / "nope"))
+    assert code == 2 and "does not exist" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, err = run_cli(capsys, "eval", str(empty))
+    assert code == 2 and "no checkpoint" in err
+
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "checkpoint.npz").write_bytes(b"not a checkpoint at all")
+    for argv in (["train", "--resume", str(corrupt)], ["eval", str(corrupt)]):
+        code, err = run_cli(capsys, *argv)
+        assert code == 2 and "corrupt" in err and "Traceback" not in err
+    assert (corrupt / "checkpoint.npz").read_bytes() == b"not a checkpoint at all"
+
+    # truncated file
+    trunc = tmp_path / "trunc"
+    trunc.mkdir()
+    data = (finished_run / "checkpoint.npz").read_bytes()
+    (trunc / "checkpoint.npz").write_bytes(data[: len(data) // 2])
+    code, err = run_cli(capsys, "eval", str(trunc))
+    assert code == 2 and "corrupt" in err
+
+    # a checkpoint whose config says (64, 64) networks but holds (32, 32) arrays
+    mism = tmp_path / "mism"
+    mism.mkdir()
+    meta = read_meta(finished_run / "checkpoint.npz")
+    meta["agent_config"]["actor_hidden"] = [64, 64]
+    with np.load(finished_run / "checkpoint.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "__meta__"}
+    state = {k: v for k, v in arrays.items() if k.startswith("state/")}
+    extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+    save_checkpoint(mism / "checkpoint.npz", state, extra, meta)
+    code, err = run_cli(capsys, "eval", str(mism))
+    assert code == 2 and "does not match" in err
+    with pytest.raises(CheckpointError):
+        from wrl.training.trainer import load_run_config
+
+        cfg, acfg = load_run_config(mism)
+        train(cfg, acfg, mism, resume=True, progress=False, tensorboard=False)
+
+
+def test_checkpoint_holds_no_pickle(finished_run):
+    with np.load(finished_run / "checkpoint.npz", allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+
+
+def test_eval_command_reports_video_status(finished_run, capsys):
+    assert main(["eval", str(finished_run), "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "mean return" in out and "video:" in out
+
+
+def test_short_pendulum_run_clearly_improves(tmp_path):
+    cfg = TrainConfig(total_steps=4000, learning_starts=500, eval_every=500, eval_episodes=5, seed=0,
+                      checkpoint_every=10_000, log_every=1000)
+    s = train(cfg, agent_config_from("sac", {"actor_lr": 1e-3, "critic_lr": 1e-3, "actor_hidden": (64, 64),
+                                             "critic_hidden": (64, 64)}),
+              tmp_path / "learn", progress=False, tensorboard=False)
+    first, best = s["evaluations"][0]["mean_return"], s["best_eval_return"]
+    assert first < -900  # the untrained policy swings nowhere
+    assert best > -400 and best - first > 600
