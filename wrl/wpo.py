@@ -423,11 +423,11 @@ def score_vectors(params: Params, obs: Obs, actions: Array, *, policy_fn: Policy
     """
 
     def per_state(obs_b: Obs, actions_b: Array) -> Params:
-        def log_pi(p: Params) -> Array:
-            dist = policy_fn(p, jax.tree.map(lambda x: x[None], obs_b))
-            return log_prob(dist, actions_b[:, None, :])[:, 0]  # (N,)
-
-        return jax.jacrev(log_pi)(params)  # leaves (N, *leaf)
+        # One policy forward per state; per-sample cotangents on the distribution parameters are pulled
+        # back through the same VJP (linear in N, unlike a Jacobian of the N stacked log-probs).
+        dist_b, pullback = jax.vjp(lambda p: policy_fn(p, jax.tree.map(lambda x: x[None], obs_b)), params)
+        score_dist = jax.vmap(lambda a: jax.grad(lambda d: log_prob(d, a[None])[0])(dist_b))(actions_b)
+        return jax.vmap(pullback)(score_dist)[0]  # leaves (N, *leaf)
 
     per_b = jax.vmap(per_state, in_axes=(0, 1))(obs, jax.lax.stop_gradient(actions))  # (B, N, *leaf)
     return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), per_b)
