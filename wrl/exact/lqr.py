@@ -68,6 +68,7 @@ __all__ = [
     "grad_a_q",
     "lqr_flow_step",
     "lqr_optimum",
+    "named_system",
     "natural_gradient",
     "optimal_gain",
     "random_stable_system",
@@ -152,6 +153,51 @@ def random_stable_system(seed: int, n: int = 3, m: int = 1, radius: float = 0.9)
     L = rng.standard_normal((n, n))
     return LQRSystem(A=A, B=B, Qc=M @ M.T / n + 0.1 * np.eye(n), R=N @ N.T / m + 0.1 * np.eye(m),
                      W=L @ L.T / n + 0.1 * np.eye(n))
+
+
+def named_system(
+    system: str = "default",
+    state_dim: int = 3,
+    action_dim: int = 1,
+    system_seed: int = 0,
+    A: ArrayLike | None = None,
+    B: ArrayLike | None = None,
+    Qc: ArrayLike | None = None,
+    R: ArrayLike | None = None,
+    W: ArrayLike | None = None,
+) -> LQRSystem:
+    """A named system ("default", "scalar", "double_integrator", "random"), with any of A, B, Qc, R, W
+    replaced by explicit matrices (shapes and definiteness validated).
+
+    double_integrator: A = [[1, dt], [0, 1]], B = [[dt^2/2], [dt]], dt = 0.1, Qc = I, R = 0.1, W = 0.01 I
+    (open-loop unstable); random: :func:`random_stable_system` (state_dim, action_dim, system_seed).
+    """
+    if system == "default":
+        base = default_system()
+    elif system == "scalar":
+        base = scalar_system()
+    elif system == "double_integrator":
+        dt = 0.1
+        base = LQRSystem(A=np.array([[1.0, dt], [0.0, 1.0]]), B=np.array([[0.5 * dt * dt], [dt]]),
+                         Qc=np.eye(2), R=np.array([[0.1]]), W=0.01 * np.eye(2))
+    elif system == "random":
+        base = random_stable_system(system_seed, state_dim, action_dim)
+    else:
+        raise ConfigError(f"unknown LQR system {system!r}; use default, scalar, double_integrator or random")
+    given = {"A": A, "B": B, "Qc": Qc, "R": R, "W": W}
+    mats = {k: np.atleast_2d(np.asarray(v if v is not None else getattr(base, k), dtype=np.float64))
+            for k, v in given.items()}
+    n, m = mats["A"].shape[0], mats["B"].shape[1]
+    shapes = {"A": (n, n), "B": (n, m), "Qc": (n, n), "R": (m, m), "W": (n, n)}
+    for k, shape in shapes.items():
+        if mats[k].shape != shape:
+            raise ConfigError(f"LQR matrix {k} has shape {mats[k].shape}, expected {shape}; fix the matrices")
+    for k in ("Qc", "R", "W"):
+        M = mats[k]
+        lo = np.min(np.linalg.eigvalsh(0.5 * (M + M.T)))
+        if not np.allclose(M, M.T) or lo < 0 or (k != "Qc" and lo <= 0):
+            raise ConfigError(f"LQR matrix {k} must be symmetric positive {'semi-' if k == 'Qc' else ''}definite")
+    return LQRSystem(**mats)
 
 
 def spectral_radius(A: ArrayLike) -> float:

@@ -1,0 +1,55 @@
+"""Shared pieces of ``wrl flow lqr`` and ``wrl flow grid``: output directory, plotting backend, animations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from wrl.errors import ConfigError, RunDirError
+
+__all__ = ["check_positive", "prepare_out_dir", "pyplot", "save_gif", "write_json"]
+
+
+def prepare_out_dir(out: str, overwrite: bool) -> Path:
+    """Create the output directory; refuse an existing non-empty one unless overwrite (files are replaced)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path} exists and is not a directory; choose another --out")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise RunDirError(f"output directory {path} already exists and is not empty; pass --overwrite to replace "
+                          "its plots or choose another --out")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_gif(path: Path, fig: Any, update: Callable[[int], None], n_frames: int, fps: int = 12) -> None:
+    """Render update(i) for i < n_frames into an animated GIF (matplotlib + Pillow)."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    anim = FuncAnimation(fig, update, frames=n_frames, blit=False)
+    anim.save(str(path), writer=PillowWriter(fps=fps))
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write a JSON summary (numbers as plain floats)."""
+    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+
+
+def check_positive(name: str, value: float | int | None, allow_zero: bool = False) -> None:
+    """ConfigError unless value > 0 (or >= 0 with allow_zero); None passes (means automatic)."""
+    if value is None:
+        return
+    if not (value >= 0 if allow_zero else value > 0):
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}; pass a valid {name}")
