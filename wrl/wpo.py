@@ -205,13 +205,13 @@ def wpo_policy_loss(
     Returns (loss, :class:`WPOAux`).
     """
     dist = policy_fn(params, obs)
+    if adaptor and not isinstance(dist, DiagGaussian):
+        raise ConfigError(
+            f"the natural-gradient adaptor needs a DiagGaussian policy, got {type(dist).__name__}; "
+            "pass adaptor=False and precondition with natural_wpo_direction"
+        )
     samples = sample_actions(key, dist, obs, q_fn, num_samples)
     if adaptor:
-        if not isinstance(dist, DiagGaussian):
-            raise ConfigError(
-                f"the natural-gradient adaptor needs a DiagGaussian policy, got {type(dist).__name__}; "
-                "pass adaptor=False and precondition with natural_wpo_direction"
-            )
         dist = natural_gradient_adaptor(dist)
     loss = wpo_surrogate(dist, samples, squash=squash, mask=mask)
     aux = WPOAux(

@@ -1,0 +1,466 @@
+"""WPO core: the surrogate's gradient, the Gaussian Fisher adaptor, decoupled KL, preconditioners, the toy."""
+
+import argparse
+import functools
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.scipy.stats import norm
+
+from wrl import wpo
+from wrl.distributions import DiagGaussian, GaussianMixture, diag_gaussian
+from wrl.errors import ConfigError
+
+B, O, D = 3, 4, 2
+A_MAT = jnp.array([[0.8, 0.3], [-0.1, 0.5]])  # Q(s, a) = -(a - c(s))^T A (a - c(s)) + b^T a
+B_VEC = jnp.array([0.4, -0.7])
+C_MAT = jnp.array([[0.5, -0.2], [0.1, 0.3], [-0.4, 0.2], [0.2, 0.1]])  # c(s) = s @ C
+
+
+def q_fn(obs, a):
+    diff = a - obs @ C_MAT
+    return -jnp.einsum("bi,ij,bj->b", diff, A_MAT, diff) + a @ B_VEC
+
+
+def grad_q(obs, a):
+    """Hand-written grad_a Q for actions (..., B, D)."""
+    return -(a - obs @ C_MAT) @ (A_MAT + A_MAT.T) + B_VEC
+
+
+def expected_return_grads(dist, obs):
+    """Closed form dJ/dmu, dJ/dsigma of J = E_{a~N(mu, sigma^2)} Q(s, a), per state."""
+    d_mu = -(dist.mean - obs @ C_MAT) @ (A_MAT + A_MAT.T) + B_VEC
+    d_sigma = -2.0 * jnp.diag(A_MAT) * dist.std
+    return d_mu, d_sigma
+
+
+def policy_fn(params, obs):
+    h = obs @ params["W"] + params["b"]
+    return diag_gaussian(h[:, :D], h[:, D:], init_std=0.8, min_std=1e-3)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    k1, k2 = jax.random.split(jax.random.key(0))
+    params = {"W": 0.3 * jax.random.normal(k1, (O, 2 * D)), "b": jnp.array([0.2, -0.1, 0.3, -0.4])}
+    obs = jax.random.normal(k2, (B, O))
+    return params, obs
+
+
+def _pullback(params, obs, cot_mu, cot_sigma):
+    """theta-gradient of sum_b (cot_mu . mu_b + cot_sigma . sigma_b) through policy_fn (chain rule)."""
+    _, vjp = jax.vjp(lambda p: tuple(policy_fn(p, obs)), params)
+    return vjp((cot_mu, cot_sigma))[0]
+
+
+def _flat(tree):
+    return np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
+
+
+# ------------------------------------------------------------------------------------------------
+# The Gaussian adaptor
+# ------------------------------------------------------------------------------------------------
+
+
+def test_adaptor_gradient_is_chain_rule_of_d_mu_d_sigma(setup):
+    params, obs = setup
+    n = 64
+    key = jax.random.key(11)
+    loss_fn = functools.partial(wpo.wpo_policy_loss, key=key, obs=obs, policy_fn=policy_fn, q_fn=q_fn, num_samples=n)
+    grads = jax.jit(jax.grad(lambda p: loss_fn(p)[0]))(params)
+
+    # independent computation on the same samples: a = mu + sigma * eps with eps from the same key
+    dist = policy_fn(params, obs)
+    eps = jax.random.normal(key, (n, B, D))
+    a = dist.mean + dist.std * eps
+    dq = grad_q(obs, a)
+    d_mu = jnp.mean(dq, axis=0)  # E[grad_a Q]
+    d_sigma = jnp.mean((a - dist.mean) / dist.std * dq, axis=0)  # E[((a - mu)/sigma) grad_a Q]
+    expected = _pullback(params, obs, -d_mu / B, -d_sigma / B)  # loss = -(mean over states) of the update
+    np.testing.assert_allclose(_flat(grads), _flat(expected), rtol=2e-4, atol=2e-5)
+
+    # forward values are unchanged by the adaptor
+    plain = wpo.wpo_policy_loss(params, key, obs, policy_fn=policy_fn, q_fn=q_fn, num_samples=n, adaptor=False)
+    assert float(loss_fn(params)[0]) == pytest.approx(float(plain[0]), rel=1e-6)
+
+
+def test_adaptor_keeps_values_and_rescales_gradients():
+    dist = DiagGaussian(mean=jnp.array([0.3, -1.0]), std=jnp.array([0.5, 2.0]))
+    adapted = wpo.natural_gradient_adaptor(dist)
+    np.testing.assert_array_equal(adapted.mean, dist.mean)
+    np.testing.assert_array_equal(adapted.std, dist.std)
+    g_mu = jax.grad(lambda m: jnp.sum(wpo.natural_gradient_adaptor(DiagGaussian(m, dist.std)).mean))(dist.mean)
+    g_sd = jax.grad(lambda s: jnp.sum(wpo.natural_gradient_adaptor(DiagGaussian(dist.mean, s)).std))(dist.std)
+    np.testing.assert_allclose(g_mu, dist.std**2, rtol=1e-6)
+    np.testing.assert_allclose(g_sd, dist.std**2 / 2, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# Expectation: WPO vs the score-function policy gradient on a quadratic Q
+# ------------------------------------------------------------------------------------------------
+
+
+def _per_sample_wpo_grads(params, obs, samples, adaptor):
+    """theta-gradient of the WPO surrogate for each sample index n separately, leaves (N, ...)."""
+
+    def one(actions, dq_da):
+        s = wpo.WPOSamples(actions[None], jnp.zeros((1, B)), dq_da[None])
+
+        def loss(p):
+            dist = policy_fn(p, obs)
+            return wpo.wpo_surrogate(wpo.natural_gradient_adaptor(dist) if adaptor else dist, s)
+
+        return jax.grad(loss)(params)
+
+    return jax.vmap(one)(samples.actions, samples.dq_da)
+
+
+def _per_sample_score_function_grads(params, obs, a, fisher_weighted):
+    """-(1/B) sum_b J^T c_nb with c = grad_phi log pi(a) Q(a) (phi = (mu, sigma)), optionally F_phi-weighted."""
+    dist = policy_fn(params, obs)
+    mu, sd = dist.mean, dist.std
+    q = q_fn_many(obs, a)[..., None]  # (N, B, 1)
+
+    def one(a_n, q_n):
+        c_mu = jax.grad(lambda m: jnp.sum(norm.logpdf(a_n, m, sd)))(mu) * q_n
+        c_sd = jax.grad(lambda s: jnp.sum(norm.logpdf(a_n, mu, s)))(sd) * q_n
+        if fisher_weighted:  # F_phi = diag(1/sigma^2, 2/sigma^2)
+            c_mu, c_sd = c_mu / sd**2, 2.0 * c_sd / sd**2
+        return _pullback(params, obs, -c_mu / B, -c_sd / B)
+
+    return jax.vmap(one)(a, q)
+
+
+def q_fn_many(obs, a):
+    return jax.vmap(q_fn, in_axes=(None, 0))(obs, a)
+
+
+def _mean_se(per_sample):
+    flat = np.concatenate([np.asarray(v).reshape(v.shape[0], -1) for v in jax.tree.leaves(per_sample)], axis=1)
+    return flat.mean(0), flat.std(0, ddof=1) / np.sqrt(flat.shape[0])
+
+
+@pytest.mark.parametrize("adaptor", [True, False])
+def test_wpo_matches_score_function_gradient_in_expectation(setup, adaptor):
+    """With the adaptor E[grad L_wpo] = -grad_theta J (the policy gradient); without it the same quantity
+    pulled back through the Fisher of (mu, sigma): -J^T F_phi grad_phi J. Both sides are Monte-Carlo
+    estimates from independent samples; they agree within 5 standard errors, and each agrees with the
+    closed form of the quadratic Q."""
+    params, obs = setup
+    n = 20_000
+    dist = policy_fn(params, obs)
+    samples = wpo.sample_actions(jax.random.key(21), dist, obs, q_fn, n)
+    w_mean, w_se = _mean_se(_per_sample_wpo_grads(params, obs, samples, adaptor))
+
+    a_pg = dist.mean + dist.std * jax.random.normal(jax.random.key(22), (n, B, D))  # independent samples
+    p_mean, p_se = _mean_se(_per_sample_score_function_grads(params, obs, a_pg, fisher_weighted=not adaptor))
+
+    d_mu, d_sigma = expected_return_grads(dist, obs)
+    if not adaptor:
+        d_mu, d_sigma = d_mu / dist.std**2, 2.0 * d_sigma / dist.std**2
+    exact = _flat(_pullback(params, obs, -d_mu / B, -d_sigma / B))
+
+    assert np.all(np.abs(w_mean - p_mean) <= 5 * np.sqrt(w_se**2 + p_se**2)), (w_mean, p_mean)
+    assert np.all(np.abs(w_mean - exact) <= 5 * w_se + 1e-5)
+    assert np.all(np.abs(p_mean - exact) <= 5 * p_se + 1e-5)
+    # the full library loss on the same samples is the mean of the per-sample gradients
+    full = jax.grad(
+        lambda p: wpo.wpo_surrogate(
+            wpo.natural_gradient_adaptor(policy_fn(p, obs)) if adaptor else policy_fn(p, obs), samples
+        )
+    )(params)
+    np.testing.assert_allclose(_flat(full), w_mean, rtol=1e-3, atol=1e-4)
+    # WPO has far lower variance than the score function on this problem
+    assert np.median(w_se / p_se) < 0.5
+
+
+# ------------------------------------------------------------------------------------------------
+# Decoupled KL and its duals
+# ------------------------------------------------------------------------------------------------
+
+
+def _pair():
+    online = DiagGaussian(mean=jnp.array([[0.3, -0.2], [1.0, 0.0]]), std=jnp.array([[0.5, 1.2], [0.8, 0.3]]))
+    target = DiagGaussian(mean=jnp.array([[0.1, 0.1], [0.7, 0.2]]), std=jnp.array([[0.6, 1.0], [0.5, 0.4]]))
+    return online, target
+
+
+def test_decoupled_kl_closed_forms_and_direction():
+    online, target = _pair()
+    kl_m, kl_s = wpo.decoupled_kl(online, target)
+    mu, sd, mu_t, sd_t = online.mean, online.std, target.mean, target.std
+    np.testing.assert_allclose(kl_m, (mu - mu_t) ** 2 / (2 * sd_t**2), rtol=1e-6)
+    # KL(N(mu_t, sd_t) || N(mu_t, sd)): target first
+    np.testing.assert_allclose(kl_s, jnp.log(sd / sd_t) + sd_t**2 / (2 * sd**2) - 0.5, rtol=1e-5, atol=1e-7)
+    # each term sees one online parameter group only; the target receives no gradient
+    g = jax.grad(lambda o, t: jnp.sum(wpo.decoupled_kl(o, t)[0]), argnums=(0, 1))(online, target)
+    assert np.all(np.asarray(g[0].std) == 0) and np.any(np.asarray(g[0].mean) != 0)
+    assert np.all(np.asarray(g[1].mean) == 0) and np.all(np.asarray(g[1].std) == 0)
+    g = jax.grad(lambda o: jnp.sum(wpo.decoupled_kl(o, target)[1]))(online)
+    assert np.all(np.asarray(g.mean) == 0) and np.any(np.asarray(g.std) != 0)
+
+
+def test_decoupled_kl_matches_sample_estimate():
+    online, target = _pair()
+    kl_m, kl_s = wpo.decoupled_kl(online, target)
+    n = 400_000
+    a = target.mean + target.std * jax.random.normal(jax.random.key(3), (n, *target.mean.shape))
+    log_t = norm.logpdf(a, target.mean, target.std)
+    for kl, q in ((kl_m, norm.logpdf(a, online.mean, target.std)), (kl_s, norm.logpdf(a, target.mean, online.std))):
+        r = np.asarray(log_t - q, np.float64)
+        est, se = r.mean(0), r.std(0) / np.sqrt(n)
+        assert np.all(np.abs(est - np.asarray(kl)) <= 5 * se + 1e-6), (est, kl, se)
+
+
+def test_kl_penalty_and_dual_ascent_direction():
+    online, target = _pair()
+    kl_m, kl_s = wpo.decoupled_kl(online, target)
+    mean_m, mean_s = np.asarray(kl_m).mean(0), np.asarray(kl_s).mean(0)
+
+    soft = wpo.KLConfig(mode="soft", alpha_mean=2.0, alpha_std=3.0)
+    duals = wpo.init_kl_duals(soft, action_dim=D)
+    np.testing.assert_allclose(wpo.kl_weights(duals)[0], 2.0, rtol=1e-5)
+    penalty, dual_loss, aux = wpo.decoupled_kl_loss(online, target, duals, soft)
+    assert float(penalty) == pytest.approx(2.0 * mean_m.sum() + 3.0 * mean_s.sum(), rel=1e-5)
+    assert float(dual_loss) == 0.0
+    assert wpo.dual_ascent_update(duals, aux.kl_mean, aux.kl_std, soft) is duals
+
+    # hard mode: epsilons between the two dimensions' KLs -> one weight rises, the other falls
+    eps_m = float(np.mean(mean_m))
+    eps_s = float(np.mean(mean_s))
+    assert (mean_m[0] - eps_m) * (mean_m[1] - eps_m) < 0 and (mean_s[0] - eps_s) * (mean_s[1] - eps_s) < 0
+    hard = wpo.KLConfig(mode="hard", alpha_mean=1.0, alpha_std=1.0, epsilon_mean=eps_m, epsilon_std=eps_s)
+    duals = wpo.init_kl_duals(hard, action_dim=D)
+    _, dual_loss, aux = wpo.decoupled_kl_loss(online, target, duals, hard)
+    new = jax.jit(wpo.dual_ascent_update, static_argnums=3)(duals, aux.kl_mean, aux.kl_std, hard)
+    old_w, new_w = wpo.kl_weights(duals), wpo.kl_weights(new)
+    for old, upd, kl, eps in ((old_w[0], new_w[0], mean_m, eps_m), (old_w[1], new_w[1], mean_s, eps_s)):
+        np.testing.assert_array_equal(np.asarray(upd) > np.asarray(old), kl > eps)
+    # the dual loss's gradient agrees with the update direction and never reaches the policy
+    g_online = jax.grad(lambda o: wpo.decoupled_kl_loss(o, target, duals, hard)[1])(online)
+    assert np.all(np.asarray(g_online.mean) == 0) and np.all(np.asarray(g_online.std) == 0)
+
+    # a multiplier driven down keeps its floor
+    floor = wpo.KLDuals(jnp.full((D,), wpo.MIN_RAW_ALPHA), jnp.full((D,), wpo.MIN_RAW_ALPHA))
+    tiny = wpo.KLConfig(mode="hard", epsilon_mean=10.0, epsilon_std=10.0, dual_learning_rate=100.0)
+    out = wpo.dual_ascent_update(floor, aux.kl_mean, aux.kl_std, tiny)
+    assert np.all(np.asarray(out.raw_alpha_mean) >= wpo.MIN_RAW_ALPHA)
+
+    # one multiplier on the KL summed over dimensions
+    joint = wpo.KLConfig(mode="hard", per_dim=False)
+    duals = wpo.init_kl_duals(joint, action_dim=D)
+    assert duals.raw_alpha_mean.shape == ()
+    _, _, aux = wpo.decoupled_kl_loss(online, target, duals, joint)
+    assert float(aux.kl_mean) == pytest.approx(float(mean_m.sum()), rel=1e-5)
+
+
+def test_kl_config_validation():
+    with pytest.raises(ConfigError):
+        wpo.KLConfig(mode="medium")
+    with pytest.raises(ConfigError):
+        wpo.KLConfig(epsilon_mean=0.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# General distributions: exact mixed derivatives and preconditioners
+# ------------------------------------------------------------------------------------------------
+
+
+def _mixture_policy(params, obs):
+    return GaussianMixture(
+        logits=params["logits"] + obs @ params["W_logits"],
+        means=params["means"] + obs[:, None, :] * params["shift"],
+        stds=jnp.broadcast_to(jnp.exp(params["log_stds"]), (obs.shape[0], *params["log_stds"].shape)),
+    )
+
+
+def test_mixture_mixed_derivative_matches_finite_differences():
+    """grad_theta E[grad_a log pi . g] from autodiff equals central differences of a hand-written
+    closed form of grad_a log pi for a Gaussian mixture (float64)."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        k, dim, b, n = 3, 2, 2, 5
+        params = {
+            "logits": jnp.asarray(rng.normal(size=k)),
+            "W_logits": jnp.asarray(0.3 * rng.normal(size=(dim, k))),
+            "means": jnp.asarray(rng.normal(size=(k, dim))),
+            "shift": jnp.asarray(0.5 * rng.normal(size=(k, dim))),
+            "log_stds": jnp.asarray(0.3 * rng.normal(size=(k, dim))),
+        }
+        obs = jnp.asarray(rng.normal(size=(b, dim)))
+        actions = jnp.asarray(rng.normal(size=(n, b, dim)))
+        g = jnp.asarray(rng.normal(size=(n, b, dim)))
+        samples = wpo.WPOSamples(actions, jnp.zeros((n, b)), g)
+        autodiff = -_flat(jax.grad(lambda p: wpo.wpo_surrogate(_mixture_policy(p, obs), samples))(params))
+
+        def closed_form(flat_params):
+            p = unravel(flat_params)
+            logits = p["logits"] + obs @ p["W_logits"]  # (b, k)
+            means = p["means"] + obs[:, None, :] * p["shift"]  # (b, k, dim)
+            stds = jnp.exp(p["log_stds"])  # (k, dim)
+            a = actions[:, :, None, :]  # (n, b, 1, dim)
+            log_w = logits - jnp.log(jnp.sum(jnp.exp(logits), -1, keepdims=True))
+            log_comp = jnp.sum(-0.5 * ((a - means) / stds) ** 2 - jnp.log(stds) - 0.5 * np.log(2 * np.pi), -1)
+            r = jnp.exp(log_w + log_comp)
+            r = r / jnp.sum(r, -1, keepdims=True)  # responsibilities (n, b, k)
+            grad_a = jnp.sum(r[..., None] * (-(a - means) / stds**2), axis=-2)  # (n, b, dim)
+            return jnp.mean(jnp.sum(grad_a * g, -1))
+
+        from jax.flatten_util import ravel_pytree
+
+        flat, unravel = ravel_pytree(params)
+        h = 1e-6
+        steps = h * jnp.eye(flat.size)
+        f = jax.jit(jax.vmap(closed_form))
+        fd = np.asarray((f(flat + steps) - f(flat - steps)) / (2 * h))
+        # ravel_pytree and jax.tree.leaves share the (sorted-key) order
+        np.testing.assert_allclose(autodiff, fd, rtol=1e-6, atol=1e-8)
+
+
+def _random_scores(n, b, shapes, seed):
+    rng = np.random.default_rng(seed)
+    return {name: jnp.asarray(rng.normal(size=(n, b, *s))) for name, s in shapes.items()}
+
+
+@pytest.mark.parametrize("shapes", [{"x": (2,), "y": (3,)}, {"x": (4, 3), "y": (8,)}], ids=["M>=P", "M<P"])
+def test_empirical_fisher_solve_matches_dense_solve(shapes):
+    with jax.enable_x64(True):
+        n, b, lam = 4, 2, 0.05
+        scores = _random_scores(n, b, shapes, seed=1)
+        direction = {k: v[0, 0] * 0.7 + 0.1 for k, v in _random_scores(1, 1, shapes, seed=2).items()}
+        s = np.concatenate([np.asarray(scores[k]).reshape(n * b, -1) for k in sorted(scores)], axis=1)
+        fisher = s.T @ s / (n * b) + lam * np.eye(s.shape[1])
+        expected = np.linalg.solve(fisher, _flat(direction))
+        got = _flat(wpo.empirical_fisher_solve(direction, scores, damping=lam))
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+        # state weights: a zero-mask state drops out of the Fisher
+        mask = jnp.array([1.0, 0.0])
+        s1 = np.concatenate([np.asarray(scores[k])[:, 0].reshape(n, -1) for k in sorted(scores)], axis=1)
+        expected = np.linalg.solve(s1.T @ s1 / n + lam * np.eye(s1.shape[1]), _flat(direction))
+        got = _flat(wpo.empirical_fisher_solve(direction, scores, damping=lam, mask=mask))
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_group_fisher_rescale():
+    n, b, lam = 5, 3, 1e-2
+    shapes = {"x": (2, 3), "y": (4,)}
+    scores = _random_scores(n, b, shapes, seed=3)
+    direction = {k: jnp.ones(s) for k, s in shapes.items()}
+    out = wpo.group_fisher_rescale(direction, scores, damping=lam)
+    diag = wpo.group_fisher_rescale(direction, scores, damping=lam, per_element=True)
+    for k in shapes:
+        f = np.mean(np.asarray(scores[k]) ** 2, axis=(0, 1))
+        np.testing.assert_allclose(out[k], 1.0 / (f.mean() + lam), rtol=1e-5)
+        np.testing.assert_allclose(diag[k], 1.0 / (f + lam), rtol=1e-5)
+
+
+def test_general_path_with_fisher_recovers_gaussian_adaptor():
+    """For a Gaussian parameterised directly by (mu, sigma) the empirical-Fisher WPO direction tends to
+    the adaptor's (d_mu, d_sigma) (the exact Fisher is diag(1/sigma^2, 2/sigma^2))."""
+    params = {"mu": jnp.array([0.5, -1.0]), "sigma": jnp.array([0.7, 1.5])}
+    obs = jnp.zeros((1, O))
+
+    def direct(p, o):
+        return DiagGaussian(jnp.broadcast_to(p["mu"], (o.shape[0], D)), jnp.broadcast_to(p["sigma"], (o.shape[0], D)))
+
+    key = jax.random.key(5)
+    n = 200_000
+
+    @functools.partial(jax.jit, static_argnames=("pre", "n"))
+    def natural(p, pre, n):
+        return wpo.natural_wpo_direction(
+            p, key, obs, policy_fn=direct, q_fn=q_fn, num_samples=n, preconditioner=pre, damping=1e-6
+        )
+
+    nat, samples = natural(params, "fisher", n)
+    adapted = jax.jit(
+        jax.grad(lambda p: wpo.wpo_policy_loss(p, key, obs, policy_fn=direct, q_fn=q_fn, num_samples=n)[0])
+    )(params)
+    d_mu = jnp.mean(samples.dq_da, axis=0)[0]
+    d_sigma = jnp.mean((samples.actions - params["mu"]) / params["sigma"] * samples.dq_da, axis=0)[0]
+    np.testing.assert_allclose(-adapted["mu"], d_mu, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(-adapted["sigma"], d_sigma, rtol=1e-4, atol=1e-5)
+    # the empirical Fisher's own sampling error (cross terms E[s_mu s_sigma] ~ 3/(sigma^2 sqrt(n)), times
+    # sigma^2 |d_sigma| ~ 1.5) gives a standard error of about 0.008 here: allow 5 of them
+    np.testing.assert_allclose(nat["mu"], d_mu, rtol=0.0, atol=0.04)
+    np.testing.assert_allclose(nat["sigma"], d_sigma, rtol=0.0, atol=0.04)
+    # the other preconditioners run and give ascent directions (positive inner product)
+    for pre in ("none", "group", "diagonal"):
+        d, _ = natural(params, pre, 1000)
+        assert float(_flat(d) @ np.concatenate([d_mu, d_sigma])) > 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Keys, jit, squashing, action box, errors
+# ------------------------------------------------------------------------------------------------
+
+
+def test_jit_fresh_keys_and_cube_root(setup):
+    params, obs = setup
+    loss = jax.jit(
+        functools.partial(wpo.wpo_policy_loss, policy_fn=policy_fn, q_fn=q_fn, num_samples=8),
+        static_argnames=("squash",),
+    )
+    l1, aux = loss(params, jax.random.key(1), obs)
+    l2, _ = loss(params, jax.random.key(2), obs)
+    l1b, _ = loss(params, jax.random.key(1), obs)
+    assert float(l1) != float(l2) and float(l1) == float(l1b)
+    assert aux.q_mean.shape == ()
+    # cube root: the same as feeding cbrt(grad_a Q) to the identity surrogate
+    dist = policy_fn(params, obs)
+    s = wpo.sample_actions(jax.random.key(3), dist, obs, q_fn, 8)
+    cubed = wpo.WPOSamples(s.actions, s.q, jnp.cbrt(s.dq_da))
+    np.testing.assert_allclose(
+        wpo.wpo_surrogate(dist, s, squash="cbrt"), wpo.wpo_surrogate(dist, cubed), rtol=1e-6
+    )
+    with pytest.raises(ConfigError):
+        wpo.squash_action_gradient(s.dq_da, "tanh")
+
+
+def test_critic_sees_unclipped_actions():
+    """Samples far outside a [-1, 1] box reach the critic as drawn, with a non-zero grad_a Q."""
+    dist = DiagGaussian(mean=jnp.full((2, 1), 5.0), std=jnp.full((2, 1), 0.1))
+    s = wpo.sample_actions(jax.random.key(0), dist, jnp.zeros((2, 1)), lambda o, a: -jnp.sum((a - 2.0) ** 2, -1), 16)
+    assert np.all(np.asarray(s.actions) > 4.0)
+    np.testing.assert_allclose(s.dq_da, -2.0 * (s.actions - 2.0), rtol=1e-6)
+
+
+def test_adaptor_requires_a_gaussian():
+    params = {"logits": jnp.zeros(2), "W_logits": jnp.zeros((O, 2)), "means": jnp.zeros((2, 1)),
+              "shift": jnp.zeros((2, 1)), "log_stds": jnp.zeros((2, 1))}
+    with pytest.raises(ConfigError, match="adaptor"):
+        wpo.wpo_policy_loss(
+            params, jax.random.key(0), jnp.zeros((1, O)), policy_fn=_mixture_policy,
+            q_fn=lambda o, a: -jnp.sum(a**2, -1), num_samples=4,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# The toy: `wrl flow mixture`
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_flow_mixture_reaches_both_optima(tmp_path, capsys):
+    from wrl.flows import mixture
+
+    parser = argparse.ArgumentParser()
+    mixture.add_arguments(parser)
+    out = tmp_path / "flow"
+    args = parser.parse_args(["--out", str(out), "--iterations", "150", "--samples", "256"])
+    assert mixture.run(args) == 0
+    printed = capsys.readouterr().out
+    assert "wpo" in printed and "npg" in printed and "pg" in printed
+    summary = json.loads((out / "summary.json").read_text())["final"]
+    means = summary["wpo"]["means"]
+    assert means[0] == pytest.approx(-np.sqrt(50.0), abs=0.1)
+    assert means[1] == pytest.approx(np.sqrt(50.0), abs=0.1)
+    assert min(summary["wpo"]["weights"]) > 0.2  # mass is transported, not reweighted away
+    assert summary["wpo"]["expected_q"] > 24.9
+    assert (out / "mixture.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a non-empty output directory is refused without --overwrite
+    with pytest.raises(ConfigError, match="--overwrite"):
+        mixture.run(parser.parse_args(["--out", str(out), "--iterations", "1"]))
