@@ -17,6 +17,19 @@ from wrl.exact.cli_common import check_positive, prepare_out_dir, pyplot, save_g
 METHODS = ("particles", "gaussian", "quantile")
 
 
+def _display_atoms(res) -> np.ndarray:
+    """Atoms to draw, (T+1, n, K): particles and quantiles as they are; a Gaussian fibre N(m, s^2) by its
+    quantiles m + s Phi^{-1}((k + 1/2)/K) (its Gauss-Hermite nodes reach far into the tails)."""
+    if res.method != "gaussian":
+        return res.atoms
+    from scipy.special import ndtri
+
+    mean, std = res.params
+    K = res.atoms.shape[2]
+    z = ndtri((np.arange(K) + 0.5) / K)
+    return mean[..., None] + std[..., None] * z
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``wrl flow grid``."""
     parser.add_argument("--method", default="all", choices=(*METHODS, "all"),
@@ -138,9 +151,10 @@ def run(args: argparse.Namespace) -> int:
     d = first.d[-1]
     mask = d > 1e-6 * d.max()
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    shown = {method: _display_atoms(res) for method, res in results.items()}
     for ax, (method, res) in zip(axes[0], results.items(), strict=True):
         xs = np.repeat(x[mask], res.atoms.shape[2])
-        ax.scatter(xs, res.atoms[-1][mask].ravel(), s=4, alpha=0.5, label=f"{method} atoms (final)")
+        ax.scatter(xs, shown[method][-1][mask].ravel(), s=4, alpha=0.5, label=f"{method} atoms (final)")
         ax.plot(x[mask], -K_ref * x[mask], "k--", lw=1, label="-K* s")
         if sd_ref > 0:
             ax.fill_between(x[mask], -K_ref * x[mask] - sd_ref, -K_ref * x[mask] + sd_ref, color="k", alpha=0.1,
@@ -159,23 +173,23 @@ def run(args: argparse.Namespace) -> int:
     files = ["cost.png", "w2.png", "policy.png"]
     if not args.no_gif:
         frames = np.unique(np.round(np.geomspace(1, args.steps + 1, 40)).astype(int) - 1)
-        lo = min(np.percentile(r.atoms[:, mask], 0.5) for r in results.values())
-        hi = max(np.percentile(r.atoms[:, mask], 99.5) for r in results.values())
+        lo = min(np.percentile(a[:, mask], 0.5) for a in shown.values())
+        hi = max(np.percentile(a[:, mask], 99.5) for a in shown.values())
         fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 4), squeeze=False)
         artists = []
         for ax, (method, res) in zip(axes[0], results.items(), strict=True):
             xs = np.repeat(x[mask], res.atoms.shape[2])
             ax.plot(x[mask], -K_ref * x[mask], "k--", lw=1)
-            pts = ax.scatter(xs, res.atoms[0][mask].ravel(), s=4, alpha=0.6)
+            pts = ax.scatter(xs, shown[method][0][mask].ravel(), s=4, alpha=0.6)
             ax.set_ylim(lo - 0.1 * abs(hi - lo), hi + 0.1 * abs(hi - lo))
             ax.set_xlabel("state s")
             ax.set_ylabel("action")
-            artists.append((ax, pts, xs, res, method))
+            artists.append((ax, pts, xs, method))
 
         def update(i):
             k = int(frames[i])
-            for ax, pts, xs, res, method in artists:
-                pts.set_offsets(np.c_[xs, res.atoms[k][mask].ravel()])
+            for ax, pts, xs, method in artists:
+                pts.set_offsets(np.c_[xs, shown[method][k][mask].ravel()])
                 ax.set_title(f"{method}, iteration {k}")
 
         save_gif(out / "flow.gif", fig, update, len(frames))

@@ -13,6 +13,7 @@ the dtype follows the inputs (call under ``jax.enable_x64(True)`` for float64).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
@@ -33,6 +34,7 @@ def _sym(S: Array) -> Array:
     return 0.5 * (S + jnp.swapaxes(S, -1, -2))
 
 
+@jax.jit
 def sqrtm_psd(S: ArrayLike) -> Array:
     """Principal square root of a symmetric positive semi-definite matrix.
 
@@ -49,6 +51,7 @@ def _inv_sqrtm_pd(S: Array) -> Array:
     return (V / jnp.sqrt(lam)[..., None, :]) @ jnp.swapaxes(V, -1, -2)
 
 
+@jax.jit
 def bures_distance_sq(S1: ArrayLike, S2: ArrayLike) -> Array:
     """Squared Bures distance between covariance matrices.
 
@@ -64,6 +67,7 @@ def bures_distance_sq(S1: ArrayLike, S2: ArrayLike) -> Array:
     return jnp.clip(tr - 2.0 * jnp.trace(cross, axis1=-2, axis2=-1), 0.0)
 
 
+@jax.jit
 def w2_gaussian_sq(m1: ArrayLike, S1: ArrayLike, m2: ArrayLike, S2: ArrayLike) -> Array:
     """Squared 2-Wasserstein distance between N(m1, S1) and N(m2, S2), full covariances.
 
@@ -73,6 +77,7 @@ def w2_gaussian_sq(m1: ArrayLike, S1: ArrayLike, m2: ArrayLike, S2: ArrayLike) -
     return jnp.sum(dm * dm, axis=-1) + bures_distance_sq(S1, S2)
 
 
+@jax.jit
 def w2_diag_gaussian_sq(mean1: ArrayLike, std1: ArrayLike, mean2: ArrayLike, std2: ArrayLike) -> Array:
     """Squared 2-Wasserstein distance between diagonal Gaussians given means and standard deviations.
 
@@ -84,6 +89,7 @@ def w2_diag_gaussian_sq(mean1: ArrayLike, std1: ArrayLike, mean2: ArrayLike, std
     return jnp.sum(dm * dm + ds * ds, axis=-1)
 
 
+@jax.jit
 def bures_transport_map(S0: ArrayLike, S1: ArrayLike) -> Array:
     """Linear part of the optimal transport map from N(., S0) to N(., S1) (S0 positive definite).
 
@@ -95,6 +101,7 @@ def bures_transport_map(S0: ArrayLike, S1: ArrayLike) -> Array:
     return _sym(ir0 @ sqrtm_psd(r0 @ jnp.asarray(S1) @ r0) @ ir0)
 
 
+@jax.jit
 def gaussian_geodesic(
     m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, t: ArrayLike
 ) -> tuple[Array, Array]:
@@ -113,6 +120,7 @@ def gaussian_geodesic(
     return (1.0 - t) * m0 + t * jnp.asarray(m1), _sym(M @ S0 @ M)
 
 
+@jax.jit
 def gaussian_exp_map(m: ArrayLike, S: ArrayLike, dm: ArrayLike, V: ArrayLike) -> tuple[Array, Array]:
     """Exponential map at N(m, S) of the tangent vector given by the affine velocity v(a) = dm + V (a - m).
 
@@ -125,6 +133,7 @@ def gaussian_exp_map(m: ArrayLike, S: ArrayLike, dm: ArrayLike, V: ArrayLike) ->
     return jnp.asarray(m) + jnp.asarray(dm), _sym(M @ S @ M)
 
 
+@jax.jit
 def gaussian_log_map(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike) -> tuple[Array, Array]:
     """Logarithm at N(m0, S0) of N(m1, S1): the affine velocity v(a) = dm + V (a - m0) with
 

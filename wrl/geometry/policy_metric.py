@@ -18,6 +18,8 @@ normalised to sum to one (uniform when omitted, e.g. for a replay batch drawn fr
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 from jax import Array
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 
+@jax.jit
 def state_average(values: ArrayLike, state_weights: ArrayLike | None = None) -> Array:
     """E_{s ~ d}[f(s)] = sum_s d_s f(s) / sum_s d_s over the leading (state) axis; uniform d by default."""
     values = jnp.asarray(values)
@@ -51,6 +54,7 @@ def _as_sna(x: ArrayLike) -> Array:
     return x[..., None] if x.ndim == 2 else x
 
 
+@jax.jit
 def policy_inner(v: ArrayLike, w: ArrayLike, state_weights: ArrayLike | None = None) -> Array:
     """Policy metric <v, w>_pi = E_{s ~ d} E_{a ~ pi(.|s)} [v(s, a) . w(s, a)].
 
@@ -63,11 +67,13 @@ def policy_inner(v: ArrayLike, w: ArrayLike, state_weights: ArrayLike | None = N
     return state_average(per_state, state_weights)
 
 
+@jax.jit
 def policy_norm_sq(v: ArrayLike, state_weights: ArrayLike | None = None) -> Array:
     """|v|^2_pi = <v, v>_pi = E_{s ~ d} E_{a ~ pi(.|s)} |v(s, a)|^2."""
     return policy_inner(v, v, state_weights)
 
 
+@jax.jit
 def policy_w2_sq_diag_gaussian(
     mean1: ArrayLike,
     std1: ArrayLike,
@@ -84,6 +90,7 @@ def policy_w2_sq_diag_gaussian(
     return state_average(per_state, state_weights)
 
 
+@jax.jit
 def policy_w2_sq_linear_gaussian(
     K1: ArrayLike,
     Sigma1: ArrayLike,
@@ -105,6 +112,7 @@ def policy_w2_sq_linear_gaussian(
     return jnp.trace(D @ M @ D.T) + bures_distance_sq(Sigma1, Sigma2)
 
 
+@partial(jax.jit, static_argnames=("method", "epsilon"))
 def policy_w2_sq_samples(
     actions1: ArrayLike,
     actions2: ArrayLike,

@@ -11,6 +11,7 @@ midpoint levels u_k = (k + 1/2) / M (the last axis of an array); every function 
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.scipy.special import ndtri
@@ -62,6 +63,7 @@ def empirical_quantiles(samples: ArrayLike, levels: ArrayLike) -> Array:
     return jnp.take(x, idx, axis=-1)
 
 
+@jax.jit
 def w2_1d_samples_sq(x: ArrayLike, y: ArrayLike) -> Array:
     """Exact W2^2 between the uniform empirical measures of two 1-D sample sets (last axis, sizes n and m).
 

@@ -8,6 +8,9 @@ ott-jax is imported on first use (it takes seconds to import).
 
 from __future__ import annotations
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -23,6 +26,7 @@ def _as_cloud(x: ArrayLike) -> Array:
     return x[:, None] if x.ndim == 1 else x
 
 
+@partial(jax.jit, static_argnames=("epsilon", "max_iterations", "threshold"))
 def sinkhorn_w2_sq(
     x: ArrayLike,
     y: ArrayLike,
@@ -51,6 +55,7 @@ def sinkhorn_w2_sq(
     return out.primal_cost
 
 
+@partial(jax.jit, static_argnames=("epsilon",))
 def sinkhorn_divergence_sq(
     x: ArrayLike,
     y: ArrayLike,
