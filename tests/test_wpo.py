@@ -72,19 +72,22 @@ def test_adaptor_gradient_is_chain_rule_of_d_mu_d_sigma(setup):
     loss_fn = functools.partial(wpo.wpo_policy_loss, key=key, obs=obs, policy_fn=policy_fn, q_fn=q_fn, num_samples=n)
     grads = jax.jit(jax.grad(lambda p: loss_fn(p)[0]))(params)
 
-    # independent computation on the same samples: a = mu + sigma * eps with eps from the same key
-    dist = policy_fn(params, obs)
-    eps = jax.random.normal(key, (n, B, D))
-    a = dist.mean + dist.std * eps
-    dq = grad_q(obs, a)
-    d_mu = jnp.mean(dq, axis=0)  # E[grad_a Q]
-    d_sigma = jnp.mean((a - dist.mean) / dist.std * dq, axis=0)  # E[((a - mu)/sigma) grad_a Q]
-    expected = _pullback(params, obs, -d_mu / B, -d_sigma / B)  # loss = -(mean over states) of the update
-    np.testing.assert_allclose(_flat(grads), _flat(expected), rtol=2e-4, atol=2e-5)
+    @jax.jit
+    def independent(params):
+        # the same samples: a = mu + sigma * eps with eps from the same key
+        dist = policy_fn(params, obs)
+        eps = jax.random.normal(key, (n, B, D))
+        a = dist.mean + dist.std * eps
+        dq = grad_q(obs, a)
+        d_mu = jnp.mean(dq, axis=0)  # E[grad_a Q]
+        d_sigma = jnp.mean((a - dist.mean) / dist.std * dq, axis=0)  # E[((a - mu)/sigma) grad_a Q]
+        return _pullback(params, obs, -d_mu / B, -d_sigma / B)  # loss = -(mean over states) of the update
+
+    np.testing.assert_allclose(_flat(grads), _flat(independent(params)), rtol=2e-4, atol=2e-5)
 
     # forward values are unchanged by the adaptor
-    plain = wpo.wpo_policy_loss(params, key, obs, policy_fn=policy_fn, q_fn=q_fn, num_samples=n, adaptor=False)
-    assert float(loss_fn(params)[0]) == pytest.approx(float(plain[0]), rel=1e-6)
+    values = jax.jit(lambda p: (loss_fn(p)[0], loss_fn(p, adaptor=False)[0]))(params)
+    assert float(values[0]) == pytest.approx(float(values[1]), rel=1e-6)
 
 
 def test_adaptor_keeps_values_and_rescales_gradients():
@@ -103,6 +106,7 @@ def test_adaptor_keeps_values_and_rescales_gradients():
 # ------------------------------------------------------------------------------------------------
 
 
+@functools.partial(jax.jit, static_argnums=3)
 def _per_sample_wpo_grads(params, obs, samples, adaptor):
     """theta-gradient of the WPO surrogate for each sample index n separately, leaves (N, ...)."""
 
@@ -118,6 +122,7 @@ def _per_sample_wpo_grads(params, obs, samples, adaptor):
     return jax.vmap(one)(samples.actions, samples.dq_da)
 
 
+@functools.partial(jax.jit, static_argnums=3)
 def _per_sample_score_function_grads(params, obs, a, fisher_weighted):
     """-(1/B) sum_b J^T c_nb with c = grad_phi log pi(a) Q(a) (phi = (mu, sigma)), optionally F_phi-weighted."""
     dist = policy_fn(params, obs)
@@ -152,7 +157,7 @@ def test_wpo_matches_score_function_gradient_in_expectation(setup, adaptor):
     params, obs = setup
     n = 20_000
     dist = policy_fn(params, obs)
-    samples = wpo.sample_actions(jax.random.key(21), dist, obs, q_fn, n)
+    samples = jax.jit(wpo.sample_actions, static_argnums=(3, 4))(jax.random.key(21), dist, obs, q_fn, n)
     w_mean, w_se = _mean_se(_per_sample_wpo_grads(params, obs, samples, adaptor))
 
     a_pg = dist.mean + dist.std * jax.random.normal(jax.random.key(22), (n, B, D))  # independent samples
@@ -167,9 +172,11 @@ def test_wpo_matches_score_function_gradient_in_expectation(setup, adaptor):
     assert np.all(np.abs(w_mean - exact) <= 5 * w_se + 1e-5)
     assert np.all(np.abs(p_mean - exact) <= 5 * p_se + 1e-5)
     # the full library loss on the same samples is the mean of the per-sample gradients
-    full = jax.grad(
-        lambda p: wpo.wpo_surrogate(
-            wpo.natural_gradient_adaptor(policy_fn(p, obs)) if adaptor else policy_fn(p, obs), samples
+    full = jax.jit(
+        jax.grad(
+            lambda p: wpo.wpo_surrogate(
+                wpo.natural_gradient_adaptor(policy_fn(p, obs)) if adaptor else policy_fn(p, obs), samples
+            )
         )
     )(params)
     np.testing.assert_allclose(_flat(full), w_mean, rtol=1e-3, atol=1e-4)
@@ -294,7 +301,7 @@ def test_mixture_mixed_derivative_matches_finite_differences():
         actions = jnp.asarray(rng.normal(size=(n, b, dim)))
         g = jnp.asarray(rng.normal(size=(n, b, dim)))
         samples = wpo.WPOSamples(actions, jnp.zeros((n, b)), g)
-        autodiff = -_flat(jax.grad(lambda p: wpo.wpo_surrogate(_mixture_policy(p, obs), samples))(params))
+        autodiff = -_flat(jax.jit(jax.grad(lambda p: wpo.wpo_surrogate(_mixture_policy(p, obs), samples)))(params))
 
         def closed_form(flat_params):
             p = unravel(flat_params)
@@ -388,8 +395,8 @@ def test_general_path_with_fisher_recovers_gaussian_adaptor():
     np.testing.assert_allclose(nat["mu"], d_mu, rtol=0.0, atol=0.04)
     np.testing.assert_allclose(nat["sigma"], d_sigma, rtol=0.0, atol=0.04)
     # the other preconditioners run and give ascent directions (positive inner product)
-    for pre in ("none", "group", "diagonal"):
-        d, _ = natural(params, pre, 1000)
+    others = jax.jit(lambda p: [natural(p, pre, 1000)[0] for pre in ("none", "group", "diagonal")])(params)
+    for d in others:
         assert float(_flat(d) @ np.concatenate([d_mu, d_sigma])) > 0
 
 
@@ -410,14 +417,16 @@ def test_jit_fresh_keys_and_cube_root(setup):
     assert float(l1) != float(l2) and float(l1) == float(l1b)
     assert aux.q_mean.shape == ()
     # cube root: the same as feeding cbrt(grad_a Q) to the identity surrogate
-    dist = policy_fn(params, obs)
-    s = wpo.sample_actions(jax.random.key(3), dist, obs, q_fn, 8)
-    cubed = wpo.WPOSamples(s.actions, s.q, jnp.cbrt(s.dq_da))
-    np.testing.assert_allclose(
-        wpo.wpo_surrogate(dist, s, squash="cbrt"), wpo.wpo_surrogate(dist, cubed), rtol=1e-6
-    )
+    @jax.jit
+    def both(params):
+        dist = policy_fn(params, obs)
+        s = wpo.sample_actions(jax.random.key(3), dist, obs, q_fn, 8)
+        cubed = wpo.WPOSamples(s.actions, s.q, jnp.cbrt(s.dq_da))
+        return wpo.wpo_surrogate(dist, s, squash="cbrt"), wpo.wpo_surrogate(dist, cubed)
+
+    np.testing.assert_allclose(*both(params), rtol=1e-6)
     with pytest.raises(ConfigError):
-        wpo.squash_action_gradient(s.dq_da, "tanh")
+        wpo.squash_action_gradient(jnp.ones(2), "tanh")
 
 
 def test_critic_sees_unclipped_actions():
