@@ -25,3 +25,4 @@ class TrainConfig:
     eval_episodes: int = hp(10, "deterministic episodes per evaluation", gt=0)
     checkpoint_every: int = hp(10_000, "environment steps between checkpoints", gt=0)
     log_every: int = hp(1_000, "environment steps between metric rows", gt=0)
+    target_return: float | None = hp(None, "stop at the first evaluation whose mean return reaches this")

@@ -37,11 +37,24 @@ class Transition(NamedTuple):
 
 
 def init_train_state(agent: Agent, cfg: TrainConfig, obs_dim: int, act_dim: int) -> TrainState:
-    key, k_agent = jax.random.split(jax.random.key(cfg.seed))
-    ts = TrainState(agent.init(k_agent), replay_init(cfg.buffer_size, obs_dim, act_dim, cfg.num_envs),
-                    jax.random.key_data(key), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
-    # Every leaf its own buffer (targets start as copies of online parameters): the state is donated.
-    return jax.tree.map(lambda x: jnp.array(x, copy=True), ts)
+    """The initial training state, built by one compiled call."""
+
+    def build(seed: jax.Array) -> TrainState:
+        key, k_agent = jax.random.split(jax.random.key(seed))
+        return TrainState(agent.init(k_agent), replay_init(cfg.buffer_size, obs_dim, act_dim, cfg.num_envs),
+                          jax.random.key_data(key), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+
+    ts = jax.jit(build)(jnp.uint32(cfg.seed))
+    # Every leaf its own buffer (targets start equal to the online parameters): the state is donated.
+    seen: set[int] = set()
+
+    def own_buffer(x: jax.Array) -> jax.Array:
+        if id(x) in seen:
+            return jnp.array(x, copy=True)
+        seen.add(id(x))
+        return x
+
+    return jax.tree.map(own_buffer, ts)
 
 
 def _choose_action(agent: Agent, agent_state, obs, key, learning: jax.Array) -> jax.Array:

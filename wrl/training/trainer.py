@@ -170,7 +170,9 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
                 host["last_return"] = ret
                 logger.log(step, {"charts/episodic_return": ret, "charts/episodic_length": length})
             if _crossed(prev, step, cfg.eval_every):
-                run_eval()
+                if run_eval() >= (cfg.target_return if cfg.target_return is not None else np.inf):
+                    checkpoint()
+                    break
             if _crossed(prev, step, cfg.log_every):
                 now = clock()
                 sps = (step - sps_mark[0]) / max(now - sps_mark[1], 1e-9)
@@ -198,12 +200,14 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
             env.close()
 
     evals = host["evaluations"]
+    target = cfg.target_return
+    solved = next((e for e in evals if target is not None and e["mean_return"] >= target), None)
     summary = {
-        "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "finished": step >= cfg.total_steps,
+        "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "finished": step >= cfg.total_steps or bool(solved),
         "env_steps": step, "wall_seconds": clock(), "steps_per_second": step / max(clock(), 1e-9),
         "final_eval_return": evals[-1]["mean_return"] if evals else None,
         "best_eval_return": max(e["mean_return"] for e in evals) if evals else None,
-        "evaluations": evals, "episodes": host["episodes"], "version": wrl.__version__,
+        "solved_at": solved, "evaluations": evals, "episodes": host["episodes"], "version": wrl.__version__,
         "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

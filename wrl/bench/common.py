@@ -1,0 +1,68 @@
+"""Shared pieces of the benchmarks: wrl runs in fresh processes, tables, and result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import wrl
+from wrl.errors import ConfigError
+
+
+def run_wrl(train_args: list[str], timeout: float | None = None) -> dict[str, Any]:
+    """``wrl train ARGS`` in a fresh Python process (no compilation cache shared with the caller).
+
+    Returns the run's summary.json plus its metric rows (``rows``) and ``process_seconds``.
+    """
+    with tempfile.TemporaryDirectory(prefix="wrl-bench-") as tmp:
+        run_dir = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "wrl.cli", "train", "--run-dir", str(run_dir), "--no-progress",
+               "--no-tensorboard", *train_args]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stderr.strip().splitlines()[-10:])
+            if proc.returncode == 2:
+                raise ConfigError(tail.splitlines()[-1] if tail else "wrl train rejected its arguments")
+            raise RuntimeError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{tail}")
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary["rows"] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        summary["process_seconds"] = elapsed
+        summary["command"] = "wrl train " + " ".join(train_args)
+        return summary
+
+
+def machine_info() -> dict[str, Any]:
+    import jax
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "jax": jax.__version__, "wrl": wrl.__version__, "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    def fmt(x: Any) -> str:
+        if isinstance(x, float):
+            return f"{x:.3g}" if abs(x) < 10 else f"{x:.0f}"
+        return str(x)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: str | Path | None, data: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(data, indent=2))
+
+
+def command_line() -> str:
+    return "wrl " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name == "wrl" else " ".join(sys.argv)

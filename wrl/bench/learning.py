@@ -1,0 +1,101 @@
+"""`wrl bench learning`: learning curves of several algorithms over seeds, reported with every seed.
+
+Each (algorithm, seed) is a `wrl train` run with the same budget and evaluation schedule. The report
+(markdown + JSON + PNG) lists every seed's final and best evaluation return and the first step at which
+the evaluation reached ``--threshold`` (if given), with the exact command that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wrl.bench.common import command_line, machine_info, markdown_table, run_wrl, write_json
+from wrl.errors import ConfigError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--algos", nargs="+", default=["sac", "td3"], help="algorithms (default: sac td3)")
+    p.add_argument("--env", default="gym:Pendulum-v1", help="environment id")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds (default: 0..4)")
+    p.add_argument("--total-steps", type=int, default=8000, help="environment steps per run")
+    p.add_argument("--eval-every", type=int, default=1000, help="steps between evaluations")
+    p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
+    p.add_argument("--threshold", type=float, default=None, help="report the first step reaching this return")
+    p.add_argument("--train-args", default="", help="extra `wrl train` options for every run (one string)")
+    p.add_argument("--out", required=True, help="output path without extension: writes OUT.md, OUT.json, OUT.png")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.total_steps <= 0 or args.eval_every <= 0:
+        raise ConfigError("--total-steps and --eval-every must be > 0")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    extra = shlex.split(args.train_args)
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
+                               "threshold": args.threshold, "runs": {}}
+    for algo in args.algos:
+        for seed in args.seeds:
+            print(f"{algo} seed {seed} ...", flush=True)
+            s = run_wrl(["--algo", algo, "--env", args.env, "--seed", str(seed), "--total-steps",
+                         str(args.total_steps), "--eval-every", str(args.eval_every), "--eval-episodes",
+                         str(args.eval_episodes), "--checkpoint-every", "1000000000", *extra])
+            evals = [(e["step"], e["mean_return"]) for e in s["evaluations"]]
+            reached = next((st for st, r in evals if args.threshold is not None and r >= args.threshold), None)
+            results["runs"].setdefault(algo, []).append({
+                "seed": seed, "evals": evals, "final": s["final_eval_return"], "best": s["best_eval_return"],
+                "first_step_at_threshold": reached, "wall_seconds": s["wall_seconds"],
+                "steps_per_second": s["steps_per_second"], "command": s["command"]})
+            print(f"  final {s['final_eval_return']:.1f} best {s['best_eval_return']:.1f} "
+                  f"reached at {reached} ({s['wall_seconds']:.0f} s)", flush=True)
+    write_json(out.with_suffix(".json"), results)
+    report(results, out)
+    return 0
+
+
+def report(results: dict[str, Any], out: Path) -> None:
+    """Markdown table + PNG of mean +- std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thr = results["threshold"]
+    rows = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for algo, runs in results["runs"].items():
+        finals = [r["final"] for r in runs]
+        reached = [r["first_step_at_threshold"] for r in runs]
+        hit = sum(x is not None for x in reached)
+        per_seed = ", ".join(f"s{r['seed']}: {r['final']:.0f}" + (f" (@{r['first_step_at_threshold']})"
+                             if r["first_step_at_threshold"] is not None else "") for r in runs)
+        rows.append([algo, f"{statistics.mean(finals):.1f} +- {statistics.pstdev(finals):.1f}",
+                     f"{hit}/{len(runs)}" if thr is not None else "-", per_seed,
+                     f"{statistics.mean(r['steps_per_second'] for r in runs):.0f}"])
+        steps = np.array([s for s, _ in runs[0]["evals"]])
+        n = min(len(r["evals"]) for r in runs)
+        curves = np.array([[v for _, v in r["evals"][:n]] for r in runs])
+        mean, std = curves.mean(0), curves.std(0)
+        ax.plot(steps[:n], mean, label=f"{algo} ({len(runs)} seeds)")
+        ax.fill_between(steps[:n], mean - std, mean + std, alpha=0.2)
+    if thr is not None:
+        ax.axhline(thr, color="k", ls="--", lw=0.8, label=f"threshold {thr:g}")
+    ax.set(xlabel="environment steps", ylabel="mean evaluation return", title=results["env"])
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=100)
+    plt.close(fig)
+    header = ["algo", "final return (mean +- std over seeds)", "seeds reaching threshold",
+              "per seed: final (first step at threshold)", "steps/s"]
+    m = results["machine"]
+    thr_text = f", threshold {thr:g}" if thr is not None else ""
+    out.with_suffix(".md").write_text(
+        f"# Learning: {results['env']}{thr_text}\n\nCommand: `{results['command']}`\n\n"
+        f"Machine: {m['cpus']} CPUs, {m['platform']}, jax {m['jax']}, wrl {m['wrl']}, {m['date']}.\n\n"
+        f"{markdown_table(header, rows)}\n\n![curves]({out.with_suffix('.png').name})\n")

@@ -1,0 +1,77 @@
+"""`wrl bench solve`: wall-clock until Pendulum-v1 is solved, wrl SAC against SBX SAC in the same run.
+
+Both sides use the same hyperparameters (RL-Zoo's SAC on Pendulum-v1: learning rate 1e-3, batch 256,
+1M replay, 100 random steps, tau 0.005, gamma 0.99, one update per step, (256, 256) MLPs, automatic
+entropy) and the same evaluation schedule: 10 deterministic episodes every 1000 steps. The clock starts
+when training is set up (environment and model construction and compilation count, Python imports do
+not) and stops at the first evaluation whose mean return reaches the threshold. Each run is a fresh
+process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Any
+
+from wrl.bench.common import command_line, machine_info, markdown_table, run_wrl, write_json
+
+ZOO_PENDULUM = ["--actor-lr", "1e-3", "--critic-lr", "1e-3", "--alpha-lr", "1e-3", "--learning-starts", "100",
+                "--batch-size", "256", "--buffer-size", "1000000", "--gamma", "0.99", "--utd", "1"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    p.add_argument("--threshold", type=float, default=-200.0, help="mean evaluation return that solves")
+    p.add_argument("--max-steps", type=int, default=20_000, help="give up after this many steps")
+    p.add_argument("--peers", nargs="*", default=["sbx"], help="peer libraries (sbx, sb3; none: skip)")
+    p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.add_argument("--markdown", default=None, help="write a markdown report to this file")
+
+
+def wrl_time_to_solve(seed: int, threshold: float, max_steps: int) -> dict[str, Any]:
+    s = run_wrl(["--algo", "sac", "--env", "gym:Pendulum-v1", "--seed", str(seed), "--total-steps", str(max_steps),
+                 "--eval-every", "1000", "--eval-episodes", "10", "--target-return", str(threshold), *ZOO_PENDULUM])
+    solved = s["solved_at"]
+    return {"solved": solved is not None, "seconds": solved["seconds"] if solved else s["wall_seconds"],
+            "steps": solved["step"] if solved else s["env_steps"], "command": s["command"],
+            "evals": [(e["step"], e["mean_return"]) for e in s["evaluations"]]}
+
+
+def run(args: argparse.Namespace) -> int:
+    peers = [p for p in args.peers if p != "none"]
+    if peers:
+        from wrl.bench.peers import peer_time_to_solve, require_peer
+
+        for lib in peers:
+            require_peer(lib)
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "threshold": args.threshold,
+                               "runs": {}}
+    for seed in args.seeds:
+        print(f"wrl sac seed {seed} ...", flush=True)
+        results["runs"].setdefault("wrl sac", []).append(wrl_time_to_solve(seed, args.threshold, args.max_steps))
+        for lib in peers:
+            print(f"{lib} sac seed {seed} ...", flush=True)
+            r = peer_time_to_solve(lib, "Pendulum-v1", threshold=args.threshold, eval_every=1000,
+                                   eval_episodes=10, max_steps=args.max_steps, seed=seed)
+            results["runs"].setdefault(f"{lib} sac", []).append(r)
+    rows, medians = [], {}
+    for name, rs in results["runs"].items():
+        medians[name] = statistics.median(r["seconds"] for r in rs)
+        per_seed = ", ".join(f"{r['seconds']:.1f} s @ {r['steps']}" + ("" if r["solved"] else " (not solved)")
+                             for r in rs)
+        rows.append([name, f"{sum(r['solved'] for r in rs)}/{len(rs)}", medians[name], per_seed])
+    for row in rows:
+        row.insert(3, f"{medians[row[0]] / medians['sbx sac']:.2f}" if "sbx sac" in medians else "-")
+    results["median_seconds"] = medians
+    table = markdown_table(["run", "solved", "median seconds", "x SBX SAC", "per seed (seconds @ step)"], rows)
+    print(table)
+    write_json(args.json, results)
+    if args.markdown:
+        m = results["machine"]
+        Path(args.markdown).write_text(
+            f"# Time to solve Pendulum-v1 (mean evaluation return >= {args.threshold:g})\n\n"
+            f"Command: `{results['command']}`\n\nMachine: {m['cpus']} CPUs, {m['platform']}, jax {m['jax']}, "
+            f"{m['date']}.\n\n{__doc__.split(chr(10), 2)[2].strip()}\n\n{table}\n")
+    return 0

@@ -1,0 +1,119 @@
+"""`wrl bench throughput`: training steps/s of wrl agents against SB3 and SBX SAC, in one run.
+
+All runs use the same settings: HalfCheetah-v5, one environment, one update per step (UTD 1), batch 256,
+(256, 256) MLPs, a 1M replay, ``--warmup`` uniform-random steps first. Each run is a fresh process; its
+steps/s are measured after learning has started (compilation and warmup excluded). The ceiling is the
+compiled SAC update alone (replay sampling included) on this machine: no environment, no host work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from wrl.bench.common import command_line, machine_info, markdown_table, run_wrl, write_json
+from wrl.errors import ConfigError
+
+WRL_ALGOS = ("sac", "td3")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default="gym:HalfCheetah-v5", help="environment id (default: gym:HalfCheetah-v5)")
+    p.add_argument("--steps", type=int, default=3000, help="measured steps per run (default: 3000)")
+    p.add_argument("--warmup", type=int, default=1000, help="random steps before learning (default: 1000)")
+    p.add_argument("--algos", nargs="+", default=list(WRL_ALGOS), help="wrl algorithms to measure")
+    p.add_argument("--peers", nargs="*", default=["sbx", "sb3"], help="peer libraries (sbx, sb3; none: skip)")
+    p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.add_argument("--markdown", default=None, help="write a markdown report to this file")
+
+
+def wrl_throughput(algo: str, env: str, steps: int, warmup: int, extra: list[str] | None = None) -> dict[str, Any]:
+    """steps/s of ``wrl train --algo ALGO`` over the metric rows after learning starts (+1 row to settle)."""
+    log_every = 500
+    s = run_wrl(["--algo", algo, "--env", env, "--total-steps", str(warmup + log_every + steps),
+                 "--learning-starts", str(warmup), "--eval-every", "1000000000", "--checkpoint-every",
+                 "1000000000", "--log-every", str(log_every), "--utd", "1", "--batch-size", "256",
+                 "--eval-episodes", "1", *(extra or [])])
+    rows = [r for r in s["rows"] if "charts/SPS" in r and r["step"] > warmup + log_every]
+    seconds = sum(log_every / r["charts/SPS"] for r in rows)
+    return {"steps_per_second": len(rows) * log_every / seconds, "measured_steps": len(rows) * log_every,
+            "command": s["command"]}
+
+
+def update_ceiling(algo: str, env: str, updates: int = 2000) -> dict[str, Any]:
+    """Updates/s of the compiled update alone (batch 256, replay sampling included, no env)."""
+    import jax
+    import numpy as np
+
+    from wrl.agents import config_class, make_agent
+    from wrl.envs import env_spec
+    from wrl.replay import replay_add
+    from wrl.training.config import TrainConfig
+    from wrl.training.step import init_train_state, make_update_only
+
+    spec = env_spec(env)
+    cfg = TrainConfig(algo=algo, env=env, batch_size=256, utd=1)
+    agent = make_agent(algo, config_class(algo)(), spec.obs_dim, spec.act_dim)
+    ts = init_train_state(agent, cfg, spec.obs_dim, spec.act_dim)
+    rng = np.random.default_rng(0)
+    n = 10_000
+    replay = replay_add(ts.replay, rng.normal(size=(n, spec.obs_dim)), rng.uniform(-1, 1, (n, spec.act_dim)),
+                        rng.normal(size=n), rng.normal(size=(n, spec.obs_dim)), np.zeros(n, bool), np.zeros(n, bool))
+    ts = ts._replace(replay=replay)
+    update = make_update_only(agent, cfg)
+    for _ in range(20):
+        ts = update(ts)
+    jax.block_until_ready(ts)
+    start = time.perf_counter()
+    for _ in range(updates):
+        ts = update(ts)
+    jax.block_until_ready(ts)
+    return {"steps_per_second": updates / (time.perf_counter() - start), "updates": updates}
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.steps <= 0 or args.warmup < 256:
+        raise ConfigError("--steps must be > 0 and --warmup >= 256 (one batch)")
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
+                               "settings": {"utd": 1, "batch_size": 256, "hidden": [256, 256], "num_envs": 1,
+                                            "warmup": args.warmup, "steps": args.steps}, "runs": {}}
+    peers = [p for p in args.peers if p != "none"]
+    if peers:
+        from wrl.bench.peers import peer_throughput, require_peer
+
+        for lib in peers:
+            require_peer(lib)
+    for algo in args.algos:
+        print(f"wrl {algo} ...", flush=True)
+        results["runs"][f"wrl {algo}"] = wrl_throughput(algo, args.env, args.steps, args.warmup)
+    for lib in peers:
+        print(f"{lib} sac ...", flush=True)
+        r = peer_throughput(lib, args.env.partition(":")[2], steps=args.steps, warmup_steps=args.warmup)
+        results["runs"][f"{lib} sac"] = r
+    print("update-only ceiling ...", flush=True)
+    results["runs"]["sac update only"] = update_ceiling("sac", args.env)
+
+    runs = results["runs"]
+    sps = {k: v["steps_per_second"] for k, v in runs.items()}
+    rows = []
+    for name, v in sps.items():
+        row = [name, v]
+        row.append(v / sps["sbx sac"] if "sbx sac" in sps else "-")
+        row.append(v / sps["sb3 sac"] if "sb3 sac" in sps else "-")
+        row.append(v / sps["sac update only"])
+        rows.append(row)
+    table = markdown_table(["run", "steps/s", "x SBX SAC", "x SB3 SAC", "x update-only ceiling"], rows)
+    results["ratios"] = {r[0]: {"vs_sbx": r[2], "vs_sb3": r[3], "vs_ceiling": r[4]} for r in rows}
+    print(table)
+    write_json(args.json, results)
+    if args.markdown:
+        from pathlib import Path
+
+        m = results["machine"]
+        Path(args.markdown).write_text(
+            f"# Training throughput, {args.env}\n\nCommand: `{results['command']}`\n\n"
+            f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, jax {m['jax']}, {m['date']}.\n"
+            f"Settings: UTD 1, batch 256, (256, 256) MLPs, one environment, {args.warmup} random steps, "
+            f"{args.steps} measured steps per run, each run in a fresh process.\n\n{table}\n")
+    return 0
