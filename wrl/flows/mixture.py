@@ -265,16 +265,22 @@ def _table(summary: dict, cfg: MixtureFlowConfig) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``wrl flow mixture`` (defaults from :class:`MixtureFlowConfig`)."""
     d = MixtureFlowConfig()
-    parser.add_argument("--out", type=Path, default=Path("runs/flow-mixture"), help="output directory")
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/flow-mixture"), help="output directory (default: %(default)s)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
-    parser.add_argument("--iterations", type=int, default=d.iterations, help="updates per method")
-    parser.add_argument("--samples", type=int, default=d.samples, help="actions sampled per iteration")
-    parser.add_argument("--lr-pg", type=float, default=d.lr_pg, help="policy-gradient step size")
-    parser.add_argument("--lr-npg", type=float, default=d.lr_npg, help="natural-policy-gradient step size")
-    parser.add_argument("--lr-wpo", type=float, default=d.lr_wpo, help="WPO step size")
-    parser.add_argument("--damping", type=float, default=d.damping, help="Fisher damping lambda")
-    parser.add_argument("--min-std", type=float, default=d.min_std, help="floor of the component stds")
-    parser.add_argument("--seed", type=int, default=d.seed, help="PRNG seed")
+    options = [
+        ("--iterations", int, d.iterations, "updates per method"),
+        ("--samples", int, d.samples, "actions sampled per iteration"),
+        ("--lr-pg", float, d.lr_pg, "policy-gradient step size"),
+        ("--lr-npg", float, d.lr_npg, "natural-policy-gradient step size"),
+        ("--lr-wpo", float, d.lr_wpo, "WPO step size"),
+        ("--damping", float, d.damping, "Fisher damping lambda"),
+        ("--min-std", float, d.min_std, "floor of the component stds"),
+        ("--seed", int, d.seed, "PRNG seed"),
+    ]
+    for flag, kind, default, text in options:
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
