@@ -12,6 +12,7 @@ from wrl.errors import ConfigError
 ALGOS: dict[str, tuple[str, str]] = {
     "sac": ("wrl.agents.sac", "SACConfig"),
     "td3": ("wrl.agents.td3", "TD3Config"),
+    "wpo": ("wrl.agents.wpo", "WPOConfig"),
 }
 
 

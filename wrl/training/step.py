@@ -98,20 +98,22 @@ def make_step_fns(agent: Agent, cfg: TrainConfig, act_dim: int) -> tuple[Callabl
         env_steps = ts.env_steps + cfg.num_envs
         key, k_learn, k_act = jax.random.split(jax.random.wrap_key_data(ts.key), 3)
         learning = env_steps >= cfg.learning_starts
+        update_now = learning & ((env_steps // cfg.num_envs) % cfg.update_every == 0)
         if metric_shapes is None:
             metric_shapes = jax.eval_shape(learn, ts.agent, replay, k_learn)[1]
         zeros = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
-        agent_state, metrics = jax.lax.cond(learning, learn, lambda s, r, k: (s, zeros),
+        agent_state, metrics = jax.lax.cond(update_now, learn, lambda s, r, k: (s, zeros),
                                             ts.agent, replay, k_learn)
         action = _choose_action(agent, agent_state, obs, k_act, learning)
-        updates = ts.updates + jnp.where(learning, updates_per_step, 0)
+        updates = ts.updates + jnp.where(update_now, updates_per_step, 0)
         return TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates), action, metrics
 
     return jax.jit(first_action, donate_argnums=0), jax.jit(train_step, donate_argnums=0)
 
 
 # Fields of TrainConfig that the compiled step depends on; the rest (seed, budgets, schedules) do not.
-STEP_FIELDS = ("algo", "num_envs", "buffer_size", "batch_size", "learning_starts", "utd", "gamma", "n_step")
+STEP_FIELDS = ("algo", "num_envs", "buffer_size", "batch_size", "learning_starts", "utd", "update_every", "gamma",
+               "n_step")
 
 
 def compiled_step_fns(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):

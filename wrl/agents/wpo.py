@@ -1,0 +1,183 @@
+"""WPO: Wasserstein Policy Optimization (Pfau et al., ICML 2025) as an off-policy actor-critic.
+
+The policy follows the Wasserstein gradient flow of the return, da/dt = grad_a Q(s, a), projected into
+parameter space with the Fisher metric (DESIGN section 1.1):
+
+    Delta theta = F(theta)^-1 E_s E_{a~pi_theta}[ grad_theta grad_a log pi_theta(a|s) . grad_a Q(s, a) ]
+
+For the diagonal Gaussian policy here, F^-1 is applied in closed form by the adaptor of
+:func:`wrl.wpo.natural_gradient_adaptor`, so the update of (mu, sigma) is d_mu = E[grad_a Q],
+d_sigma = E[((a - mu)/sigma) grad_a Q]. No reparameterisation is used: actions are sampled, held
+constant, and only grad_a log pi carries theta. The policy is regularised towards a target policy by the
+decoupled KL (mean and std terms with their own weights, soft or by dual ascent).
+
+Critic: n-step TD towards a target critic, bootstrapping on the mean (or max) of the target Q over
+``num_bootstrap_samples`` actions from the target policy; the min over twin critics when
+``num_critics = 2``. Actions outside [-1, 1] are never clipped inside the critic: the environment
+receives the clipped action (that is what the replay stores), while grad_a Q is evaluated at the sampled
+action itself, so it is never a silent zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from wrl.agents.base import Agent
+from wrl.config import hp
+from wrl.critics import ensemble_td_loss, polyak, td_target
+from wrl.distributions.gaussian import DiagGaussian, diag_gaussian
+from wrl.distributions.gaussian import sample as gaussian_sample
+from wrl.errors import ConfigError
+from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
+from wrl.networks import MLP, QNetwork, ensemble_apply, ensemble_init
+from wrl.replay import Batch
+from wrl.wpo import (
+    KLConfig,
+    KLDuals,
+    decoupled_kl_loss,
+    dual_ascent_update,
+    init_kl_duals,
+    natural_gradient_adaptor,
+    sample_actions,
+    wpo_surrogate,
+)
+
+
+@dataclass(frozen=True)
+class WPOConfig:
+    actor_hidden: tuple[int, ...] = hp((256, 256), "policy MLP hidden sizes", ge=1)
+    critic_hidden: tuple[int, ...] = hp((256, 256), "critic MLP hidden sizes", ge=1)
+    actor_layer_norm: bool = hp(False, "LayerNorm in the policy MLP")
+    critic_layer_norm: bool = hp(False, "LayerNorm in the critic MLP")
+    num_critics: int = hp(2, "critic ensemble size (min over members in the TD target)", ge=1)
+    actor_lr: float = hp(3e-4, "policy learning rate", gt=0)
+    critic_lr: float = hp(3e-4, "critic learning rate", gt=0)
+    grad_clip: float = hp(40.0, "global-norm gradient clip of both networks (applied; 0 disables)", ge=0)
+    init_std: float = hp(0.7, "policy standard deviation at initialisation", gt=0)
+    min_std: float = hp(1e-3, "floor of the policy standard deviation", ge=0)
+    num_samples: int = hp(8, "actions sampled per state for the WPO update", ge=1)
+    num_bootstrap_samples: int = hp(4, "target-policy actions per next state in the TD target", ge=1)
+    bootstrap: str = hp("mean", "reduce the target Q over the bootstrap samples", choices=("mean", "max"))
+    policy_critic: str = hp("first", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
+    squash: str = hp("identity", "squash grad_a Q elementwise", choices=("identity", "cbrt"))
+    target_update: str = hp("periodic", "target networks: hard copies or Polyak", choices=("periodic", "polyak"))
+    target_period: int = hp(100, "updates between hard target copies", ge=1)
+    tau: float = hp(0.005, "Polyak rate of the targets", gt=0, le=1)
+    kl_mode: str = hp("soft", "decoupled KL to the target policy", choices=("soft", "hard", "off"))
+    kl_alpha_mean: float = hp(1.0, "weight of KL_mean (initial multiplier in hard mode)", gt=0)
+    kl_alpha_std: float = hp(100.0, "weight of KL_std (initial multiplier in hard mode)", gt=0)
+    kl_epsilon_mean: float = hp(2.5e-3, "hard mode: bound on E_s KL_mean per dimension", gt=0)
+    kl_epsilon_std: float = hp(1e-5, "hard mode: bound on E_s KL_std per dimension", gt=0)
+    dual_lr: float = hp(1e-2, "step size of the KL dual ascent", gt=0)
+
+    def kl(self) -> KLConfig:
+        return KLConfig(mode=self.kl_mode, alpha_mean=self.kl_alpha_mean, alpha_std=self.kl_alpha_std,
+                        epsilon_mean=self.kl_epsilon_mean, epsilon_std=self.kl_epsilon_std,
+                        dual_learning_rate=self.dual_lr)
+
+
+@flax.struct.dataclass
+class WPOState:
+    actor: dict
+    target_actor: dict
+    critic: dict
+    target_critic: dict
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+    duals: KLDuals
+    step: jax.Array
+
+
+def _optimizer(lr: float, clip: float) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr)) if clip > 0 else optax.adam(lr)
+
+
+def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
+    if cfg.min_std >= cfg.init_std:
+        raise ConfigError(f"--min-std ({cfg.min_std}) must be below --init-std ({cfg.init_std})")
+    actor = MLP(cfg.actor_hidden, 2 * act_dim, layer_norm=cfg.actor_layer_norm, out_scale=1e-2)
+    qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
+    actor_tx, critic_tx = _optimizer(cfg.actor_lr, cfg.grad_clip), _optimizer(cfg.critic_lr, cfg.grad_clip)
+    kl_cfg = cfg.kl()
+    obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+
+    def policy(params, obs) -> DiagGaussian:
+        mean, raw_std = jnp.split(actor.apply(params, obs), 2, axis=-1)
+        return diag_gaussian(mean, raw_std, cfg.init_std, cfg.min_std)
+
+    def q_for_policy(critic_params):
+        def q_fn(obs, action):
+            q = ensemble_apply(qnet, critic_params, obs, action)
+            return {"first": q[0], "mean": q.mean(0), "min": q.min(0)}[cfg.policy_critic]
+
+        return q_fn
+
+    def init(key: jax.Array) -> WPOState:
+        ka, kc = jax.random.split(key)
+        actor_params = actor.init(ka, obs0)
+        critic_params = ensemble_init(qnet, kc, cfg.num_critics, obs0, act0)
+        return WPOState(actor_params, actor_params, critic_params, critic_params, actor_tx.init(actor_params),
+                        critic_tx.init(critic_params), init_kl_duals(kl_cfg, act_dim), jnp.zeros((), jnp.int32))
+
+    def act(state: WPOState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
+        dist = policy(state.actor, obs)
+        a = dist.mean if deterministic else gaussian_sample(key, dist)
+        return jnp.clip(a, -1.0, 1.0)  # the env acts in [-1, 1]; the critic never clips
+
+    def update(state: WPOState, batch: Batch, key: jax.Array):
+        k_boot, k_pi = jax.random.split(key)
+        # Critic: bootstrap on target-policy samples at the next state.
+        target_dist = policy(state.target_actor, batch.next_obs)
+        a_next = gaussian_sample(k_boot, target_dist, (cfg.num_bootstrap_samples,))  # (M, B, D)
+        q_next = jax.vmap(lambda a: ensemble_apply(qnet, state.target_critic, batch.next_obs, a).min(0))(a_next)
+        v_next = q_next.mean(0) if cfg.bootstrap == "mean" else q_next.max(0)
+        target = td_target(batch, v_next)
+        (critic_loss, q), grads = jax.value_and_grad(
+            lambda p: ensemble_td_loss(qnet, p, batch, target), has_aux=True)(state.critic)
+        updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
+        critic = optax.apply_updates(state.critic, updates)
+
+        # Policy: the WPO surrogate on the Fisher-adapted Gaussian plus the decoupled KL penalty.
+        anchor = policy(state.target_actor, batch.obs)
+
+        def policy_loss_fn(p):
+            dist = policy(p, batch.obs)
+            samples = sample_actions(k_pi, dist, batch.obs, q_for_policy(critic), cfg.num_samples)
+            wpo = wpo_surrogate(natural_gradient_adaptor(dist), samples, squash=cfg.squash)
+            penalty, _, kl_aux = decoupled_kl_loss(dist, anchor, state.duals, kl_cfg)
+            return wpo + penalty, (wpo, kl_aux, samples, dist)
+
+        (loss, (wpo, kl_aux, samples, old_dist)), grads = jax.value_and_grad(
+            policy_loss_fn, has_aux=True)(state.actor)
+        updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
+        actor_params = optax.apply_updates(state.actor, updates)
+        duals = dual_ascent_update(state.duals, kl_aux.kl_mean, kl_aux.kl_std, kl_cfg)
+
+        step = state.step + 1
+        if cfg.target_update == "polyak":
+            target_actor = polyak(state.target_actor, actor_params, cfg.tau)
+            target_critic = polyak(state.target_critic, critic, cfg.tau)
+        else:
+            copy = step % cfg.target_period == 0
+            target_actor = jax.tree.map(lambda t, o: jnp.where(copy, o, t), state.target_actor, actor_params)
+            target_critic = jax.tree.map(lambda t, o: jnp.where(copy, o, t), state.target_critic, critic)
+
+        new_dist = policy(actor_params, batch.obs)
+        metrics = {
+            "losses/critic_loss": critic_loss, "losses/policy_loss": loss, "losses/wpo_surrogate": wpo,
+            "losses/q_mean": jnp.mean(q), "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
+            "policy/kl_mean": jnp.sum(kl_aux.kl_mean), "policy/kl_std": jnp.sum(kl_aux.kl_std),
+            "policy/alpha_mean": jnp.mean(kl_aux.alpha_mean), "policy/alpha_std": jnp.mean(kl_aux.alpha_std),
+            "policy/std": jnp.mean(old_dist.std),
+            # how far this update moved the policy: E_s W2^2(pi_old(.|s), pi_new(.|s))
+            "policy/w2_sq_move": policy_w2_sq_diag_gaussian(old_dist.mean, old_dist.std, new_dist.mean, new_dist.std),
+        }
+        return WPOState(actor_params, target_actor, critic, target_critic, actor_opt, critic_opt, duals,
+                        step), metrics
+
+    return Agent(init, act, update)
