@@ -12,7 +12,8 @@ from wrl.training.checkpoint import read_meta, save_checkpoint
 from wrl.training.config import TrainConfig
 from wrl.training.trainer import agent_config_from, train
 
-SMALL = TrainConfig(total_steps=900, learning_starts=200, eval_every=300, eval_episodes=2, checkpoint_every=10_000,
+SMALL = TrainConfig(algo="sac", total_steps=900, learning_starts=200, eval_every=300, eval_episodes=2,
+                    checkpoint_every=10_000,
                     log_every=300, buffer_size=5_000, batch_size=64, seed=3)
 
 
@@ -28,7 +29,7 @@ def evals(summary):
     return [(e["step"], e["mean_return"]) for e in summary["evaluations"]]
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3"])
+@pytest.mark.parametrize("algo", ["sac", "td3", "wpo"])
 def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
     full = train(small_cfg(algo), small_agent(algo), tmp_path / "full", progress=False, tensorboard=False)
     # "kill" mid-episode (Pendulum episodes are 200 steps), after the first evaluation
@@ -165,7 +166,7 @@ def test_eval_command_reports_video_status(finished_run, capsys):
 
 
 def test_short_pendulum_run_clearly_improves(tmp_path):
-    cfg = TrainConfig(total_steps=4000, learning_starts=500, eval_every=500, eval_episodes=5, seed=0,
+    cfg = TrainConfig(algo="sac", total_steps=4000, learning_starts=500, eval_every=500, eval_episodes=5, seed=0,
                       checkpoint_every=10_000, log_every=1000)
     s = train(cfg, agent_config_from("sac", {"actor_lr": 1e-3, "critic_lr": 1e-3, "actor_hidden": (64, 64),
                                              "critic_hidden": (64, 64)}),

@@ -9,11 +9,11 @@ from wrl.config import hp
 
 @dataclass(frozen=True)
 class TrainConfig:
-    algo: str = hp("sac", "algorithm (see `wrl train --help`)")
+    algo: str = hp("wpo", "algorithm: wpo, sac, td3")
     env: str = hp("gym:Pendulum-v1", "environment id: gym:<id> or dmc:<domain>-<task>")
     env_module: str = hp("", "comma-separated modules to import first (they register Gymnasium envs)")
     seed: int = hp(0, "random seed (same seed, same machine: same numbers)", ge=0)
-    total_steps: int = hp(15_000, "environment steps to train for", gt=0)
+    total_steps: int = hp(10_000, "environment steps to train for", gt=0)
     num_envs: int = hp(1, "environments stepped in lockstep", ge=1)
     buffer_size: int = hp(1_000_000, "replay capacity in transitions", gt=0)
     batch_size: int = hp(256, "minibatch size of each gradient update", gt=0)
@@ -22,7 +22,7 @@ class TrainConfig:
     update_every: int = hp(1, "environment steps (per env) between update rounds", ge=1)
     gamma: float = hp(0.99, "discount factor", gt=0, le=1)
     n_step: int = hp(1, "n-step return length", ge=1)
-    eval_every: int = hp(5_000, "environment steps between evaluations", gt=0)
+    eval_every: int = hp(2_000, "environment steps between evaluations", gt=0)
     eval_episodes: int = hp(10, "deterministic episodes per evaluation", gt=0)
     checkpoint_every: int = hp(10_000, "environment steps between checkpoints", gt=0)
     log_every: int = hp(1_000, "environment steps between metric rows", gt=0)
