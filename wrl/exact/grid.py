@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -146,6 +147,7 @@ def transition_rows(problem: GridProblem, s: ArrayLike, a: ArrayLike) -> Array:
     return jax.nn.softmax(logits, axis=-1)
 
 
+@jax.jit
 def stationary_distribution(P: ArrayLike) -> Array:
     """Left Perron vector of an irreducible stochastic matrix: d^T P = d^T, sum d = 1.
 
@@ -157,6 +159,7 @@ def stationary_distribution(P: ArrayLike) -> Array:
     return jnp.linalg.solve(M.T, jnp.ones((n,), dtype=P.dtype))
 
 
+@jax.jit
 def poisson_solution(P: ArrayLike, c: ArrayLike, d: ArrayLike) -> tuple[Array, Array]:
     """Average cost and differential value: J = d . c and h solving h - P h = c - J 1 with d . h = 0.
 
@@ -182,6 +185,7 @@ class GridEvaluation(NamedTuple):
     h: Array  # (n,) differential value, d . h = 0
 
 
+@partial(jax.jit, static_argnames=("problem", "tau"))
 def evaluate_policy(
     problem: GridProblem, atoms: Array, weights: Array, state_entropy: Array | None = None, tau: float = 0.0
 ) -> GridEvaluation:
@@ -232,6 +236,7 @@ def particle_entropy(actions: Array) -> Array:
     return 0.5 * jnp.log(2.0 * math.pi * math.e * jnp.var(actions, axis=1))
 
 
+@partial(jax.jit, static_argnames=("problem", "tau"))
 def particle_objective(problem: GridProblem, actions: Array, tau: float = 0.0) -> Array:
     """J (tau = 0) or J - tau H of the particle policy pi(.|x_i) = (1/N) sum_k delta_{a_ik} (see evaluate_policy)."""
     N = actions.shape[1]

@@ -22,6 +22,7 @@ converges quadratically.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -73,6 +74,7 @@ class Variations(NamedTuple):
 # ------------------------------------------------------------------------------------------------- LQR
 
 
+@jax.jit
 def lqr_curve(
     K: ArrayLike, Sigma: ArrayLike, Ms: ArrayLike, Ma: ArrayLike, t: ArrayLike
 ) -> tuple[Array, Array]:
@@ -86,6 +88,7 @@ def lqr_curve(
     return L @ K - t * jnp.asarray(Ms), L @ Sigma @ L.T
 
 
+@jax.jit
 def lqr_variations(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike, Ms: ArrayLike, Ma: ArrayLike) -> Variations:
     """Closed-form first and second variation of J along v(s, a) = Ms s + Ma a (see :func:`lqr_curve`).
 
@@ -122,6 +125,7 @@ def lqr_variations(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike, Ms: ArrayLike
     return Variations(first=first, local=local, transport=2.0 * jnp.trace(Gam @ X_dot))
 
 
+@jax.jit
 def lqr_cost_hessian(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> Array:
     """Exact Hessian of J(K, Sigma) in K, as an (m n, m n) matrix over row-major vec(K) (autodiff).
 
@@ -133,6 +137,7 @@ def lqr_cost_hessian(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> Array:
     return jax.hessian(f)(K.reshape(-1))
 
 
+@jax.jit
 def lqr_newton_direction(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> tuple[Array, Array]:
     """Newton direction dK solving Hess_K J vec(dK) = -vec(dJ/dK), dJ/dK = 2 E_K X_K.
 
@@ -145,6 +150,7 @@ def lqr_newton_direction(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> tupl
     return jnp.linalg.solve(H, -g).reshape(K.shape), jnp.min(jnp.linalg.eigvalsh(0.5 * (H + H.T)))
 
 
+@jax.jit
 def lqr_gauss_newton_step(sys: LQRSystem, K: ArrayLike) -> Array:
     """Wasserstein Gauss-Newton (local Hessian only) step: K <- K - G_K^{-1} E_K = G_K^{-1} B^T P_K A.
 
@@ -192,10 +198,10 @@ def run_lqr_second_order(
     with float64():
         s = sys.astype(jnp.float64)
         S = jnp.asarray(Sigma)
-        cost = jax.jit(lambda k: average_cost(s, k, S))
-        grad = jax.jit(lambda k: cost_gradient(s, k, S))
-        newton = jax.jit(lambda k: lqr_newton_direction(s, k, S))
-        gn = jax.jit(lambda k: lqr_gauss_newton_step(s, k))
+        cost = lambda k: average_cost(s, k, S)  # noqa: E731  (module-level jits: compiled once per shape)
+        grad = lambda k: cost_gradient(s, k, S)  # noqa: E731
+        newton = lambda k: lqr_newton_direction(s, k, S)  # noqa: E731
+        gn = lambda k: lqr_gauss_newton_step(s, k)  # noqa: E731
         Ks, Js, steps, used = [K], [float(cost(K))], [], []
         for _ in range(n_steps):
             K_gn = np.asarray(gn(K))
@@ -224,6 +230,7 @@ def run_lqr_second_order(
 # ------------------------------------------------------------------------------------------------ grid
 
 
+@partial(jax.jit, static_argnames=("problem",))
 def grid_variations(problem: GridProblem, actions: Array, v: Array) -> Variations:
     """First and second variation of the grid average cost along a_ik -> a_ik + t v_ik (particles, tau = 0).
 

@@ -212,6 +212,7 @@ def _sym(S: Array) -> Array:
     return 0.5 * (S + S.T)
 
 
+@jax.jit
 def solve_discrete_lyapunov(A: ArrayLike, Q: ArrayLike) -> Array:
     """Solve X = A X A^T + Q (rho(A) < 1) through (I - A kron A) vec(X) = vec(Q) (row-major vec).
 
@@ -224,6 +225,7 @@ def solve_discrete_lyapunov(A: ArrayLike, Q: ArrayLike) -> Array:
     return _sym(jnp.linalg.solve(lhs, Q.reshape(-1)).reshape(n, n))
 
 
+@jax.jit
 def value_matrix(sys: LQRSystem, K: ArrayLike) -> Array:
     """P_K solving P_K = Qc + K^T R K + (A - B K)^T P_K (A - B K)  (h(s) = s^T P_K s + const)."""
     K = jnp.asarray(K)
@@ -231,6 +233,7 @@ def value_matrix(sys: LQRSystem, K: ArrayLike) -> Array:
     return solve_discrete_lyapunov(A_K.T, jnp.asarray(sys.Qc) + K.T @ jnp.asarray(sys.R) @ K)
 
 
+@jax.jit
 def stationary_covariance(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> Array:
     """Stationary state covariance X_K = A_K X_K A_K^T + W + B Sigma B^T, A_K = A - B K (d_pi = N(0, X_K))."""
     B = jnp.asarray(sys.B)
@@ -238,18 +241,21 @@ def stationary_covariance(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> Arr
     return solve_discrete_lyapunov(A_K, jnp.asarray(sys.W) + B @ jnp.asarray(Sigma) @ B.T)
 
 
+@jax.jit
 def action_curvature(sys: LQRSystem, P: ArrayLike) -> Array:
     """G = R + B^T P B, so that Hess_a Q = 2 G."""
     B = jnp.asarray(sys.B)
     return _sym(jnp.asarray(sys.R) + B.T @ jnp.asarray(P) @ B)
 
 
+@jax.jit
 def average_cost(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> Array:
     """J(K, Sigma) = tr(P_K W) + tr((R + B^T P_K B) Sigma)."""
     P = value_matrix(sys, K)
     return jnp.trace(P @ jnp.asarray(sys.W)) + jnp.trace(action_curvature(sys, P) @ jnp.asarray(Sigma))
 
 
+@jax.jit
 def average_cost_from_covariance(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> Array:
     """J = E_{s ~ N(0, X_K)} E_{a ~ N(-K s, Sigma)} c(s, a) = tr((Qc + K^T R K) X_K) + tr(R Sigma).
 
@@ -261,6 +267,7 @@ def average_cost_from_covariance(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike)
     return jnp.trace((jnp.asarray(sys.Qc) + K.T @ R @ K) @ X) + jnp.trace(R @ jnp.asarray(Sigma))
 
 
+@jax.jit
 def gaussian_entropy(Sigma: ArrayLike) -> Array:
     """H(N(mu, Sigma)) = 1/2 log det(2 pi e Sigma)."""
     Sigma = jnp.asarray(Sigma)
@@ -269,11 +276,13 @@ def gaussian_entropy(Sigma: ArrayLike) -> Array:
     return 0.5 * (m * math.log(2.0 * math.pi * math.e) + logdet)
 
 
+@jax.jit
 def entropic_cost(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike, tau: float) -> Array:
     """J_tau(K, Sigma) = J(K, Sigma) - tau H(N(0, Sigma))  (cost minimised, entropy rewarded)."""
     return average_cost(sys, K, Sigma) - tau * gaussian_entropy(Sigma)
 
 
+@jax.jit
 def natural_gradient(sys: LQRSystem, K: ArrayLike) -> Array:
     """E_K = (R + B^T P_K B) K - B^T P_K A; the Wasserstein (natural) gradient of J in K is 2 E_K."""
     K = jnp.asarray(K)
@@ -281,11 +290,13 @@ def natural_gradient(sys: LQRSystem, K: ArrayLike) -> Array:
     return action_curvature(sys, P) @ K - jnp.asarray(sys.B).T @ P @ jnp.asarray(sys.A)
 
 
+@jax.jit
 def cost_gradient(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> Array:
     """Euclidean gradient dJ/dK = 2 E_K X_K (X_K the stationary state covariance)."""
     return 2.0 * natural_gradient(sys, K) @ stationary_covariance(sys, K, Sigma)
 
 
+@jax.jit
 def differential_value(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike, s: ArrayLike) -> Array:
     """h(s) = s^T P_K s - tr(P_K X_K): solves h(s) = E[c(s, a) - J + h(s')] with E_{s ~ d_pi} h(s) = 0."""
     P = value_matrix(sys, K)
@@ -294,6 +305,7 @@ def differential_value(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike, s: ArrayL
     return jnp.einsum("...i,ij,...j->...", s, P, s) - jnp.trace(P @ X)
 
 
+@jax.jit
 def differential_q(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike, s: ArrayLike, a: ArrayLike) -> Array:
     """Q(s, a) = c(s, a) - J + E_w[h(A s + B a + w)]
              = s^T Qc s + a^T R a - J + (A s + B a)^T P_K (A s + B a) + tr(P_K W) - tr(P_K X_K)."""
@@ -308,6 +320,7 @@ def differential_q(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike, s: ArrayLike,
             + jnp.trace(P @ jnp.asarray(sys.W)) - jnp.trace(P @ X))
 
 
+@jax.jit
 def grad_a_q(sys: LQRSystem, K: ArrayLike, s: ArrayLike, a: ArrayLike) -> Array:
     """grad_a Q(s, a) = 2 (R + B^T P_K B) a + 2 B^T P_K A s  (rows of s, a are batch entries)."""
     P = value_matrix(sys, K)
@@ -316,12 +329,14 @@ def grad_a_q(sys: LQRSystem, K: ArrayLike, s: ArrayLike, a: ArrayLike) -> Array:
     return 2.0 * jnp.asarray(a) @ G.T + 2.0 * jnp.asarray(s) @ BPA.T
 
 
+@jax.jit
 def optimal_gain(sys: LQRSystem, P: ArrayLike) -> Array:
     """Greedy gain for a value matrix P: K = (R + B^T P B)^{-1} B^T P A (the Riccati gain at P = P*)."""
     P = jnp.asarray(P)
     return jnp.linalg.solve(action_curvature(sys, P), jnp.asarray(sys.B).T @ P @ jnp.asarray(sys.A))
 
 
+@partial(jax.jit, static_argnames=("max_iter",))
 def solve_riccati(sys: LQRSystem, max_iter: int = 100) -> Array:
     """P* of the discrete algebraic Riccati equation by the structure-preserving doubling algorithm.
 
@@ -408,6 +423,7 @@ def _optimum_parts(s: LQRSystem, tau: Array) -> tuple[Array, ...]:
 # ------------------------------------------------------------------------------------------------ flow
 
 
+@partial(jax.jit, static_argnames=("tau",))
 def lqr_flow_step(
     sys: LQRSystem, K: Array, Sigma: Array, eta: float | Array, tau: float = 0.0
 ) -> tuple[Array, Array]:
