@@ -8,6 +8,7 @@ cost.png, w2.png, policy.png, flow.gif and summary.json into --out.
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 
@@ -102,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
                 f"gap = {gap:.3e} (relative {abs(gap) / abs(J_ref):.3e}), gain {res.gain[-1]:.8g} "
                 f"(relative error {g_err:.3e})")
         if args.tau > 0:
-            line += f", action std {res.action_std[-1]:.6g} vs {sd_ref:.6g}"
+            J_ctrl = J_ref + args.tau * 0.5 * math.log(2 * math.pi * math.e * sd_ref**2)  # J(K*, Sigma*)
+            line += (f", action std {res.action_std[-1]:.6g} vs {sd_ref:.6g}; control cost J = {res.J[-1]:.8g} "
+                     f"vs J(K*, Sigma*) = {J_ctrl:.8g} (relative {abs(res.J[-1] - J_ctrl) / J_ctrl:.2e})")
         print(line)
         summary["methods"][method] = {
             "eta": res.eta, "final": float(res.J_tau[-1]), "gap": float(gap), "relative_gap": abs(gap) / abs(J_ref),

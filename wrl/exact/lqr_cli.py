@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-gif", action="store_true", help="skip the animation")
 
 
+def _mat(M: np.ndarray) -> str:
+    return np.array2string(np.asarray(M), precision=6, separator=", ", max_line_width=10**6)
+
+
 def _steps_to(gaps: np.ndarray, tol: float) -> int | None:
     hit = np.nonzero(gaps <= tol)[0]
     return int(hit[0]) if hit.size else None
@@ -84,10 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"wrl flow lqr: system {args.system} (n={n}, m={m}), tau={args.tau:g}, eta={flow.eta:.4g}, {init}")
     J_riccati = float(np.trace(opt.P @ np.asarray(sys.W)))
-    print(f"  Riccati optimum: J* = tr(P* W) = {J_riccati:.10g}, K* = {np.array2string(opt.K, precision=6)}")
+    print(f"  Riccati optimum: J* = tr(P* W) = {J_riccati:.10g}, K* = {_mat(opt.K)}")
     if args.tau > 0:
         print(f"  entropic optimum: Sigma* = (tau/2)(R + B^T P* B)^-1 = "
-              f"{np.array2string(opt.Sigma, precision=6)}, J(K*, Sigma*) = {opt.J:.10g}, "
+              f"{_mat(opt.Sigma)}, J(K*, Sigma*) = {opt.J:.10g}, "
               f"J_tau* = J - tau H = {opt.J_tau:.10g}")
     print(f"  first-order flow, {args.steps} steps: {obj} = {flow.J_tau[-1]:.10g}, gap = {gap_flow[-1]:.3e} "
           f"(relative {rel(gap_flow[-1]):.3e}), |K - K*|/|K*| = {k_err:.3e}")
