@@ -133,12 +133,12 @@ class LQREnv(gym.Env):
         return lqr_optimum(self.system, tau)
 
     # ------------------------------------------------------------------ gymnasium API
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self._s = self._X_chol @ self.np_random.standard_normal(self.system.n)
         return self._s.astype(np.float32), {}
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(self.system.m), -self.action_bound,
                     self.action_bound)
         s = self._s
@@ -148,7 +148,7 @@ class LQREnv(gym.Env):
         truncated = bool(not np.all(np.abs(self._s) <= self.state_limit))
         return self._s.astype(np.float32), -cost, False, truncated, {"cost": cost}
 
-    def render(self):
+    def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
         size = 128
