@@ -20,7 +20,10 @@ class TrainConfig:
     learning_starts: int = hp(1_000, "uniform-random steps before updates start", ge=0)
     utd: int = hp(1, "gradient updates per update round (per environment step when --update-every is 1)", ge=1)
     update_every: int = hp(1, "environment steps (per env) between update rounds", ge=1)
-    gamma: float = hp(0.99, "discount factor", gt=0, le=1)
+    objective: str = hp("discounted", "discounted return, or average reward (differential critic, gamma unused)",
+                        choices=("discounted", "average"))
+    gamma: float = hp(0.99, "discount factor (discounted objective)", gt=0, le=1)
+    avg_reward_rate: float = hp(1e-3, "average objective: step size of the running average reward", gt=0, le=1)
     n_step: int = hp(1, "n-step return length", ge=1)
     eval_every: int = hp(2_000, "environment steps between evaluations", gt=0)
     eval_episodes: int = hp(10, "deterministic episodes per evaluation", gt=0)

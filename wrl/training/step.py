@@ -25,6 +25,7 @@ class TrainState(NamedTuple):
     key: jax.Array
     env_steps: jax.Array  # () int32: environment steps taken (all envs)
     updates: jax.Array  # () int32: gradient updates done
+    avg_reward: jax.Array  # () float32: running average reward rho (average-reward objective)
 
 
 class Transition(NamedTuple):
@@ -42,7 +43,8 @@ def init_train_state(agent: Agent, cfg: TrainConfig, obs_dim: int, act_dim: int)
     def build(seed: jax.Array) -> TrainState:
         key, k_agent = jax.random.split(jax.random.key(seed))
         return TrainState(agent.init(k_agent), replay_init(cfg.buffer_size, obs_dim, act_dim, cfg.num_envs),
-                          jax.random.key_data(key), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+                          jax.random.key_data(key), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
+                          jnp.zeros((), jnp.float32))
 
     ts = jax.jit(build)(jnp.uint32(cfg.seed))
     # Every leaf its own buffer (targets start equal to the online parameters): the state is donated.
@@ -66,12 +68,18 @@ def _choose_action(agent: Agent, agent_state, obs, key, learning: jax.Array) -> 
 
 
 def run_updates(agent: Agent, cfg: TrainConfig, agent_state, replay: ReplayState, key: jax.Array,
-                num_updates: int):
-    """``num_updates`` gradient steps (lax.scan), each on a fresh n-step minibatch; metrics averaged."""
+                num_updates: int, avg_reward: jax.Array):
+    """``num_updates`` gradient steps (lax.scan), each on a fresh n-step minibatch; metrics averaged.
+
+    Discounted objective: targets R + gamma^m (1 - d) V(s'). Average-reward objective: the differential
+    targets sum_k (r_k - rho) + (1 - d) V(s'), i.e. gamma = 1 and every reward offset by rho.
+    """
+    average = cfg.objective == "average"
+    gamma, offset = (1.0, avg_reward) if average else (cfg.gamma, 0.0)
 
     def one_update(s, k):
         k_batch, k_update = jax.random.split(k)
-        batch = replay_sample(replay, k_batch, cfg.batch_size, cfg.n_step, cfg.gamma, cfg.num_envs)
+        batch = replay_sample(replay, k_batch, cfg.batch_size, cfg.n_step, gamma, cfg.num_envs, offset)
         return agent.update(s, batch, k_update)
 
     s, metrics = jax.lax.scan(one_update, agent_state, jax.random.split(key, num_updates))
@@ -87,33 +95,38 @@ def make_step_fns(agent: Agent, cfg: TrainConfig, act_dim: int) -> tuple[Callabl
         action = _choose_action(agent, ts.agent, obs, k_act, cfg.learning_starts <= 0)
         return ts._replace(key=jax.random.key_data(key)), action
 
-    def learn(agent_state, replay: ReplayState, key: jax.Array):
-        return run_updates(agent, cfg, agent_state, replay, key, updates_per_step)
+    def learn(agent_state, replay: ReplayState, key: jax.Array, avg_reward: jax.Array):
+        return run_updates(agent, cfg, agent_state, replay, key, updates_per_step, avg_reward)
 
     metric_shapes = None
 
     def train_step(ts: TrainState, tr: Transition, obs: jax.Array):
         nonlocal metric_shapes
         replay = replay_add(ts.replay, tr.obs, tr.action, tr.reward, tr.next_obs, tr.terminated, tr.truncated)
+        # rho <- rho + beta (mean_i r_t^i - rho): the average reward of the behaviour policy.
+        avg_reward = ts.avg_reward + cfg.avg_reward_rate * (jnp.mean(tr.reward) - ts.avg_reward)
         env_steps = ts.env_steps + cfg.num_envs
         key, k_learn, k_act = jax.random.split(jax.random.wrap_key_data(ts.key), 3)
         learning = env_steps >= cfg.learning_starts
         update_now = learning & ((env_steps // cfg.num_envs) % cfg.update_every == 0)
         if metric_shapes is None:
-            metric_shapes = jax.eval_shape(learn, ts.agent, replay, k_learn)[1]
+            metric_shapes = jax.eval_shape(learn, ts.agent, replay, k_learn, avg_reward)[1]
         zeros = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
-        agent_state, metrics = jax.lax.cond(update_now, learn, lambda s, r, k: (s, zeros),
-                                            ts.agent, replay, k_learn)
+        agent_state, metrics = jax.lax.cond(update_now, learn, lambda s, *_: (s, zeros),
+                                            ts.agent, replay, k_learn, avg_reward)
         action = _choose_action(agent, agent_state, obs, k_act, learning)
         updates = ts.updates + jnp.where(update_now, updates_per_step, 0)
-        return TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates), action, metrics
+        if cfg.objective == "average":
+            metrics = {**metrics, "charts/avg_reward": avg_reward}
+        new = TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates, avg_reward)
+        return new, action, metrics
 
     return jax.jit(first_action, donate_argnums=0), jax.jit(train_step, donate_argnums=0)
 
 
 # Fields of TrainConfig that the compiled step depends on; the rest (seed, budgets, schedules) do not.
 STEP_FIELDS = ("algo", "num_envs", "buffer_size", "batch_size", "learning_starts", "utd", "update_every", "gamma",
-               "n_step")
+               "n_step", "objective", "avg_reward_rate")
 
 
 def compiled_step_fns(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
@@ -135,7 +148,7 @@ def make_update_only(agent: Agent, cfg: TrainConfig) -> Callable:
 
     def updates(ts: TrainState) -> TrainState:
         key, k = jax.random.split(jax.random.wrap_key_data(ts.key))
-        agent_state, _ = run_updates(agent, cfg, ts.agent, ts.replay, k, cfg.utd)
+        agent_state, _ = run_updates(agent, cfg, ts.agent, ts.replay, k, cfg.utd, ts.avg_reward)
         return ts._replace(agent=agent_state, key=jax.random.key_data(key), updates=ts.updates + cfg.utd)
 
     return jax.jit(updates, donate_argnums=0)
