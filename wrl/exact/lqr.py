@@ -448,9 +448,12 @@ def lqr_flow_step(
 def default_step_size(sys: LQRSystem, K0: ArrayLike) -> float:
     """eta = 1 / (4 lambda_max(R + B^T P_{K0} B)).
 
-    The K-step is then a natural-gradient step of size 2 eta <= 1/||G_{K0}||, which keeps the closed loop
-    stable and decreases J monotonically (Fazel et al., 2018); the covariance map at the entropic fixed point
-    has derivative 1 - 4 eta lambda(G*) in (-1, 1) since G* <= G_{K0}.
+    The K-step is then a natural-gradient step of size 2 eta <= 1/||G_{K0}|| (Fazel et al., 2018). It improves
+    the policy at every state: with a_PI = -G_K^{-1} B^T P_K A s the greedy action, the new action satisfies
+    a' - a_PI = (I - 2 eta G_K)(a - a_PI) and ||I - 2 eta G_K|| <= 1, so the advantage
+    Q(s, a') - h(s) = |a' - a_PI|^2_G - |a - a_PI|^2_G is <= 0; hence P_K and G_K decrease along the flow,
+    the step bound persists and the closed loop stays stable. The covariance map at the entropic fixed
+    point has derivative 1 - 4 eta lambda(G*) in [0, 1) since G* <= G_{K0}.
     """
     with float64():
         return float(_step_size(sys.astype(jnp.float64), jnp.asarray(K0, jnp.float64)))
