@@ -7,19 +7,16 @@ import dataclasses
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from wrl import config as C
-from wrl.agents import ALGOS, config_class, make_agent
-from wrl.envs import env_spec, import_env_modules, make_env
+from wrl.agents import ALGOS, config_class
+from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
-from wrl.training.checkpoint import load_checkpoint
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import evaluate
-from wrl.training.step import init_train_state
-from wrl.training.trainer import CHECKPOINT, load_run_config, train
+from wrl.training.trainer import CHECKPOINT, default_train_config, load_policy, load_run_config, train
 
 
 def _given(args: argparse.Namespace, cls: type) -> dict:
@@ -34,9 +31,10 @@ def _agent_options_given(args: argparse.Namespace) -> set[str]:
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
-    cfg = C.from_args(TrainConfig, args)
-    if cfg.algo not in ALGOS:
-        raise ConfigError(f"unknown algorithm {cfg.algo!r}; choose one of {', '.join(sorted(ALGOS))}")
+    algo = args.algo or TrainConfig().algo
+    if algo not in ALGOS:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
+    cfg = C.from_args(TrainConfig, args, base=default_train_config(algo))
     cls = config_class(cfg.algo)
     foreign = _agent_options_given(args) - {f.name for f in dataclasses.fields(cls)}
     if foreign:
@@ -82,25 +80,20 @@ def eval_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--episodes must be > 0 (got {args.episodes})")
     if not (run_dir / CHECKPOINT).exists() and not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist; check the path")
-    cfg, agent_cfg = load_run_config(run_dir)
-    import_env_modules(cfg.env_module)
-    spec = env_spec(cfg.env)
-    agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
-    ts, _, meta = load_checkpoint(run_dir / CHECKPOINT, init_train_state(agent, cfg, spec.obs_dim, spec.act_dim))
-    act = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
+    cfg, policy, meta = load_policy(run_dir)
     reason = rendering_unavailable_reason() if args.video else None
     record = args.video and reason is None
     envs = [make_env(cfg.env, render_mode="rgb_array" if record and i == 0 else None)
             for i in range(args.episodes)]
     frames: list | None = [] if record else None
     try:
-        returns = evaluate(lambda o: act(ts.agent, o), envs, [args.seed + i for i in range(args.episodes)], frames)
+        returns = evaluate(policy, envs, [args.seed + i for i in range(args.episodes)], frames)
     except Exception as e:  # rendering backends fail in many ways; evaluation must still be reported
         if not record:
             raise
         reason, frames = f"rendering failed ({type(e).__name__}: {e})", None
         envs = [make_env(cfg.env) for _ in range(args.episodes)]
-        returns = evaluate(lambda o: act(ts.agent, o), envs, [args.seed + i for i in range(args.episodes)])
+        returns = evaluate(policy, envs, [args.seed + i for i in range(args.episodes)])
     finally:
         for env in envs:
             env.close()

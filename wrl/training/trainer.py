@@ -214,6 +214,30 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     return summary
 
 
+def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
+    """(config, deterministic policy obs_batch -> actions, checkpoint meta) of a trained run."""
+    run_dir = Path(run_dir)
+    cfg, agent_cfg = load_run_config(run_dir)
+    import_env_modules(cfg.env_module)
+    spec = env_spec(cfg.env)
+    agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
+    ts, _, meta = load_checkpoint(run_dir / CHECKPOINT, init_train_state(agent, cfg, spec.obs_dim, spec.act_dim))
+    act = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
+    return cfg, lambda obs: act(ts.agent, obs), meta
+
+
+def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
+    """TrainConfig for ``algo``: the shared defaults, then the agent's ``TRAIN_DEFAULTS``, then ``overrides``."""
+    import importlib
+
+    from wrl.agents import ALGOS
+
+    if algo not in ALGOS:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
+    agent_defaults = getattr(importlib.import_module(ALGOS[algo][0]), "TRAIN_DEFAULTS", {})
+    return dataclasses.replace(TrainConfig(), algo=algo, **{**agent_defaults, **overrides})
+
+
 def agent_config_from(algo: str, overrides: dict[str, Any] | None = None) -> Any:
     """Default config of ``algo`` with ``overrides`` applied."""
     return dataclasses.replace(config_class(algo)(), **(overrides or {}))

@@ -1,0 +1,111 @@
+"""`wrl bench lqr-average`: neural agents on the ergodic (average-reward) objective against the exact LQR optimum.
+
+Each run trains ``wrl train --objective average`` on ``gym:wrl/LQR-v0`` (a continuing task whose optimal
+long-run average cost J* = tr(P* W) is known from the discrete Riccati equation), then measures the
+learned deterministic policy's long-run average cost on one long trajectory (started from the optimal
+stationary law), and the exact cost J(K_hat) of the best linear fit a = -K_hat s of the network on the
+visited states. The learned average reward rho of the differential critic is reported too (it is the
+behaviour policy's, exploration included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wrl.bench.common import command_line, machine_info, markdown_table, write_json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--algos", nargs="+", default=["sac", "wpo"], help="algorithms (default: sac wpo)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    p.add_argument("--total-steps", type=int, default=15_000, help="training steps per run")
+    p.add_argument("--horizon", type=int, default=50_000, help="steps of the long evaluation trajectory")
+    p.add_argument("--train-args", default="", help="extra `wrl train` options for every run (one string)")
+    p.add_argument("--out", default=None, help="output path without extension: writes OUT.md and OUT.json")
+
+
+def long_run_cost(policy, env, horizon: int, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Average cost per step of ``policy`` over one trajectory of ``horizon`` steps; visited states/actions."""
+    obs, _ = env.reset(seed=seed)
+    states, actions, total = [], [], 0.0
+    for _ in range(horizon):
+        a = np.asarray(policy(obs[None]))[0]
+        states.append(obs)
+        actions.append(a)
+        obs, r, term, trunc, info = env.step(a)
+        total += info.get("cost", -r)
+        if term or trunc:
+            raise RuntimeError("the learned policy ran away from the LQR state limit")
+    return total / horizon, np.asarray(states), np.asarray(actions)
+
+
+def evaluate_run(run_dir: Path, horizon: int, seed: int) -> dict[str, Any]:
+    import json
+
+    import gymnasium as gym
+
+    from wrl.exact.lqr import average_cost
+    from wrl.training.trainer import load_policy
+
+    _, policy, _ = load_policy(run_dir)
+    env = gym.make("wrl/LQR-v0").unwrapped  # no time limit: one long trajectory
+    scale = env.action_bound
+    measured, states, actions = long_run_cost(lambda o: np.asarray(policy(o)) * scale, env, horizon, seed)
+    k_hat = -np.linalg.lstsq(states, actions, rcond=None)[0].T  # a ~ -K s
+    j_lin = float(average_cost(env.system, k_hat, np.zeros((env.system.m, env.system.m))))
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rho = [r["charts/avg_reward"] for r in rows if r.get("charts/avg_reward") is not None]
+    j_star = env.optimal_average_cost
+    return {"J_star": j_star, "measured_cost": measured, "measured_gap": measured / j_star - 1,
+            "J_linear_fit": j_lin, "linear_fit_gap": j_lin / j_star - 1, "K_hat": k_hat.tolist(),
+            "K_star": np.asarray(env.optimal_gain).tolist(), "learned_avg_cost": -rho[-1] if rho else None}
+
+
+def run(args: argparse.Namespace) -> int:
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "runs": {}}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="wrl-lqr-") as tmp:
+        for algo in args.algos:
+            for seed in args.seeds:
+                run_dir = Path(tmp) / f"{algo}-{seed}"
+                train_args = ["--algo", algo, "--env", "gym:wrl/LQR-v0", "--objective", "average", "--seed",
+                              str(seed), "--total-steps", str(args.total_steps), "--eval-every",
+                              str(args.total_steps), *shlex.split(args.train_args)]
+                print(f"{algo} seed {seed} ...", flush=True)
+                _train_in_process(train_args, run_dir)
+                r = evaluate_run(run_dir, args.horizon, seed=10_000 + seed)
+                r["command"] = "wrl train " + " ".join(train_args)
+                results["runs"].setdefault(algo, []).append({"seed": seed, **r})
+                rows.append([algo, seed, r["J_star"], r["measured_cost"], f"{100 * r['measured_gap']:+.2f}%",
+                             r["J_linear_fit"], f"{100 * r['linear_fit_gap']:+.2f}%",
+                             r["learned_avg_cost"] if r["learned_avg_cost"] is not None else "-"])
+                print(f"  J* {r['J_star']:.4f}  measured {r['measured_cost']:.4f} ({100 * r['measured_gap']:+.2f}%)",
+                      flush=True)
+    table = markdown_table(["algo", "seed", "J*", "measured avg cost", "gap", "J(K_hat)", "gap",
+                            "learned rho (as cost)"], rows)
+    print(table)
+    if args.out:
+        out = Path(args.out)
+        write_json(out.with_suffix(".json"), results)
+        m = results["machine"]
+        out.with_suffix(".md").write_text(
+            f"# Average-reward agents on ergodic LQR against the Riccati optimum\n\nCommand: "
+            f"`{results['command']}`\n\nMachine: {m['cpus']} CPUs, jax {m['jax']}, wrl {m['wrl']}, {m['date']}.\n\n"
+            f"{__doc__.split(chr(10), 2)[2].strip()}\n\n{table}\n")
+    return 0
+
+
+def _train_in_process(train_args: list[str], run_dir: Path) -> None:
+    from wrl.cli import build_parser
+    from wrl.training.commands import configs_from_args
+    from wrl.training.trainer import train
+
+    args = build_parser().parse_args(["train", *train_args])
+    cfg, agent_cfg = configs_from_args(args)
+    train(cfg, agent_cfg, run_dir, progress=False, tensorboard=False)
