@@ -69,3 +69,19 @@ def test_termination_stops_bootstrap_truncation_bootstraps():
             assert float(batch.reward[b]) == 1.0
         else:  # newest row: one step, bootstrap
             assert float(batch.discount[b]) == 0.5 and float(batch.reward[b]) == 5.0
+
+
+def test_reward_offset_gives_differential_return():
+    """gamma = 1 and offset rho: R = sum_k (r_k - rho) over the m steps used, bootstrapping with (1 - d)."""
+    rb = replay_init(16, 1, 1)
+    one = np.ones((1, 1), np.float32)
+    rewards = [2.0, 3.0, 5.0]
+    for t, r in enumerate(rewards):
+        rb = replay_add(rb, t * one, one, np.array([r], np.float32), (t + 1) * one, np.array([False]),
+                        np.array([False]))
+    batch = jax.device_get(replay_sample(rb, jax.random.key(0), 64, 3, 1.0, 1, 1.5))
+    for b in range(64):
+        i = int(batch.obs[b, 0])
+        expected = sum(r - 1.5 for r in rewards[i:])
+        np.testing.assert_allclose(batch.reward[b], expected, rtol=1e-6)
+        assert batch.discount[b] == 1.0 and batch.next_obs[b, 0] == 3.0
