@@ -51,6 +51,7 @@ def evaluate_run(run_dir: Path, horizon: int, seed: int) -> dict[str, Any]:
     import gymnasium as gym
 
     from wrl.exact.lqr import average_cost
+    from wrl.exact.precision import float64
     from wrl.training.trainer import load_policy
 
     _, policy, _ = load_policy(run_dir)
@@ -58,7 +59,8 @@ def evaluate_run(run_dir: Path, horizon: int, seed: int) -> dict[str, Any]:
     scale = env.action_bound
     measured, states, actions = long_run_cost(lambda o: np.asarray(policy(o)) * scale, env, horizon, seed)
     k_hat = -np.linalg.lstsq(states, actions, rcond=None)[0].T  # a ~ -K s
-    j_lin = float(average_cost(env.system, k_hat, np.zeros((env.system.m, env.system.m))))
+    with float64():
+        j_lin = float(average_cost(env.system, k_hat, np.zeros((env.system.m, env.system.m))))
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     rho = [r["charts/avg_reward"] for r in rows if r.get("charts/avg_reward") is not None]
     j_star = env.optimal_average_cost
