@@ -71,7 +71,7 @@ def run_cli(capsys, *argv):
     (["--gamma", "1.5"], "--gamma must be > 0 and <= 1"),
     (["--total-steps", "0"], "--total-steps must be > 0"),
     (["--tau", "2"], "--tau must be > 0 and <= 1"),
-    (["--policy-delay", "2"], "do not apply to --algo sac"),
+    (["--policy-delay", "2"], "do not apply to --algo wpo"),
     (["--batch-size", "abc"], "invalid int value"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
