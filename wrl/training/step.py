@@ -1,4 +1,4 @@
-"""The compiled training step: store a transition, run the updates, choose the next action.
+"""The compiled training step: store a transition and run the updates; choose the next action.
 
 The whole training state is one pytree (:class:`TrainState`), so it can be donated to the compiled call
 (the replay buffer is updated in place), vmapped over seeds, and saved as arrays.
@@ -86,42 +86,44 @@ def run_updates(agent: Agent, cfg: TrainConfig, agent_state, replay: ReplayState
     return s, jax.tree.map(jnp.nanmean, metrics)
 
 
-def make_step_fns(agent: Agent, cfg: TrainConfig, act_dim: int) -> tuple[Callable, Callable]:
-    """Compiled ``first_action(ts, obs)`` and ``train_step(ts, transition, obs) -> (ts, action, metrics)``."""
+def make_step_fns(agent: Agent, cfg: TrainConfig) -> tuple[Callable, Callable]:
+    """Compiled ``act(ts, obs, step) -> action`` and ``learn_step(ts, transition) -> (ts, metrics)``.
+
+    The loop calls ``act`` for the next observation *before* ``learn_step`` for the transition just
+    collected, so the action comes from the parameters one update behind and the environment steps on
+    the host while the update runs (JAX dispatch is asynchronous). ``step`` is the global index of the
+    action: uniform in [-1, 1] before ``learning_starts``, the policy's exploration action after.
+    """
     updates_per_step = cfg.utd * cfg.num_envs
 
-    def first_action(ts: TrainState, obs: jax.Array) -> tuple[TrainState, jax.Array]:
-        key, k_act = jax.random.split(jax.random.wrap_key_data(ts.key))
-        action = _choose_action(agent, ts.agent, obs, k_act, cfg.learning_starts <= 0)
-        return ts._replace(key=jax.random.key_data(key)), action
+    def act(ts: TrainState, obs: jax.Array, step: jax.Array) -> jax.Array:
+        key = jax.random.fold_in(jax.random.wrap_key_data(ts.key), step)
+        return _choose_action(agent, ts.agent, obs, key, step >= cfg.learning_starts)
 
     def learn(agent_state, replay: ReplayState, key: jax.Array, avg_reward: jax.Array):
         return run_updates(agent, cfg, agent_state, replay, key, updates_per_step, avg_reward)
 
     metric_shapes = None
 
-    def train_step(ts: TrainState, tr: Transition, obs: jax.Array):
+    def learn_step(ts: TrainState, tr: Transition):
         nonlocal metric_shapes
         replay = replay_add(ts.replay, tr.obs, tr.action, tr.reward, tr.next_obs, tr.terminated, tr.truncated)
         # rho <- rho + beta (mean_i r_t^i - rho): the average reward of the behaviour policy.
         avg_reward = ts.avg_reward + cfg.avg_reward_rate * (jnp.mean(tr.reward) - ts.avg_reward)
         env_steps = ts.env_steps + cfg.num_envs
-        key, k_learn, k_act = jax.random.split(jax.random.wrap_key_data(ts.key), 3)
-        learning = env_steps >= cfg.learning_starts
-        update_now = learning & ((env_steps // cfg.num_envs) % cfg.update_every == 0)
+        key, k_learn = jax.random.split(jax.random.wrap_key_data(ts.key))
+        update_now = (env_steps >= cfg.learning_starts) & ((env_steps // cfg.num_envs) % cfg.update_every == 0)
         if metric_shapes is None:
             metric_shapes = jax.eval_shape(learn, ts.agent, replay, k_learn, avg_reward)[1]
-        zeros = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
-        agent_state, metrics = jax.lax.cond(update_now, learn, lambda s, *_: (s, zeros),
+        nans = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
+        agent_state, metrics = jax.lax.cond(update_now, learn, lambda s, *_: (s, nans),
                                             ts.agent, replay, k_learn, avg_reward)
-        action = _choose_action(agent, agent_state, obs, k_act, learning)
         updates = ts.updates + jnp.where(update_now, updates_per_step, 0)
         if cfg.objective == "average":
             metrics = {**metrics, "charts/avg_reward": avg_reward}
-        new = TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates, avg_reward)
-        return new, action, metrics
+        return TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates, avg_reward), metrics
 
-    return jax.jit(first_action, donate_argnums=0), jax.jit(train_step, donate_argnums=0)
+    return jax.jit(act), jax.jit(learn_step, donate_argnums=0)
 
 
 # Fields of TrainConfig that the compiled step depends on; the rest (seed, budgets, schedules) do not.
@@ -130,7 +132,7 @@ STEP_FIELDS = ("algo", "num_envs", "buffer_size", "batch_size", "learning_starts
 
 
 def compiled_step_fns(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
-    """``(first_action, train_step, act_deterministic)`` for this configuration, compiled once per process."""
+    """``(act, learn_step, act_deterministic)`` for this configuration, compiled once per process."""
     step_cfg = TrainConfig(**{f: getattr(cfg, f) for f in STEP_FIELDS})  # other fields at their defaults
     return _compiled(step_cfg, agent_cfg, obs_dim, act_dim)
 
@@ -138,9 +140,9 @@ def compiled_step_fns(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: i
 @functools.lru_cache(maxsize=16)
 def _compiled(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
     agent = make_agent(cfg.algo, agent_cfg, obs_dim, act_dim)
-    first_action, train_step = make_step_fns(agent, cfg, act_dim)
+    act, learn_step = make_step_fns(agent, cfg)
     act_deterministic = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
-    return first_action, train_step, act_deterministic
+    return act, learn_step, act_deterministic
 
 
 def make_update_only(agent: Agent, cfg: TrainConfig) -> Callable:

@@ -1,9 +1,11 @@
 """The training loop: environments on the host, everything else in one compiled call per step.
 
-Per vector step: the envs step with the pending action; one compiled ``train_step`` stores the
-transition, runs ``utd`` updates (after ``learning_starts``) and returns the next action. Evaluation,
-metric rows and checkpoints happen every so many steps; metric values are only fetched from the device
-then, never in the hot loop.
+Per vector step: the envs step with the pending action; a small compiled ``act`` picks the next action
+from the current parameters, and one compiled ``learn_step`` stores the transition and runs ``utd``
+updates (after ``learning_starts``). ``learn_step`` is dispatched asynchronously, so the environments
+step on the host while the update computes (the behaviour policy is one update behind, which an
+off-policy learner does not mind). Evaluation, metric rows and checkpoints happen every so many steps;
+metric values are only fetched from the device then, never in the hot loop.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
 
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
     ts = init_train_state(agent, cfg, spec.obs_dim, spec.act_dim)
-    first_action, train_step, act_eval = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim)
+    act, learn_step, act_eval = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim)
     envs = VecEnv([env_factory(cfg.env)] * cfg.num_envs, seed=cfg.seed)
     eval_envs = [make_env(cfg.env) for _ in range(cfg.eval_episodes)]
 
@@ -124,7 +126,7 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
         action = jax.numpy.asarray(extra["pending_action"])
     else:
         obs = envs.reset()
-        ts, action = first_action(ts, obs)
+        action = act(ts, obs, np.int32(0))
 
     logger = Logger(run_dir, resume_step=host["env_steps"] if resume else None, tensorboard=tensorboard)
     clock = _Clock(host["elapsed"])
@@ -160,11 +162,13 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     end = cfg.total_steps if stop_at is None else min(stop_at, cfg.total_steps)
     try:
         while step < end:
-            out = envs.step(np.asarray(action))
-            tr = Transition(obs, np.asarray(action), out.reward, out.next_obs, out.terminated, out.truncated)
-            ts, action, metrics = train_step(ts, tr, out.obs)
-            obs = out.obs
+            action = np.asarray(action)
+            out = envs.step(action)
+            tr = Transition(obs, action, out.reward, out.next_obs, out.terminated, out.truncated)
             prev, step = step, step + cfg.num_envs
+            action = act(ts, out.obs, np.int32(step))  # parameters one update behind: see make_step_fns
+            ts, metrics = learn_step(ts, tr)  # dispatched asynchronously; the host steps the env meanwhile
+            obs = out.obs
             for ret, length in zip(out.episode_returns, out.episode_lengths, strict=True):
                 host["episodes"] += 1
                 host["last_return"] = ret
