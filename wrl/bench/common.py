@@ -43,8 +43,19 @@ def run_wrl(train_args: list[str], timeout: float | None = None) -> dict[str, An
 def machine_info() -> dict[str, Any]:
     import jax
 
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=False).stdout.strip() or "unknown"
+    except OSError:
+        commit = "unknown"
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "jax": jax.__version__, "wrl": wrl.__version__, "date": time.strftime("%Y-%m-%d %H:%M")}
+            "jax": jax.__version__, "wrl": wrl.__version__, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    """One line describing where and with what a benchmark ran."""
+    return (f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, jax {m['jax']}, wrl {m['wrl']} "
+            f"(commit {m['commit']}), {m['date']}.")
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

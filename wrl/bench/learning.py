@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from wrl.bench.common import command_line, machine_info, markdown_table, run_wrl, write_json
+from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
 from wrl.errors import ConfigError
 
 
@@ -97,5 +97,5 @@ def report(results: dict[str, Any], out: Path) -> None:
     thr_text = f", threshold {thr:g}" if thr is not None else ""
     out.with_suffix(".md").write_text(
         f"# Learning: {results['env']}{thr_text}\n\nCommand: `{results['command']}`\n\n"
-        f"Machine: {m['cpus']} CPUs, {m['platform']}, jax {m['jax']}, wrl {m['wrl']}, {m['date']}.\n\n"
+        f"{machine_line(m)}\n\n"
         f"{markdown_table(header, rows)}\n\n![curves]({out.with_suffix('.png').name})\n")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from wrl.bench.common import command_line, machine_info, markdown_table, write_json
+from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         m = results["machine"]
         out.with_suffix(".md").write_text(
             f"# Average-reward agents on ergodic LQR against the Riccati optimum\n\nCommand: "
-            f"`{results['command']}`\n\nMachine: {m['cpus']} CPUs, jax {m['jax']}, wrl {m['wrl']}, {m['date']}.\n\n"
+            f"`{results['command']}`\n\n{machine_line(m)}\n\n"
             f"{__doc__.split(chr(10), 2)[2].strip()}\n\n{table}\n")
     return 0
 

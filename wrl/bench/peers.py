@@ -90,7 +90,8 @@ def _run_child(args: list[str], timeout: float | None) -> dict[str, Any]:
         raise ConfigError(f"{result['error']}; {_INSTALL_HINT}")
     if proc.returncode != 0 or result is None:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"peer benchmark `{' '.join(cmd)}` failed (exit {proc.returncode}):\n{tail}")
+        how = f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"failed (exit {proc.returncode})"
+        raise RuntimeError(f"peer benchmark `{' '.join(cmd)}` {how}:\n{tail}")
     result["process_seconds"] = elapsed
     return result
 

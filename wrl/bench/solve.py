@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from wrl.bench.common import command_line, machine_info, markdown_table, run_wrl, write_json
+from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
 
 ZOO_PENDULUM = ["--actor-lr", "1e-3", "--critic-lr", "1e-3", "--alpha-lr", "1e-3", "--learning-starts", "100",
                 "--batch-size", "256", "--buffer-size", "1000000", "--gamma", "0.99", "--utd", "1"]
@@ -72,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
         m = results["machine"]
         Path(args.markdown).write_text(
             f"# Time to solve Pendulum-v1 (mean evaluation return >= {args.threshold:g})\n\n"
-            f"Command: `{results['command']}`\n\nMachine: {m['cpus']} CPUs, {m['platform']}, jax {m['jax']}, "
-            f"{m['date']}.\n\n{__doc__.split(chr(10), 2)[2].strip()}\n\n{table}\n")
+            f"Command: `{results['command']}`\n\n{machine_line(m)}\n\n"
+            f"{__doc__.split(chr(10), 2)[2].strip()}\n\n{table}\n")
     return 0

@@ -12,7 +12,7 @@ import argparse
 import time
 from typing import Any
 
-from wrl.bench.common import command_line, machine_info, markdown_table, run_wrl, write_json
+from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
 from wrl.errors import ConfigError
 
 WRL_ALGOS = ("sac", "td3")
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         m = results["machine"]
         Path(args.markdown).write_text(
             f"# Training throughput, {args.env}\n\nCommand: `{results['command']}`\n\n"
-            f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, jax {m['jax']}, {m['date']}.\n"
+            f"{machine_line(m)}\n"
             f"Settings: UTD 1, batch 256, (256, 256) MLPs, one environment, {args.warmup} random steps, "
             f"{args.steps} measured steps per run, each run in a fresh process.\n\n{table}\n")
     return 0
