@@ -15,7 +15,7 @@ from typing import Any
 from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
 from wrl.errors import ConfigError
 
-WRL_ALGOS = ("sac", "td3")
+WRL_ALGOS = ("sac", "td3", "wpo")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
