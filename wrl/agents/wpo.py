@@ -37,11 +37,12 @@ from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
 from wrl.networks import MLP, QNetwork, ensemble_apply, ensemble_init
 from wrl.replay import Batch
 from wrl.wpo import (
+    MIN_RAW_ALPHA,
     KLConfig,
     KLDuals,
     decoupled_kl_loss,
-    dual_ascent_update,
     init_kl_duals,
+    kl_dual_loss,
     natural_gradient_adaptor,
     sample_actions,
     wpo_surrogate,
@@ -58,6 +59,7 @@ class WPOConfig:
     actor_lr: float = hp(3e-4, "policy learning rate", gt=0)
     critic_lr: float = hp(3e-4, "critic learning rate", gt=0)
     grad_clip: float = hp(40.0, "global-norm gradient clip of both networks (applied; 0 disables)", ge=0)
+    bounded_mean: bool = hp(True, "policy mean tanh-bounded to the action box (samples are not)")
     init_std: float = hp(0.7, "policy standard deviation at initialisation", gt=0)
     min_std: float = hp(1e-3, "floor of the policy standard deviation", ge=0)
     num_samples: int = hp(4, "actions sampled per state for the WPO update", ge=1)
@@ -90,6 +92,7 @@ class WPOState:
     actor_opt: optax.OptState
     critic_opt: optax.OptState
     duals: KLDuals
+    dual_opt: optax.OptState
     step: jax.Array
 
 
@@ -104,10 +107,15 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
     actor_tx, critic_tx = _optimizer(cfg.actor_lr, cfg.grad_clip), _optimizer(cfg.critic_lr, cfg.grad_clip)
     kl_cfg = cfg.kl()
+    # Dual ascent with Adam on the softplus-parameterised multipliers (as the reference does): the raw
+    # gradient eps - KL is tiny (KLs ~ 1e-5), so a plain gradient step would leave the weights frozen.
+    dual_tx = optax.adam(cfg.dual_lr)
     obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
 
     def policy(params, obs) -> DiagGaussian:
         mean, raw_std = jnp.split(actor.apply(params, obs), 2, axis=-1)
+        if cfg.bounded_mean:
+            mean = jnp.tanh(mean)
         return diag_gaussian(mean, raw_std, cfg.init_std, cfg.min_std)
 
     def q_for_policy(critic_params):
@@ -121,8 +129,9 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         ka, kc = jax.random.split(key)
         actor_params = actor.init(ka, obs0)
         critic_params = ensemble_init(qnet, kc, cfg.num_critics, obs0, act0)
+        duals = init_kl_duals(kl_cfg, act_dim)
         return WPOState(actor_params, actor_params, critic_params, critic_params, actor_tx.init(actor_params),
-                        critic_tx.init(critic_params), init_kl_duals(kl_cfg, act_dim), jnp.zeros((), jnp.int32))
+                        critic_tx.init(critic_params), duals, dual_tx.init(duals), jnp.zeros((), jnp.int32))
 
     def act(state: WPOState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
         dist = policy(state.actor, obs)
@@ -156,7 +165,11 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             policy_loss_fn, has_aux=True)(state.actor)
         updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
         actor_params = optax.apply_updates(state.actor, updates)
-        duals = dual_ascent_update(state.duals, kl_aux.kl_mean, kl_aux.kl_std, kl_cfg)
+        duals, dual_opt = state.duals, state.dual_opt
+        if kl_cfg.mode == "hard":
+            dual_grads = jax.grad(kl_dual_loss)(duals, kl_aux.kl_mean, kl_aux.kl_std, kl_cfg)
+            dual_updates, dual_opt = dual_tx.update(dual_grads, dual_opt, duals)
+            duals = jax.tree.map(lambda r: jnp.maximum(r, MIN_RAW_ALPHA), optax.apply_updates(duals, dual_updates))
 
         step = state.step + 1
         if cfg.target_update == "polyak":
@@ -177,7 +190,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             # how far this update moved the policy: E_s W2^2(pi_old(.|s), pi_new(.|s))
             "policy/w2_sq_move": policy_w2_sq_diag_gaussian(old_dist.mean, old_dist.std, new_dist.mean, new_dist.std),
         }
-        return WPOState(actor_params, target_actor, critic, target_critic, actor_opt, critic_opt, duals,
+        return WPOState(actor_params, target_actor, critic, target_critic, actor_opt, critic_opt, duals, dual_opt,
                         step), metrics
 
     return Agent(init, act, update)

@@ -1,0 +1,67 @@
+"""The WPO agent on the training stack: dual ascent in hard mode, target copies, action box handling."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wrl.agents import config_class, make_agent
+from wrl.errors import ConfigError
+from wrl.replay import Batch
+
+
+def tiny(**kw):
+    return dataclasses.replace(config_class("wpo")(), actor_hidden=(16,), critic_hidden=(16,), **kw)
+
+
+def batch(n=32):
+    rng = np.random.default_rng(0)
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    return Batch(f32(rng.normal(size=(n, 3))), f32(rng.uniform(-1, 1, (n, 1))), f32(rng.normal(size=n)),
+                 jnp.full(n, 0.9), f32(rng.normal(size=(n, 3))))
+
+
+def run_updates(cfg, steps):
+    agent = make_agent("wpo", cfg, 3, 1)
+    state = agent.init(jax.random.key(0))
+    update = jax.jit(agent.update)
+    b = batch()
+    for i in range(steps):
+        state, metrics = update(state, b, jax.random.key(i))
+    return state, metrics
+
+
+@pytest.mark.parametrize("eps,direction", [(1e-9, 1), (10.0, -1)])
+def test_hard_kl_weight_rises_above_epsilon_and_falls_below(eps, direction):
+    _, m = run_updates(tiny(kl_mode="hard", actor_lr=1e-2, kl_epsilon_mean=eps, kl_epsilon_std=eps), 30)
+    assert float(m["policy/kl_mean"]) > 0
+    assert direction * (float(m["policy/alpha_mean"]) - 1.0) > 0.05
+    assert direction * (float(m["policy/alpha_std"]) - 100.0) > 0.05
+
+
+def test_soft_kl_weights_stay_fixed_and_targets_copy_periodically():
+    state, m = run_updates(tiny(target_period=5), 7)
+    assert float(m["policy/alpha_mean"]) == pytest.approx(1.0) and float(m["policy/alpha_std"]) == pytest.approx(100.0)
+    # 7 updates, period 5: the target holds the parameters of update 5, not the latest
+    diff = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), state.actor, state.target_actor)
+    assert max(jax.tree.leaves(diff)) > 0
+    state5, _ = run_updates(tiny(target_period=5), 5)
+    same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), state5.actor, state.target_actor)
+    assert all(jax.tree.leaves(same))
+
+
+def test_acting_clips_to_the_box_and_mean_is_bounded():
+    cfg = tiny(init_std=5.0)
+    agent = make_agent("wpo", cfg, 3, 1)
+    state = agent.init(jax.random.key(0))
+    obs = jnp.ones((512, 3))
+    a = agent.act(state, obs, jax.random.key(1), False)
+    assert float(jnp.max(jnp.abs(a))) <= 1.0 and float(jnp.mean(jnp.abs(a) == 1.0)) > 0.5  # std 5: most clip
+    assert float(jnp.max(jnp.abs(agent.act(state, obs, jax.random.key(1), True)))) <= 1.0
+
+
+def test_min_std_must_be_below_init_std():
+    with pytest.raises(ConfigError, match="--min-std"):
+        make_agent("wpo", tiny(min_std=1.0, init_std=0.5), 3, 1)
