@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -76,4 +77,4 @@ def write_json(path: str | Path | None, data: dict) -> None:
 
 
 def command_line() -> str:
-    return "wrl " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name == "wrl" else " ".join(sys.argv)
+    return "wrl " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "wrl" else shlex.join(sys.argv)
