@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
                 "steps_per_second": s["steps_per_second"], "command": s["command"]})
             print(f"  final {s['final_eval_return']:.1f} best {s['best_eval_return']:.1f} "
                   f"reached at {reached} ({s['wall_seconds']:.0f} s)", flush=True)
-    write_json(out.with_suffix(".json"), results)
-    report(results, out)
+            write_json(out.with_suffix(".json"), results)  # partial results survive an interrupted benchmark
+            report(results, out)
     return 0
 
 
