@@ -8,10 +8,12 @@ training state can be jit-compiled, vmapped over seeds, and saved as arrays.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 
+from wrl.config import hp
 from wrl.replay import Batch
 
 AgentState = Any
@@ -25,3 +27,15 @@ class Agent(NamedTuple):
     """(state, obs batch, key, deterministic) -> actions in [-1, 1]."""
     update: Callable[[AgentState, Batch, jax.Array], tuple[AgentState, Metrics]]
     """(state, batch, key) -> (new state, scalar metrics): one gradient step."""
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig:
+    """Fields every actor-critic agent shares: the two networks and their learning rates."""
+
+    actor_hidden: tuple[int, ...] = hp((256, 256), "actor MLP hidden sizes", ge=1)
+    critic_hidden: tuple[int, ...] = hp((256, 256), "critic MLP hidden sizes", ge=1)
+    critic_layer_norm: bool = hp(False, "LayerNorm in the critic MLP")
+    num_critics: int = hp(2, "critic ensemble size (min over members in targets)", ge=1)
+    actor_lr: float = hp(3e-4, "actor learning rate", gt=0)
+    critic_lr: float = hp(3e-4, "critic learning rate", gt=0)

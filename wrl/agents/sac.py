@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wrl.agents.base import Agent
+from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
 from wrl.critics import ensemble_td_loss, polyak, td_target
 from wrl.distributions.tanh_gaussian import squash_log_std, tanh_gaussian_sample
@@ -24,13 +24,7 @@ from wrl.replay import Batch
 
 
 @dataclass(frozen=True)
-class SACConfig:
-    actor_hidden: tuple[int, ...] = hp((256, 256), "actor MLP hidden sizes", ge=1)
-    critic_hidden: tuple[int, ...] = hp((256, 256), "critic MLP hidden sizes", ge=1)
-    critic_layer_norm: bool = hp(False, "LayerNorm in the critic MLP")
-    num_critics: int = hp(2, "critic ensemble size (min over members in targets)", ge=1)
-    actor_lr: float = hp(3e-4, "actor learning rate", gt=0)
-    critic_lr: float = hp(3e-4, "critic learning rate", gt=0)
+class SACConfig(ActorCriticConfig):
     alpha_lr: float = hp(3e-4, "entropy temperature learning rate", gt=0)
     tau: float = hp(0.005, "Polyak rate of the target critic", gt=0, le=1)
     init_alpha: float = hp(1.0, "initial entropy temperature", gt=0)

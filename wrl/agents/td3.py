@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wrl.agents.base import Agent
+from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
 from wrl.critics import ensemble_td_loss, polyak, td_target
 from wrl.networks import MLP, QNetwork, ensemble_apply, ensemble_init
@@ -22,13 +22,7 @@ from wrl.replay import Batch
 
 
 @dataclass(frozen=True)
-class TD3Config:
-    actor_hidden: tuple[int, ...] = hp((256, 256), "actor MLP hidden sizes", ge=1)
-    critic_hidden: tuple[int, ...] = hp((256, 256), "critic MLP hidden sizes", ge=1)
-    critic_layer_norm: bool = hp(False, "LayerNorm in the critic MLP")
-    num_critics: int = hp(2, "critic ensemble size (min over members in targets)", ge=1)
-    actor_lr: float = hp(3e-4, "actor learning rate", gt=0)
-    critic_lr: float = hp(3e-4, "critic learning rate", gt=0)
+class TD3Config(ActorCriticConfig):
     tau: float = hp(0.005, "Polyak rate of the target networks", gt=0, le=1)
     policy_delay: int = hp(2, "critic updates per actor/target update", ge=1)
     exploration_noise: float = hp(0.1, "std of the Gaussian exploration noise", ge=0)

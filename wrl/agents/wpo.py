@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wrl.agents.base import Agent
+from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
 from wrl.critics import ensemble_td_loss, polyak, td_target
 from wrl.distributions.gaussian import DiagGaussian, diag_gaussian
@@ -50,14 +50,8 @@ from wrl.wpo import (
 
 
 @dataclass(frozen=True)
-class WPOConfig:
-    actor_hidden: tuple[int, ...] = hp((256, 256), "policy MLP hidden sizes", ge=1)
-    critic_hidden: tuple[int, ...] = hp((256, 256), "critic MLP hidden sizes", ge=1)
+class WPOConfig(ActorCriticConfig):
     actor_layer_norm: bool = hp(False, "LayerNorm in the policy MLP")
-    critic_layer_norm: bool = hp(False, "LayerNorm in the critic MLP")
-    num_critics: int = hp(2, "critic ensemble size (min over members in the TD target)", ge=1)
-    actor_lr: float = hp(3e-4, "policy learning rate", gt=0)
-    critic_lr: float = hp(3e-4, "critic learning rate", gt=0)
     grad_clip: float = hp(40.0, "global-norm gradient clip of both networks (applied; 0 disables)", ge=0)
     bounded_mean: bool = hp(True, "policy mean tanh-bounded to the action box (samples are not)")
     init_std: float = hp(0.7, "policy standard deviation at initialisation", gt=0)
