@@ -114,8 +114,10 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
 
     def q_for_policy(critic_params):
         def q_fn(obs, action):
+            if cfg.policy_critic == "first":  # member 0 alone: the other members' passes would be discarded
+                return qnet.apply(jax.tree.map(lambda x: x[0], critic_params), obs, action)
             q = ensemble_apply(qnet, critic_params, obs, action)
-            return {"first": q[0], "mean": q.mean(0), "min": q.min(0)}[cfg.policy_critic]
+            return q.mean(0) if cfg.policy_critic == "mean" else q.min(0)
 
         return q_fn
 

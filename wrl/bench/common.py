@@ -16,10 +16,13 @@ from typing import Any
 import wrl
 from wrl.errors import ConfigError
 
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
-def run_wrl(train_args: list[str], timeout: float | None = None) -> dict[str, Any]:
+
+def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: bool = False) -> dict[str, Any]:
     """``wrl train ARGS`` in a fresh Python process (no compilation cache shared with the caller).
 
+    ``single_thread`` pins XLA to one thread, for runs that share the machine with other runs.
     Returns the run's summary.json plus its metric rows (``rows``) and ``process_seconds``.
     """
     with tempfile.TemporaryDirectory(prefix="wrl-bench-") as tmp:
@@ -27,7 +30,10 @@ def run_wrl(train_args: list[str], timeout: float | None = None) -> dict[str, An
         cmd = [sys.executable, "-m", "wrl.cli", "train", "--run-dir", str(run_dir), "--no-progress",
                "--no-tensorboard", *train_args]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        env = dict(os.environ)
+        if single_thread:
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-10:])

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import statistics
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,33 +30,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
     p.add_argument("--threshold", type=float, default=None, help="report the first step reaching this return")
     p.add_argument("--train-args", default="", help="extra `wrl train` options for every run (one string)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs at a time; with more than one, each run uses one XLA thread (default: 1)")
     p.add_argument("--out", required=True, help="output path without extension: writes OUT.md, OUT.json, OUT.png")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.total_steps <= 0 or args.eval_every <= 0:
-        raise ConfigError("--total-steps and --eval-every must be > 0")
+    if args.total_steps <= 0 or args.eval_every <= 0 or args.jobs <= 0:
+        raise ConfigError("--total-steps, --eval-every and --jobs must be > 0")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     extra = shlex.split(args.train_args)
     results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
                                "threshold": args.threshold, "runs": {}}
-    for algo in args.algos:
-        for seed in args.seeds:
-            print(f"{algo} seed {seed} ...", flush=True)
-            s = run_wrl(["--algo", algo, "--env", args.env, "--seed", str(seed), "--total-steps",
-                         str(args.total_steps), "--eval-every", str(args.eval_every), "--eval-episodes",
-                         str(args.eval_episodes), "--checkpoint-every", "1000000000", *extra])
-            evals = [(e["step"], e["mean_return"]) for e in s["evaluations"]]
-            reached = next((st for st, r in evals if args.threshold is not None and r >= args.threshold), None)
-            results["runs"].setdefault(algo, []).append({
+    pairs = [(algo, seed) for algo in args.algos for seed in args.seeds]
+    lock = threading.Lock()
+
+    def one(algo: str, seed: int) -> None:
+        print(f"{algo} seed {seed} ...", flush=True)
+        s = run_wrl(["--algo", algo, "--env", args.env, "--seed", str(seed), "--total-steps",
+                     str(args.total_steps), "--eval-every", str(args.eval_every), "--eval-episodes",
+                     str(args.eval_episodes), "--checkpoint-every", "1000000000", *extra],
+                    single_thread=args.jobs > 1)
+        evals = [(e["step"], e["mean_return"]) for e in s["evaluations"]]
+        reached = next((st for st, r in evals if args.threshold is not None and r >= args.threshold), None)
+        with lock:
+            runs = results["runs"].setdefault(algo, [])
+            runs.append({
                 "seed": seed, "evals": evals, "final": s["final_eval_return"], "best": s["best_eval_return"],
                 "first_step_at_threshold": reached, "wall_seconds": s["wall_seconds"],
                 "steps_per_second": s["steps_per_second"], "command": s["command"]})
-            print(f"  final {s['final_eval_return']:.1f} best {s['best_eval_return']:.1f} "
+            runs.sort(key=lambda r: r["seed"])
+            print(f"{algo} seed {seed}: final {s['final_eval_return']:.1f} best {s['best_eval_return']:.1f} "
                   f"reached at {reached} ({s['wall_seconds']:.0f} s)", flush=True)
             write_json(out.with_suffix(".json"), results)  # partial results survive an interrupted benchmark
             report(results, out)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for f in [pool.submit(one, algo, seed) for algo, seed in pairs]:
+            f.result()
     return 0
 
 
