@@ -65,3 +65,21 @@ def test_acting_clips_to_the_box_and_mean_is_bounded():
 def test_min_std_must_be_below_init_std():
     with pytest.raises(ConfigError, match="--min-std"):
         make_agent("wpo", tiny(min_std=1.0, init_std=0.5), 3, 1)
+
+
+@pytest.mark.parametrize("policy", ["gaussian", "mixture"])
+def test_policy_climbs_a_learned_linear_critic(policy):
+    """Terminal transitions with reward r = a: the critic learns Q ~ a and WPO moves every action upwards."""
+    cfg = tiny(policy=policy, num_components=3, fisher_samples=32, init_std=0.3, kl_mode="off", actor_lr=1e-3)
+    agent = make_agent("wpo", cfg, 3, 1)
+    state = agent.init(jax.random.key(0))
+    b = batch(64)
+    b = b._replace(reward=b.action[:, 0], discount=jnp.zeros(64))  # terminal: the target is r = a
+    update = jax.jit(agent.update)
+    act = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), deterministic=True))
+    before = float(jnp.mean(act(state, b.obs)))
+    for i in range(300):
+        state, metrics = update(state, b, jax.random.key(i))
+    after = float(jnp.mean(act(state, b.obs)))
+    assert np.isfinite(float(metrics["losses/policy_loss"]))
+    assert abs(before) < 0.1 and after > before + 0.3, (before, after)

@@ -29,6 +29,8 @@ clipped action; clipping is the acting code's job, never the critic's).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
@@ -38,6 +40,8 @@ from jax.flatten_util import ravel_pytree
 
 from wrl.distributions.base import log_prob, sample
 from wrl.distributions.gaussian import DiagGaussian, kl_divergence_per_dim
+from wrl.distributions.mixture import GaussianMixture
+from wrl.distributions.mixture import weights as mixture_weights
 from wrl.errors import ConfigError
 
 Array = jax.Array
@@ -153,6 +157,42 @@ def natural_gradient_adaptor(dist: DiagGaussian) -> DiagGaussian:
     """
     var = jnp.square(dist.std)
     return DiagGaussian(mean=_rescale_gradient(dist.mean, var), std=_rescale_gradient(dist.std, 0.5 * var))
+
+
+def output_fisher_adaptor(dist: Any, key: PRNGKey, num_samples: int = 256, damping: float = 1e-3) -> Any:
+    """Pre-multiply the gradient reaching each state's distribution parameters eta by (F_eta + lambda I)^-1.
+
+    F_eta = E_{a~pi_eta}[ grad_eta log pi_eta(a) grad_eta log pi_eta(a)^T ] is the Fisher information of
+    the distribution in its own parameters (all leaves of ``dist`` for one state, flattened), estimated
+    per state with ``num_samples`` actions drawn from pi itself. The returned distribution has identical
+    values; a loss built on it gives, per state b,
+
+        grad_theta L = sum_b (d eta_b / d theta)^T (F_b + lambda I)^-1 dL/d eta_b,
+
+    the Fisher-metric (natural) gradient in distribution-parameter space chained into the network. For a
+    diagonal Gaussian in (mu, sigma) this tends to :func:`natural_gradient_adaptor`'s closed form
+    diag(sigma^2, sigma^2 / 2); it makes WPO's projection work for any registered family with a
+    differentiable log-prob (e.g. a Gaussian mixture) at the cost of one P x P solve per state
+    (P = parameters per state, e.g. K (1 + 2 D) for a K-component mixture). Leaves need a leading batch axis.
+    """
+    leaves, treedef = jax.tree.flatten(jax.lax.stop_gradient(dist))
+    b = leaves[0].shape[0]
+    sizes = [math.prod(x.shape[1:]) for x in leaves]
+    splits = list(itertools.accumulate(sizes))[:-1]
+
+    def unflatten(flat: Array) -> Any:
+        parts = jnp.split(flat, splits, axis=-1)
+        return jax.tree.unflatten(treedef, [p.reshape(x.shape) for p, x in zip(parts, leaves, strict=True)])
+
+    const = jnp.concatenate([x.reshape(b, -1) for x in leaves], axis=1)  # (B, P)
+    actions = sample(key, unflatten(const), (num_samples,))  # (M, B, D)
+    # Rows are independent, so the gradient of the batch sum gives every state's score at once.
+    scores = jax.vmap(lambda a: jax.grad(lambda f: jnp.sum(log_prob(unflatten(f), a)))(const))(actions)
+    fisher = jnp.einsum("mbp,mbq->bpq", scores, scores) / num_samples
+    precond = jnp.linalg.inv(fisher + damping * jnp.eye(const.shape[1], dtype=const.dtype))  # (B, P, P)
+    flat = jnp.concatenate([x.reshape(b, -1) for x in jax.tree.leaves(dist)], axis=1)
+    adapted = const + jnp.einsum("bpq,bq->bp", jax.lax.stop_gradient(precond), flat - const)
+    return unflatten(adapted)
 
 
 def wpo_surrogate(
@@ -287,6 +327,26 @@ def decoupled_kl(online: DiagGaussian, target: DiagGaussian) -> tuple[Array, Arr
     return kl_divergence_per_dim(target, with_target_std), kl_divergence_per_dim(target, with_target_mean)
 
 
+def mixture_decoupled_kl(online: GaussianMixture, target: GaussianMixture) -> tuple[Array, Array]:
+    """Decoupled KLs of a Gaussian-mixture policy from its target, each of shape (*batch, D):
+
+        KL_mean_d = sum_k w_t,k KL_mean_k,d + KL(w_t || w) / D,    KL_std_d = sum_k w_t,k KL_std_k,d
+
+    with the per-component terms of :func:`decoupled_kl` and the categorical KL of the weights spread
+    evenly over the dimensions (it moves mass between locations, so it joins the mean term). By the chain
+    rule of KL over (component, action), KL_mean + KL_std summed over d bounds the joint KL from above
+    when the decoupled terms are replaced by the full component KLs; the split keeps one weight per
+    parameter group as for the Gaussian.
+    """
+    target = jax.lax.stop_gradient(target)
+    kl_m, kl_s = decoupled_kl(DiagGaussian(online.means, online.stds), DiagGaussian(target.means, target.stds))
+    w_t = mixture_weights(target)
+    cat = jnp.sum(w_t * (jax.nn.log_softmax(target.logits, -1) - jax.nn.log_softmax(online.logits, -1)), -1)
+    dim = online.means.shape[-1]
+    kl_mean = jnp.sum(w_t[..., None] * kl_m, axis=-2) + cat[..., None] / dim
+    return kl_mean, jnp.sum(w_t[..., None] * kl_s, axis=-2)
+
+
 def init_kl_duals(config: KLConfig, action_dim: int) -> KLDuals:
     """Multipliers that start at (config.alpha_mean, config.alpha_std), per dimension if config.per_dim."""
     shape = (action_dim,) if config.per_dim else ()
@@ -322,8 +382,8 @@ def _batch_mean_kl(kl: Array, per_dim: bool, mask: Array | None) -> Array:
 
 
 def decoupled_kl_loss(
-    online: DiagGaussian,
-    target: DiagGaussian,
+    online: DiagGaussian | GaussianMixture,
+    target: DiagGaussian | GaussianMixture,
     duals: KLDuals,
     config: KLConfig,
     mask: Array | None = None,
@@ -338,8 +398,10 @@ def decoupled_kl_loss(
     unless ``config.mode == 'hard'``; minimising it in ``duals`` (see :func:`dual_ascent_update`) raises
     alpha while its KL exceeds epsilon and lowers it otherwise. In soft mode the duals are constants
     holding the fixed weights. Without ``per_dim`` every sum runs over a single KL summed over dimensions.
+    Gaussian mixtures use :func:`mixture_decoupled_kl` for the two KL terms.
     """
-    kl_m, kl_s = decoupled_kl(online, target)
+    kl_fn = mixture_decoupled_kl if isinstance(online, GaussianMixture) else decoupled_kl
+    kl_m, kl_s = kl_fn(online, target)
     mean_kl_m = _batch_mean_kl(kl_m, config.per_dim, mask)
     mean_kl_s = _batch_mean_kl(kl_s, config.per_dim, mask)
     alpha_m, alpha_s = kl_weights(duals)

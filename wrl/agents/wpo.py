@@ -5,9 +5,13 @@ parameter space with the Fisher metric (DESIGN section 1.1):
 
     Delta theta = F(theta)^-1 E_s E_{a~pi_theta}[ grad_theta grad_a log pi_theta(a|s) . grad_a Q(s, a) ]
 
-For the diagonal Gaussian policy here, F^-1 is applied in closed form by the adaptor of
+For the diagonal Gaussian policy (the default), F^-1 is applied in closed form by the adaptor of
 :func:`wrl.wpo.natural_gradient_adaptor`, so the update of (mu, sigma) is d_mu = E[grad_a Q],
-d_sigma = E[((a - mu)/sigma) grad_a Q]. No reparameterisation is used: actions are sampled, held
+d_sigma = E[((a - mu)/sigma) grad_a Q]. With ``--policy mixture`` (K Gaussian components) the mixed
+derivative grad_theta grad_a log pi is exact (autodiff of the mixture log-density) and F^-1 is the damped
+per-state Fisher of the mixture parameters, estimated by Monte Carlo (:func:`wrl.wpo.output_fisher_adaptor`);
+its KL to the target policy is the componentwise decoupled KL plus the weights' KL
+(:func:`wrl.wpo.mixture_decoupled_kl`). No reparameterisation is used: actions are sampled, held
 constant, and only grad_a log pi carries theta. The policy is regularised towards a target policy by the
 decoupled KL (mean and std terms with their own weights, soft or by dual ascent).
 
@@ -30,8 +34,10 @@ import optax
 from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
 from wrl.critics import ensemble_td_loss, polyak, td_target
+from wrl.distributions.base import sample
 from wrl.distributions.gaussian import DiagGaussian, diag_gaussian
-from wrl.distributions.gaussian import sample as gaussian_sample
+from wrl.distributions.mixture import GaussianMixture
+from wrl.distributions.mixture import weights as mixture_weights
 from wrl.errors import ConfigError
 from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
 from wrl.networks import MLP, QNetwork, ensemble_apply, ensemble_init
@@ -44,6 +50,7 @@ from wrl.wpo import (
     init_kl_duals,
     kl_dual_loss,
     natural_gradient_adaptor,
+    output_fisher_adaptor,
     sample_actions,
     wpo_surrogate,
 )
@@ -56,6 +63,11 @@ class WPOConfig(ActorCriticConfig):
     bounded_mean: bool = hp(True, "policy mean tanh-bounded to the action box (samples are not)")
     init_std: float = hp(0.7, "policy standard deviation at initialisation", gt=0)
     min_std: float = hp(1e-3, "floor of the policy standard deviation", ge=0)
+    policy: str = hp("gaussian", "action distribution: diagonal Gaussian or Gaussian mixture",
+                     choices=("gaussian", "mixture"))
+    num_components: int = hp(4, "mixture policy: number of Gaussian components", ge=2)
+    fisher_samples: int = hp(64, "mixture policy: actions per state for the Monte Carlo Fisher", ge=1)
+    fisher_damping: float = hp(1e-3, "mixture policy: damping lambda of (F + lambda I)^-1", gt=0)
     num_samples: int = hp(4, "actions sampled per state for the WPO update", ge=1)
     num_bootstrap_samples: int = hp(2, "target-policy actions per next state in the TD target", ge=1)
     bootstrap: str = hp("mean", "reduce the target Q over the bootstrap samples", choices=("mean", "max"))
@@ -94,10 +106,20 @@ def _optimizer(lr: float, clip: float) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr)) if clip > 0 else optax.adam(lr)
 
 
+def policy_mode(dist: DiagGaussian | GaussianMixture) -> jax.Array:
+    """Deterministic action: the Gaussian mean, or the mean of the mixture's heaviest component."""
+    if isinstance(dist, GaussianMixture):
+        k = jnp.argmax(mixture_weights(dist), axis=-1)[..., None, None]
+        return jnp.take_along_axis(dist.means, k, axis=-2)[..., 0, :]
+    return dist.mean
+
+
 def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     if cfg.min_std >= cfg.init_std:
         raise ConfigError(f"--min-std ({cfg.min_std}) must be below --init-std ({cfg.init_std})")
-    actor = MLP(cfg.actor_hidden, 2 * act_dim, layer_norm=cfg.actor_layer_norm, out_scale=1e-2)
+    mixture = cfg.policy == "mixture"
+    n_out = cfg.num_components * (1 + 2 * act_dim) if mixture else 2 * act_dim
+    actor = MLP(cfg.actor_hidden, n_out, layer_norm=cfg.actor_layer_norm, out_scale=1e-2)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
     actor_tx, critic_tx = _optimizer(cfg.actor_lr, cfg.grad_clip), _optimizer(cfg.critic_lr, cfg.grad_clip)
     kl_cfg = cfg.kl()
@@ -106,11 +128,24 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     dual_tx = optax.adam(cfg.dual_lr)
     obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
 
-    def policy(params, obs) -> DiagGaussian:
-        mean, raw_std = jnp.split(actor.apply(params, obs), 2, axis=-1)
+    def policy(params, obs) -> DiagGaussian | GaussianMixture:
+        out = actor.apply(params, obs)
+        if mixture:
+            k = cfg.num_components
+            logits, rest = out[..., :k], out[..., k:].reshape(*out.shape[:-1], k, 2 * act_dim)
+            mean, raw_std = jnp.split(rest, 2, axis=-1)
+        else:
+            mean, raw_std = jnp.split(out, 2, axis=-1)
         if cfg.bounded_mean:
             mean = jnp.tanh(mean)
-        return diag_gaussian(mean, raw_std, cfg.init_std, cfg.min_std)
+        gauss = diag_gaussian(mean, raw_std, cfg.init_std, cfg.min_std)
+        return GaussianMixture(logits, gauss.mean, gauss.std) if mixture else gauss
+
+    def fisher_adapted(dist, key):
+        """The Fisher-metric projection: closed form for the Gaussian, Monte Carlo per state otherwise."""
+        if mixture:
+            return output_fisher_adaptor(dist, key, cfg.fisher_samples, cfg.fisher_damping)
+        return natural_gradient_adaptor(dist)
 
     def q_for_policy(critic_params):
         def q_fn(obs, action):
@@ -131,14 +166,15 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
 
     def act(state: WPOState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
         dist = policy(state.actor, obs)
-        a = dist.mean if deterministic else gaussian_sample(key, dist)
+        a = policy_mode(dist) if deterministic else sample(key, dist)
         return jnp.clip(a, -1.0, 1.0)  # the env acts in [-1, 1]; the critic never clips
 
     def update(state: WPOState, batch: Batch, key: jax.Array):
         k_boot, k_pi = jax.random.split(key)
+        k_fisher = jax.random.fold_in(k_pi, 1)  # used by the mixture only; the Gaussian streams are unchanged
         # Critic: bootstrap on target-policy samples at the next state.
         target_dist = policy(state.target_actor, batch.next_obs)
-        a_next = gaussian_sample(k_boot, target_dist, (cfg.num_bootstrap_samples,))  # (M, B, D)
+        a_next = sample(k_boot, target_dist, (cfg.num_bootstrap_samples,))  # (M, B, D)
         q_next = jax.vmap(lambda a: ensemble_apply(qnet, state.target_critic, batch.next_obs, a).min(0))(a_next)
         v_next = q_next.mean(0) if cfg.bootstrap == "mean" else q_next.max(0)
         target = td_target(batch, v_next)
@@ -153,7 +189,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         def policy_loss_fn(p):
             dist = policy(p, batch.obs)
             samples = sample_actions(k_pi, dist, batch.obs, q_for_policy(critic), cfg.num_samples)
-            wpo = wpo_surrogate(natural_gradient_adaptor(dist), samples, squash=cfg.squash)
+            wpo = wpo_surrogate(fisher_adapted(dist, k_fisher), samples, squash=cfg.squash)
             penalty, _, kl_aux = decoupled_kl_loss(dist, anchor, state.duals, kl_cfg)
             return wpo + penalty, (wpo, kl_aux, samples, dist)
 
@@ -176,16 +212,17 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             target_actor = jax.tree.map(lambda t, o: jnp.where(copy, o, t), state.target_actor, actor_params)
             target_critic = jax.tree.map(lambda t, o: jnp.where(copy, o, t), state.target_critic, critic)
 
-        new_dist = policy(actor_params, batch.obs)
         metrics = {
             "losses/critic_loss": critic_loss, "losses/policy_loss": loss, "losses/wpo_surrogate": wpo,
             "losses/q_mean": jnp.mean(q), "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
             "policy/kl_mean": jnp.sum(kl_aux.kl_mean), "policy/kl_std": jnp.sum(kl_aux.kl_std),
             "policy/alpha_mean": jnp.mean(kl_aux.alpha_mean), "policy/alpha_std": jnp.mean(kl_aux.alpha_std),
-            "policy/std": jnp.mean(old_dist.std),
-            # how far this update moved the policy: E_s W2^2(pi_old(.|s), pi_new(.|s))
-            "policy/w2_sq_move": policy_w2_sq_diag_gaussian(old_dist.mean, old_dist.std, new_dist.mean, new_dist.std),
+            "policy/std": jnp.mean(old_dist.stds if mixture else old_dist.std),
         }
+        if not mixture:  # how far this update moved the policy: E_s W2^2(pi_old(.|s), pi_new(.|s))
+            new_dist = policy(actor_params, batch.obs)
+            metrics["policy/w2_sq_move"] = policy_w2_sq_diag_gaussian(old_dist.mean, old_dist.std, new_dist.mean,
+                                                                      new_dist.std)
         return WPOState(actor_params, target_actor, critic, target_critic, actor_opt, critic_opt, duals, dual_opt,
                         step), metrics
 
