@@ -1,0 +1,33 @@
+"""`wrl bench learning`: every (algorithm, seed) run is reported in seed order, also when runs go in parallel."""
+
+from __future__ import annotations
+
+import json
+
+from wrl.cli import main
+
+TINY = "--learning-starts 64 --batch-size 32 --actor-hidden 16 --critic-hidden 16"
+
+
+def test_parallel_runs_are_all_reported_in_seed_order(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["bench", "learning", "--algos", "sac", "--env", "gym:Pendulum-v1", "--seeds", "1", "0",
+                 "--total-steps", "200", "--eval-every", "100", "--eval-episodes", "1", "--jobs", "2",
+                 "--threshold", "-200", "--train-args", TINY, "--out", str(out)])
+    assert code == 0
+    data = json.loads(out.with_suffix(".json").read_text())
+    runs = data["runs"]["sac"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    assert all([s for s, _ in r["evals"]] == [100, 200] for r in runs)
+    assert runs[0]["evals"] != runs[1]["evals"]  # different seeds, different runs
+    md = out.with_suffix(".md").read_text()
+    assert "s0: " in md and "s1: " in md
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_bad_jobs_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["bench", "learning", "--jobs", "0", "--out", str(tmp_path / "x")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--jobs" in err
+    assert not (tmp_path / "x.json").exists()
