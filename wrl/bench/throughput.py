@@ -62,6 +62,9 @@ def update_ceiling(algo: str, env: str, updates: int = 2000) -> dict[str, Any]:
                         rng.normal(size=n), rng.normal(size=(n, spec.obs_dim)), np.zeros(n, bool), np.zeros(n, bool))
     ts = ts._replace(replay=replay)
     update = make_update_only(agent, cfg)
+    cost = update.lower(ts).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    gflop = float(cost.get("flops", float("nan"))) / 1e9  # XLA's count for one update (multiply-add = 2)
     for _ in range(20):
         ts = update(ts)
     jax.block_until_ready(ts)
@@ -72,7 +75,8 @@ def update_ceiling(algo: str, env: str, updates: int = 2000) -> dict[str, Any]:
             ts = update(ts)
         jax.block_until_ready(ts)
         rates.append((updates // 3) / (time.perf_counter() - start))
-    return {"steps_per_second": max(rates), "segments": rates, "updates": updates}
+    return {"steps_per_second": max(rates), "segments": rates, "updates": updates, "gflop_per_update": gflop,
+            "gflop_per_second": gflop * max(rates)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,20 +98,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"{lib} sac ...", flush=True)
         r = peer_throughput(lib, args.env.partition(":")[2], steps=args.steps, warmup_steps=args.warmup)
         results["runs"][f"{lib} sac"] = r
-    print("update-only ceiling ...", flush=True)
-    results["runs"]["sac update only"] = update_ceiling("sac", args.env)
+    results["ceilings"] = {}
+    for algo in args.algos:
+        print(f"wrl {algo} update-only ceiling ...", flush=True)
+        results["ceilings"][algo] = update_ceiling(algo, args.env)
 
-    runs = results["runs"]
+    runs, ceilings = results["runs"], results["ceilings"]
     sps = {k: v["steps_per_second"] for k, v in runs.items()}
     rows = []
     for name, v in sps.items():
+        algo = name.removeprefix("wrl ")
         row = [name, v]
         row.append(v / sps["sbx sac"] if "sbx sac" in sps else "-")
         row.append(v / sps["sb3 sac"] if "sb3 sac" in sps else "-")
-        row.append(v / sps["sac update only"])
+        row.append(v / ceilings[algo]["steps_per_second"] if name.startswith("wrl ") else "-")
         rows.append(row)
-    table = markdown_table(["run", "steps/s", "x SBX SAC", "x SB3 SAC", "x update-only ceiling"], rows)
+    table = markdown_table(["run", "steps/s", "x SBX SAC", "x SB3 SAC", "x its update-only ceiling"], rows)
     results["ratios"] = {r[0]: {"vs_sbx": r[2], "vs_sb3": r[3], "vs_ceiling": r[4]} for r in rows}
+    ceiling_table = markdown_table(
+        ["compiled update alone", "updates/s", "GFLOP per update (XLA)", "achieved GFLOP/s"],
+        [[f"wrl {a}", c["steps_per_second"], c["gflop_per_update"], c["gflop_per_second"]]
+         for a, c in ceilings.items()])
+    table = f"{table}\n\n{ceiling_table}"
     print(table)
     write_json(args.json, results)
     if args.markdown:
