@@ -79,6 +79,29 @@ def update_ceiling(algo: str, env: str, updates: int = 2000) -> dict[str, Any]:
             "gflop_per_second": gflop * max(rates)}
 
 
+def matmul_rate(batch: int = 256, width: int = 256, depth: int = 50) -> dict[str, Any]:
+    """GFLOP/s of XLA on this machine for the update's dominant op: x <- tanh(x @ W), x (256, 256), W (256, 256).
+
+    ``depth`` dependent products run in one compiled call (no dispatch overhead); best of three repeats.
+    An update that does F GFLOP cannot run faster than F / rate on this machine at this matmul shape.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.full((batch, width), 0.01, jnp.float32)
+    w = jnp.full((width, width), 0.01, jnp.float32)
+    chain = jax.jit(lambda x, w: jax.lax.fori_loop(0, depth, lambda _, y: jnp.tanh(y @ w), x))
+    jax.block_until_ready(chain(x, w))
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(10):
+            y = chain(x, w)
+        jax.block_until_ready(y)
+        best = min(best, (time.perf_counter() - start) / (10 * depth))
+    return {"shape": [batch, width, width], "gflop_per_second": 2 * batch * width * width / best / 1e9}
+
+
 def run(args: argparse.Namespace) -> int:
     if args.steps <= 0 or args.warmup < 256:
         raise ConfigError("--steps must be > 0 and --warmup >= 256 (one batch)")
@@ -98,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{lib} sac ...", flush=True)
         r = peer_throughput(lib, args.env.partition(":")[2], steps=args.steps, warmup_steps=args.warmup)
         results["runs"][f"{lib} sac"] = r
+    results["matmul"] = matmul_rate()
     results["ceilings"] = {}
     for algo in args.algos:
         print(f"wrl {algo} update-only ceiling ...", flush=True)
@@ -115,10 +139,14 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
     table = markdown_table(["run", "steps/s", "x SBX SAC", "x SB3 SAC", "x its update-only ceiling"], rows)
     results["ratios"] = {r[0]: {"vs_sbx": r[2], "vs_sb3": r[3], "vs_ceiling": r[4]} for r in rows}
+    peak = results["matmul"]["gflop_per_second"]
     ceiling_table = markdown_table(
-        ["compiled update alone", "updates/s", "GFLOP per update (XLA)", "achieved GFLOP/s"],
-        [[f"wrl {a}", c["steps_per_second"], c["gflop_per_update"], c["gflop_per_second"]]
-         for a, c in ceilings.items()])
+        ["compiled update alone", "updates/s", "GFLOP per update (XLA)", "achieved GFLOP/s",
+         "updates/s if every FLOP ran at the matmul rate"],
+        [[f"wrl {a}", c["steps_per_second"], c["gflop_per_update"], c["gflop_per_second"],
+          peak / c["gflop_per_update"]] for a, c in ceilings.items()])
+    ceiling_table += (f"\n\nMatmul rate of XLA here (tanh(x @ W), 256 x 256 x 256, float32, one compiled "
+                      f"chain): {peak:.0f} GFLOP/s.")
     table = f"{table}\n\n{ceiling_table}"
     print(table)
     write_json(args.json, results)
