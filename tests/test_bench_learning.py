@@ -13,7 +13,8 @@ def test_parallel_runs_are_all_reported_in_seed_order(tmp_path, capsys):
     out = tmp_path / "report"
     code = main(["bench", "learning", "--algos", "sac", "--env", "gym:Pendulum-v1", "--seeds", "1", "0",
                  "--total-steps", "200", "--eval-every", "100", "--eval-episodes", "1", "--jobs", "2",
-                 "--threshold", "-200", "--train-args", TINY, "--out", str(out)])
+                 "--threshold", "-200", "--train-args", TINY, "--keep-runs", str(tmp_path / "runs"),
+                 "--out", str(out)])
     assert code == 0
     data = json.loads(out.with_suffix(".json").read_text())
     runs = data["runs"]["sac"]
@@ -23,6 +24,14 @@ def test_parallel_runs_are_all_reported_in_seed_order(tmp_path, capsys):
     md = out.with_suffix(".md").read_text()
     assert "s0: " in md and "s1: " in md
     assert out.with_suffix(".png").stat().st_size > 0
+    for seed in (0, 1):  # kept run directories hold the full metrics of each run
+        rows = (tmp_path / "runs" / f"sac-seed{seed}" / "metrics.jsonl").read_text().splitlines()
+        assert any("eval/mean_return" in r for r in rows)
+    # a kept directory is never overwritten
+    assert main(["bench", "learning", "--algos", "sac", "--seeds", "0", "--keep-runs", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "again")]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert not (tmp_path / "again.json").exists()
 
 
 def test_bad_jobs_is_one_line_and_exit_2(tmp_path, capsys):

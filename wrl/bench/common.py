@@ -19,14 +19,16 @@ from wrl.errors import ConfigError
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
-def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: bool = False) -> dict[str, Any]:
+def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: bool = False,
+            keep_dir: str | Path | None = None) -> dict[str, Any]:
     """``wrl train ARGS`` in a fresh Python process (no compilation cache shared with the caller).
 
     ``single_thread`` pins XLA to one thread, for runs that share the machine with other runs.
+    ``keep_dir`` (must not exist) keeps the run directory there instead of in a temporary place.
     Returns the run's summary.json plus its metric rows (``rows``) and ``process_seconds``.
     """
     with tempfile.TemporaryDirectory(prefix="wrl-bench-") as tmp:
-        run_dir = Path(tmp) / "run"
+        run_dir = Path(keep_dir) if keep_dir is not None else Path(tmp) / "run"
         cmd = [sys.executable, "-m", "wrl.cli", "train", "--run-dir", str(run_dir), "--no-progress",
                "--no-tensorboard", *train_args]
         start = time.perf_counter()

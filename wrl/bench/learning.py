@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-args", default="", help="extra `wrl train` options for every run (one string)")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs at a time; with more than one, each run uses one XLA thread (default: 1)")
+    p.add_argument("--keep-runs", default=None,
+                   help="keep every run directory (metrics, TensorBoard, checkpoint) as KEEP_RUNS/ALGO-seedSEED")
     p.add_argument("--out", required=True, help="output path without extension: writes OUT.md, OUT.json, OUT.png")
 
 
@@ -44,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
                                "threshold": args.threshold, "runs": {}}
     pairs = [(algo, seed) for algo in args.algos for seed in args.seeds]
+    keep = {pair: Path(args.keep_runs) / f"{pair[0]}-seed{pair[1]}" for pair in pairs} if args.keep_runs else {}
+    existing = [str(d) for d in keep.values() if d.exists()]
+    if existing:
+        raise ConfigError(f"{existing[0]} already exists; choose another --keep-runs directory")
     lock = threading.Lock()
 
     def one(algo: str, seed: int) -> None:
@@ -51,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         s = run_wrl(["--algo", algo, "--env", args.env, "--seed", str(seed), "--total-steps",
                      str(args.total_steps), "--eval-every", str(args.eval_every), "--eval-episodes",
                      str(args.eval_episodes), "--checkpoint-every", "1000000000", *extra],
-                    single_thread=args.jobs > 1)
+                    single_thread=args.jobs > 1, keep_dir=keep.get((algo, seed)))
         evals = [(e["step"], e["mean_return"]) for e in s["evaluations"]]
         reached = next((st for st, r in evals if args.threshold is not None and r >= args.threshold), None)
         with lock:
