@@ -544,3 +544,16 @@ def test_mixture_decoupled_kl_closed_forms():
     same_m, same_s = wpo.mixture_decoupled_kl(target, target)
     np.testing.assert_allclose(same_m, 0, atol=1e-6)
     np.testing.assert_allclose(same_s, 0, atol=1e-6)
+
+
+def test_box_pull_is_the_gradient_of_the_penalised_value():
+    a = jnp.array([[0.5, -0.2], [1.5, -3.0]])
+    dq = jnp.array([[1.0, 2.0], [0.5, -1.0]])
+    np.testing.assert_array_equal(wpo.box_pull(dq, a, 0.0), dq)
+    g = wpo.box_pull(dq, a, 2.0)
+    np.testing.assert_array_equal(g[0], dq[0])  # inside the box: unchanged
+    rms = float(jnp.sqrt(jnp.mean(dq**2)))
+    # independent: autodiff of Q_lin(a) - (w rms / 2) dist(a, box)^2 with grad_a Q_lin = dq
+    pen = lambda x: jnp.sum(dq * x) - 2.0 * rms / 2 * jnp.sum((x - jnp.clip(x, -1, 1)) ** 2)  # noqa: E731
+    np.testing.assert_allclose(g, jax.grad(pen)(a), rtol=1e-6)
+    assert float(g[1, 0]) < 0 < float(g[1, 1])  # outside: pulled back towards the box

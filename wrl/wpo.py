@@ -120,6 +120,23 @@ def squash_action_gradient(dq_da: Array, squash: Squash = "identity") -> Array:
     raise ConfigError(f"unknown squash {squash!r}; use 'identity' or 'cbrt'")
 
 
+def box_pull(dq_da: Array, actions: Array, weight: float, low: float = -1.0, high: float = 1.0) -> Array:
+    """g = grad_a Q - w * rms(grad_a Q) * (a - clip(a, low, high)): the velocity field of the penalised value
+
+        Q(s, a) - (w rms / 2) * dist(a, [low, high]^D)^2,
+
+    which equals grad_a Q inside the action box and pulls samples outside it back. The environment only
+    ever executes clip(a), so outside the box the critic's gradient is an extrapolation from data on the
+    boundary; left alone it can push the policy mean ever further out (saturating a bounded mean at the
+    box edge). ``rms`` is the root-mean-square of grad_a Q over the batch (held constant), so ``weight``
+    is scale-free: at distance 1/w outside the box the pull matches a typical critic gradient.
+    """
+    if weight == 0:
+        return dq_da
+    scale = jax.lax.stop_gradient(jnp.sqrt(jnp.mean(jnp.square(dq_da))))
+    return dq_da - weight * scale * (actions - jnp.clip(actions, low, high))
+
+
 def _sample_weights(num_samples: int, batch: int, mask: Array | None, dtype: Any) -> Array:
     """Weights w_nb >= 0 summing to 1: uniform over samples, ``mask``-weighted over states."""
     m = jnp.ones((batch,), dtype) if mask is None else jnp.asarray(mask, dtype)

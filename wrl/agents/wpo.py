@@ -46,6 +46,7 @@ from wrl.wpo import (
     MIN_RAW_ALPHA,
     KLConfig,
     KLDuals,
+    box_pull,
     decoupled_kl_loss,
     init_kl_duals,
     kl_dual_loss,
@@ -73,6 +74,8 @@ class WPOConfig(ActorCriticConfig):
     bootstrap: str = hp("mean", "reduce the target Q over the bootstrap samples", choices=("mean", "max"))
     policy_critic: str = hp("first", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
     squash: str = hp("identity", "squash grad_a Q elementwise", choices=("identity", "cbrt"))
+    box_pull: float = hp(0.0, "pull samples outside the action box back: grad_a Q - w rms(grad_a Q) (a - clip(a)); "
+                              "0 disables", ge=0)
     target_update: str = hp("periodic", "target networks: hard copies or Polyak", choices=("periodic", "polyak"))
     target_period: int = hp(100, "updates between hard target copies", ge=1)
     tau: float = hp(0.005, "Polyak rate of the targets", gt=0, le=1)
@@ -189,6 +192,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         def policy_loss_fn(p):
             dist = policy(p, batch.obs)
             samples = sample_actions(k_pi, dist, batch.obs, q_for_policy(critic), cfg.num_samples)
+            samples = samples._replace(dq_da=box_pull(samples.dq_da, samples.actions, cfg.box_pull))
             wpo = wpo_surrogate(fisher_adapted(dist, k_fisher), samples, squash=cfg.squash)
             penalty, _, kl_aux = decoupled_kl_loss(dist, anchor, state.duals, kl_cfg)
             return wpo + penalty, (wpo, kl_aux, samples, dist)
@@ -218,6 +222,8 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             "policy/kl_mean": jnp.sum(kl_aux.kl_mean), "policy/kl_std": jnp.sum(kl_aux.kl_std),
             "policy/alpha_mean": jnp.mean(kl_aux.alpha_mean), "policy/alpha_std": jnp.mean(kl_aux.alpha_std),
             "policy/std": jnp.mean(old_dist.stds if mixture else old_dist.std),
+            "policy/out_of_box": jnp.mean(jnp.abs(samples.actions) > 1.0),  # share of sampled coordinates
+            "policy/mean_abs": jnp.mean(jnp.abs(policy_mode(old_dist))),  # near 1: means saturate at the edge
         }
         if not mixture:  # how far this update moved the policy: E_s W2^2(pi_old(.|s), pi_new(.|s))
             new_dist = policy(actor_params, batch.obs)
