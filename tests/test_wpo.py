@@ -495,9 +495,12 @@ def test_output_fisher_adaptor_recovers_gaussian_closed_form():
 
     mc = pulled(lambda d: wpo.output_fisher_adaptor(d, jax.random.key(0), num_samples=m, damping=1e-9))
     exact = pulled(wpo.natural_gradient_adaptor)
-    # relative MC error of a Fisher entry from m samples is ~ sqrt(2/m) = 0.7%; off-diagonals ~ 1/sqrt(m)
-    np.testing.assert_allclose(mc.mean, exact.mean, rtol=0.05, atol=0.02 * float(jnp.max(dist.std**2)))
-    np.testing.assert_allclose(mc.std, exact.std, rtol=0.05, atol=0.02 * float(jnp.max(dist.std**2)))
+    # MC error: a diagonal Fisher entry is off by ~ sqrt(2/m) relative (0.7%); the (mu, sigma) cross entry,
+    # E[z^3 - z] / sigma^2 with sd(z^3 - z) = sqrt(14), leaks ~ sqrt(14/m) sigma^2 / 2 of the other
+    # cotangent into each entry. Tolerance: 3% relative plus four such standard errors.
+    leak = 4 * np.sqrt(14 / m) * np.asarray(dist.std) ** 2 * np.maximum(np.abs(cot.mean), np.abs(cot.std))
+    for got, want in ((mc.mean, exact.mean), (mc.std, exact.std)):
+        assert np.all(np.abs(np.asarray(got) - np.asarray(want)) <= 0.03 * np.abs(np.asarray(want)) + leak)
     # and it is not the identity: the sigma=2 mean gradient is scaled by ~4
     assert abs(float(mc.mean[0, 1]) / float(cot.mean[0, 1]) - 4.0) < 0.2
 
