@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -25,6 +30,34 @@ def test_registered_and_continuing():
         assert not terminated  # a continuing task never terminates
         assert r == pytest.approx(-info["cost"]) and r <= 0
     assert steps == 200 and truncated  # only the TimeLimit ends an episode
+
+
+def test_registration_in_a_fresh_process_and_idempotent():
+    """A fresh interpreter that never imports wrl makes the env through Gymnasium's ``module:id`` form (Gymnasium
+    1.x has no plugin entry points); importing the module again, re-registering and reloading it afterwards
+    neither warns (warnings are errors here) nor changes the registered spec."""
+    code = textwrap.dedent("""
+        import importlib, sys, warnings
+        warnings.simplefilter("error")
+        import gymnasium as gym
+        assert not any(m == "wrl" or m.startswith("wrl.") for m in sys.modules)
+        env = gym.make("wrl.envs.lqr:wrl/LQR-v0")
+        assert env.spec.id == "wrl/LQR-v0" and env.spec.max_episode_steps == 200
+        obs, _ = env.reset(seed=0)
+        env.step(env.action_space.sample())
+        spec = gym.spec("wrl/LQR-v0")
+        import wrl.envs.lqr as m
+        m.register_envs()
+        importlib.reload(m)
+        assert gym.spec("wrl/LQR-v0") == spec
+        assert sum(k == "wrl/LQR-v0" for k in gym.registry) == 1
+        gym.make("wrl/LQR-v0").reset(seed=0)
+        print("LQR-OK")
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert res.returncode == 0 and "LQR-OK" in res.stdout, res.stderr[-3000:]
+    assert "warn" not in res.stderr.lower(), res.stderr[-3000:]
 
 
 def test_optimum_is_the_riccati_solution():

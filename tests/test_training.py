@@ -10,6 +10,7 @@ from wrl import CheckpointError
 from wrl.cli import main
 from wrl.training.checkpoint import read_meta, save_checkpoint
 from wrl.training.config import TrainConfig
+from wrl.training.logger import read_metrics
 from wrl.training.trainer import agent_config_from, train
 
 SMALL = TrainConfig(algo="sac", total_steps=900, learning_starts=200, eval_every=300, eval_episodes=2,
@@ -29,6 +30,22 @@ def evals(summary):
     return [(e["step"], e["mean_return"]) for e in summary["evaluations"]]
 
 
+# metrics.jsonl fields whose values depend on the wall clock, not on the seed
+WALL_CLOCK_FIELDS = ("charts/SPS", "eval/seconds")
+
+
+def metric_rows(run_dir):
+    """metrics.jsonl rows in file order, the wall-clock fields kept as keys but their values masked (checked to
+    be positive numbers)."""
+    rows = read_metrics(run_dir)
+    assert rows
+    for row in rows:
+        for k in WALL_CLOCK_FIELDS:
+            if k in row:
+                assert isinstance(row[k], float) and row[k] > 0, (k, row)
+    return [{k: ("<wall-clock>" if k in WALL_CLOCK_FIELDS else v) for k, v in row.items()} for row in rows]
+
+
 @pytest.mark.parametrize("algo", ["sac", "td3", "wpo"])
 def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
     full = train(small_cfg(algo), small_agent(algo), tmp_path / "full", progress=False, tensorboard=False)
@@ -39,9 +56,27 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
                     tensorboard=False)
     assert resumed["finished"]
     assert evals(resumed) == evals(full)
-    # metric rows past the checkpoint are not duplicated
-    steps = [json.loads(line)["step"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == sorted(steps)
+    # metrics.jsonl of the resumed run is row for row the uninterrupted run's: same steps, same keys, same values
+    # (bar the wall-clock fields), so no row is lost or duplicated across the resume
+    assert metric_rows(tmp_path / "part") == metric_rows(tmp_path / "full")
+
+
+def test_resume_drops_rows_written_after_the_last_checkpoint(tmp_path):
+    """A run killed after its last checkpoint has already written metric rows past it; the resume must drop
+    them and write them again once, so the resumed file equals the uninterrupted run's."""
+    full = tmp_path / "full"
+    part = tmp_path / "part"
+    train(small_cfg(), small_agent(), full, progress=False, tensorboard=False)
+    train(small_cfg(), small_agent(), part, progress=False, tensorboard=False, stop_at=530)
+    assert metric_rows(part) == [r for r in metric_rows(full) if r["step"] <= 530]
+    # what the killed process wrote between its checkpoint at 530 and the kill: the same rows as the full run's
+    late = [line for line in (full / "metrics.jsonl").read_text().splitlines() if json.loads(line)["step"] > 530]
+    assert any(json.loads(line)["step"] < 900 for line in late)
+    with (part / "metrics.jsonl").open("a") as f:
+        f.write("".join(line + "\n" for line in late))
+    train(small_cfg(), small_agent(), part, resume=True, progress=False, tensorboard=False)
+    assert [r["step"] for r in read_metrics(part)] == [r["step"] for r in read_metrics(full)]
+    assert metric_rows(part) == metric_rows(full)
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
@@ -70,15 +105,19 @@ def run_cli(capsys, *argv):
     (["--gamma", "0"], "--gamma must be > 0 and <= 1"),
     (["--gamma", "1.5"], "--gamma must be > 0 and <= 1"),
     (["--total-steps", "0"], "--total-steps must be > 0"),
-    (["--tau", "2"], "--tau must be > 0 and <= 1"),
-    (["--policy-delay", "2"], "do not apply to --algo wpo"),
+    (["--algo", "sac", "--target-tau", "2"], "--target-tau must be > 0 and <= 1"),
+    (["--algo", "sac", "--tau", "0.01"], "unrecognized arguments: --tau"),
+    (["--algo", "wppg", "--preset", "nope"], "has no preset"),
+    (["--policy-delay", "2"], "does not apply to --algo wpo"),
+    (["--policy-delay", "2", "--target-noise", "0.1"], "do not apply to --algo wpo"),
     (["--batch-size", "abc"], "invalid int value"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
-    with pytest.raises(SystemExit) if "abc" in argv else _nullcontext():
+    parse_error = "abc" in argv or "--tau" in argv  # argparse itself rejects these (exit 2 by SystemExit)
+    with pytest.raises(SystemExit) if parse_error else _nullcontext():
         code, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "r"), "--no-progress", *argv)
         assert code == 2
-    if "abc" in argv:
+    if parse_error:
         err = capsys.readouterr().err
     assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from jax.scipy.stats import norm
 
-from wrl import wpo
 from wrl.distributions import DiagGaussian, GaussianMixture, diag_gaussian, mixture
 from wrl.errors import ConfigError
+from wrl.flows import velocity
+from wrl.projections import fisher, kl
+from wrl.projections import preconditioners as precond
 
 B, O, D = 3, 4, 2
 A_MAT = jnp.array([[0.8, 0.3], [-0.1, 0.5]])  # Q(s, a) = -(a - c(s))^T A (a - c(s)) + b^T a
@@ -69,7 +71,7 @@ def test_adaptor_gradient_is_chain_rule_of_d_mu_d_sigma(setup):
     params, obs = setup
     n = 64
     key = jax.random.key(11)
-    loss_fn = functools.partial(wpo.wpo_policy_loss, key=key, obs=obs, policy_fn=policy_fn, q_fn=q_fn, num_samples=n)
+    loss_fn = functools.partial(fisher.wpo_policy_loss, key=key, obs=obs, policy_fn=policy_fn, q_fn=q_fn, num_samples=n)
     grads = jax.jit(jax.grad(lambda p: loss_fn(p)[0]))(params)
 
     @jax.jit
@@ -92,11 +94,11 @@ def test_adaptor_gradient_is_chain_rule_of_d_mu_d_sigma(setup):
 
 def test_adaptor_keeps_values_and_rescales_gradients():
     dist = DiagGaussian(mean=jnp.array([0.3, -1.0]), std=jnp.array([0.5, 2.0]))
-    adapted = wpo.natural_gradient_adaptor(dist)
+    adapted = fisher.natural_gradient_adaptor(dist)
     np.testing.assert_array_equal(adapted.mean, dist.mean)
     np.testing.assert_array_equal(adapted.std, dist.std)
-    g_mu = jax.grad(lambda m: jnp.sum(wpo.natural_gradient_adaptor(DiagGaussian(m, dist.std)).mean))(dist.mean)
-    g_sd = jax.grad(lambda s: jnp.sum(wpo.natural_gradient_adaptor(DiagGaussian(dist.mean, s)).std))(dist.std)
+    g_mu = jax.grad(lambda m: jnp.sum(fisher.natural_gradient_adaptor(DiagGaussian(m, dist.std)).mean))(dist.mean)
+    g_sd = jax.grad(lambda s: jnp.sum(fisher.natural_gradient_adaptor(DiagGaussian(dist.mean, s)).std))(dist.std)
     np.testing.assert_allclose(g_mu, dist.std**2, rtol=1e-6)
     np.testing.assert_allclose(g_sd, dist.std**2 / 2, rtol=1e-6)
 
@@ -111,11 +113,11 @@ def _per_sample_wpo_grads(params, obs, samples, adaptor):
     """theta-gradient of the WPO surrogate for each sample index n separately, leaves (N, ...)."""
 
     def one(actions, dq_da):
-        s = wpo.WPOSamples(actions[None], jnp.zeros((1, B)), dq_da[None])
+        s = velocity.VelocitySamples(actions[None], jnp.zeros((1, B)), dq_da[None])
 
         def loss(p):
             dist = policy_fn(p, obs)
-            return wpo.wpo_surrogate(wpo.natural_gradient_adaptor(dist) if adaptor else dist, s)
+            return fisher.wpo_surrogate(fisher.natural_gradient_adaptor(dist) if adaptor else dist, s)
 
         return jax.grad(loss)(params)
 
@@ -157,7 +159,7 @@ def test_wpo_matches_score_function_gradient_in_expectation(setup, adaptor):
     params, obs = setup
     n = 20_000
     dist = policy_fn(params, obs)
-    samples = jax.jit(wpo.sample_actions, static_argnums=(3, 4))(jax.random.key(21), dist, obs, q_fn, n)
+    samples = jax.jit(velocity.sample_actions, static_argnums=(3, 4))(jax.random.key(21), dist, obs, q_fn, n)
     w_mean, w_se = _mean_se(_per_sample_wpo_grads(params, obs, samples, adaptor))
 
     a_pg = dist.mean + dist.std * jax.random.normal(jax.random.key(22), (n, B, D))  # independent samples
@@ -174,8 +176,8 @@ def test_wpo_matches_score_function_gradient_in_expectation(setup, adaptor):
     # the full library loss on the same samples is the mean of the per-sample gradients
     full = jax.jit(
         jax.grad(
-            lambda p: wpo.wpo_surrogate(
-                wpo.natural_gradient_adaptor(policy_fn(p, obs)) if adaptor else policy_fn(p, obs), samples
+            lambda p: fisher.wpo_surrogate(
+                fisher.natural_gradient_adaptor(policy_fn(p, obs)) if adaptor else policy_fn(p, obs), samples
             )
         )
     )(params)
@@ -197,78 +199,81 @@ def _pair():
 
 def test_decoupled_kl_closed_forms_and_direction():
     online, target = _pair()
-    kl_m, kl_s = wpo.decoupled_kl(online, target)
+    kl_m, kl_s = kl.decoupled_kl(online, target)
     mu, sd, mu_t, sd_t = online.mean, online.std, target.mean, target.std
     np.testing.assert_allclose(kl_m, (mu - mu_t) ** 2 / (2 * sd_t**2), rtol=1e-6)
     # KL(N(mu_t, sd_t) || N(mu_t, sd)): target first
     np.testing.assert_allclose(kl_s, jnp.log(sd / sd_t) + sd_t**2 / (2 * sd**2) - 0.5, rtol=1e-5, atol=1e-7)
     # each term sees one online parameter group only; the target receives no gradient
-    g = jax.grad(lambda o, t: jnp.sum(wpo.decoupled_kl(o, t)[0]), argnums=(0, 1))(online, target)
+    g = jax.grad(lambda o, t: jnp.sum(kl.decoupled_kl(o, t)[0]), argnums=(0, 1))(online, target)
     assert np.all(np.asarray(g[0].std) == 0) and np.any(np.asarray(g[0].mean) != 0)
     assert np.all(np.asarray(g[1].mean) == 0) and np.all(np.asarray(g[1].std) == 0)
-    g = jax.grad(lambda o: jnp.sum(wpo.decoupled_kl(o, target)[1]))(online)
+    g = jax.grad(lambda o: jnp.sum(kl.decoupled_kl(o, target)[1]))(online)
     assert np.all(np.asarray(g.mean) == 0) and np.any(np.asarray(g.std) != 0)
 
 
 def test_decoupled_kl_matches_sample_estimate():
     online, target = _pair()
-    kl_m, kl_s = wpo.decoupled_kl(online, target)
+    kl_m, kl_s = kl.decoupled_kl(online, target)
     n = 400_000
     a = target.mean + target.std * jax.random.normal(jax.random.key(3), (n, *target.mean.shape))
     log_t = norm.logpdf(a, target.mean, target.std)
-    for kl, q in ((kl_m, norm.logpdf(a, online.mean, target.std)), (kl_s, norm.logpdf(a, target.mean, online.std))):
+    for kl_d, q in ((kl_m, norm.logpdf(a, online.mean, target.std)), (kl_s, norm.logpdf(a, target.mean, online.std))):
         r = np.asarray(log_t - q, np.float64)
         est, se = r.mean(0), r.std(0) / np.sqrt(n)
-        assert np.all(np.abs(est - np.asarray(kl)) <= 5 * se + 1e-6), (est, kl, se)
+        assert np.all(np.abs(est - np.asarray(kl_d)) <= 5 * se + 1e-6), (est, kl_d, se)
 
 
 def test_kl_penalty_and_dual_ascent_direction():
     online, target = _pair()
-    kl_m, kl_s = wpo.decoupled_kl(online, target)
+    kl_m, kl_s = kl.decoupled_kl(online, target)
     mean_m, mean_s = np.asarray(kl_m).mean(0), np.asarray(kl_s).mean(0)
 
-    soft = wpo.KLConfig(mode="soft", alpha_mean=2.0, alpha_std=3.0)
-    duals = wpo.init_kl_duals(soft, action_dim=D)
-    np.testing.assert_allclose(wpo.kl_weights(duals)[0], 2.0, rtol=1e-5)
-    penalty, dual_loss, aux = wpo.decoupled_kl_loss(online, target, duals, soft)
+    soft = kl.KLConfig(mode="soft", alpha_mean=2.0, alpha_std=3.0)
+    duals = kl.init_kl_duals(soft, action_dim=D)
+    np.testing.assert_allclose(kl.kl_weights(duals)[0], 2.0, rtol=1e-5)
+    penalty, dual_loss, aux = kl.decoupled_kl_loss(online, target, duals, soft)
     assert float(penalty) == pytest.approx(2.0 * mean_m.sum() + 3.0 * mean_s.sum(), rel=1e-5)
     assert float(dual_loss) == 0.0
-    assert wpo.dual_ascent_update(duals, aux.kl_mean, aux.kl_std, soft) is duals
+    opt = kl.dual_optimizer(soft).init(duals)
+    kept, kept_opt = kl.dual_ascent_update(duals, opt, aux.kl_mean, aux.kl_std, soft)
+    assert kept is duals and kept_opt is opt
 
     # hard mode: epsilons between the two dimensions' KLs -> one weight rises, the other falls
     eps_m = float(np.mean(mean_m))
     eps_s = float(np.mean(mean_s))
     assert (mean_m[0] - eps_m) * (mean_m[1] - eps_m) < 0 and (mean_s[0] - eps_s) * (mean_s[1] - eps_s) < 0
-    hard = wpo.KLConfig(mode="hard", alpha_mean=1.0, alpha_std=1.0, epsilon_mean=eps_m, epsilon_std=eps_s)
-    duals = wpo.init_kl_duals(hard, action_dim=D)
-    _, dual_loss, aux = wpo.decoupled_kl_loss(online, target, duals, hard)
-    new = jax.jit(wpo.dual_ascent_update, static_argnums=3)(duals, aux.kl_mean, aux.kl_std, hard)
-    old_w, new_w = wpo.kl_weights(duals), wpo.kl_weights(new)
-    for old, upd, kl, eps in ((old_w[0], new_w[0], mean_m, eps_m), (old_w[1], new_w[1], mean_s, eps_s)):
-        np.testing.assert_array_equal(np.asarray(upd) > np.asarray(old), kl > eps)
+    hard = kl.KLConfig(mode="hard", alpha_mean=1.0, alpha_std=1.0, epsilon_mean=eps_m, epsilon_std=eps_s)
+    duals = kl.init_kl_duals(hard, action_dim=D)
+    _, dual_loss, aux = kl.decoupled_kl_loss(online, target, duals, hard)
+    step = jax.jit(kl.dual_ascent_update, static_argnums=4)
+    new, _ = step(duals, kl.dual_optimizer(hard).init(duals), aux.kl_mean, aux.kl_std, hard)
+    old_w, new_w = kl.kl_weights(duals), kl.kl_weights(new)
+    for old, upd, kl_d, eps in ((old_w[0], new_w[0], mean_m, eps_m), (old_w[1], new_w[1], mean_s, eps_s)):
+        np.testing.assert_array_equal(np.asarray(upd) > np.asarray(old), kl_d > eps)
     # the dual loss's gradient agrees with the update direction and never reaches the policy
-    g_online = jax.grad(lambda o: wpo.decoupled_kl_loss(o, target, duals, hard)[1])(online)
+    g_online = jax.grad(lambda o: kl.decoupled_kl_loss(o, target, duals, hard)[1])(online)
     assert np.all(np.asarray(g_online.mean) == 0) and np.all(np.asarray(g_online.std) == 0)
 
     # a multiplier driven down keeps its floor
-    floor = wpo.KLDuals(jnp.full((D,), wpo.MIN_RAW_ALPHA), jnp.full((D,), wpo.MIN_RAW_ALPHA))
-    tiny = wpo.KLConfig(mode="hard", epsilon_mean=10.0, epsilon_std=10.0, dual_learning_rate=100.0)
-    out = wpo.dual_ascent_update(floor, aux.kl_mean, aux.kl_std, tiny)
-    assert np.all(np.asarray(out.raw_alpha_mean) >= wpo.MIN_RAW_ALPHA)
+    floor = kl.KLDuals(jnp.full((D,), kl.MIN_RAW_ALPHA), jnp.full((D,), kl.MIN_RAW_ALPHA))
+    tiny = kl.KLConfig(mode="hard", epsilon_mean=10.0, epsilon_std=10.0, dual_learning_rate=100.0)
+    out, _ = kl.dual_ascent_update(floor, kl.dual_optimizer(tiny).init(floor), aux.kl_mean, aux.kl_std, tiny)
+    assert np.all(np.asarray(out.raw_alpha_mean) >= kl.MIN_RAW_ALPHA)
 
     # one multiplier on the KL summed over dimensions
-    joint = wpo.KLConfig(mode="hard", per_dim=False)
-    duals = wpo.init_kl_duals(joint, action_dim=D)
+    joint = kl.KLConfig(mode="hard", per_dim=False)
+    duals = kl.init_kl_duals(joint, action_dim=D)
     assert duals.raw_alpha_mean.shape == ()
-    _, _, aux = wpo.decoupled_kl_loss(online, target, duals, joint)
+    _, _, aux = kl.decoupled_kl_loss(online, target, duals, joint)
     assert float(aux.kl_mean) == pytest.approx(float(mean_m.sum()), rel=1e-5)
 
 
 def test_kl_config_validation():
     with pytest.raises(ConfigError):
-        wpo.KLConfig(mode="medium")
+        kl.KLConfig(mode="medium")
     with pytest.raises(ConfigError):
-        wpo.KLConfig(epsilon_mean=0.0)
+        kl.KLConfig(epsilon_mean=0.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -300,8 +305,8 @@ def test_mixture_mixed_derivative_matches_finite_differences():
         obs = jnp.asarray(rng.normal(size=(b, dim)))
         actions = jnp.asarray(rng.normal(size=(n, b, dim)))
         g = jnp.asarray(rng.normal(size=(n, b, dim)))
-        samples = wpo.WPOSamples(actions, jnp.zeros((n, b)), g)
-        autodiff = -_flat(jax.jit(jax.grad(lambda p: wpo.wpo_surrogate(_mixture_policy(p, obs), samples)))(params))
+        samples = velocity.VelocitySamples(actions, jnp.zeros((n, b)), g)
+        autodiff = -_flat(jax.jit(jax.grad(lambda p: fisher.wpo_surrogate(_mixture_policy(p, obs), samples)))(params))
 
         def closed_form(flat_params):
             p = unravel(flat_params)
@@ -339,15 +344,15 @@ def test_empirical_fisher_solve_matches_dense_solve(shapes):
         scores = _random_scores(n, b, shapes, seed=1)
         direction = {k: v[0, 0] * 0.7 + 0.1 for k, v in _random_scores(1, 1, shapes, seed=2).items()}
         s = np.concatenate([np.asarray(scores[k]).reshape(n * b, -1) for k in sorted(scores)], axis=1)
-        fisher = s.T @ s / (n * b) + lam * np.eye(s.shape[1])
-        expected = np.linalg.solve(fisher, _flat(direction))
-        got = _flat(wpo.empirical_fisher_solve(direction, scores, damping=lam))
+        fisher_m = s.T @ s / (n * b) + lam * np.eye(s.shape[1])
+        expected = np.linalg.solve(fisher_m, _flat(direction))
+        got = _flat(precond.empirical_fisher_solve(direction, scores, damping=lam))
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
         # state weights: a zero-mask state drops out of the Fisher
         mask = jnp.array([1.0, 0.0])
         s1 = np.concatenate([np.asarray(scores[k])[:, 0].reshape(n, -1) for k in sorted(scores)], axis=1)
         expected = np.linalg.solve(s1.T @ s1 / n + lam * np.eye(s1.shape[1]), _flat(direction))
-        got = _flat(wpo.empirical_fisher_solve(direction, scores, damping=lam, mask=mask))
+        got = _flat(precond.empirical_fisher_solve(direction, scores, damping=lam, mask=mask))
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
@@ -356,8 +361,8 @@ def test_group_fisher_rescale():
     shapes = {"x": (2, 3), "y": (4,)}
     scores = _random_scores(n, b, shapes, seed=3)
     direction = {k: jnp.ones(s) for k, s in shapes.items()}
-    out = wpo.group_fisher_rescale(direction, scores, damping=lam)
-    diag = wpo.group_fisher_rescale(direction, scores, damping=lam, per_element=True)
+    out = precond.group_fisher_rescale(direction, scores, damping=lam)
+    diag = precond.group_fisher_rescale(direction, scores, damping=lam, per_element=True)
     for k in shapes:
         f = np.mean(np.asarray(scores[k]) ** 2, axis=(0, 1))
         np.testing.assert_allclose(out[k], 1.0 / (f.mean() + lam), rtol=1e-5)
@@ -378,13 +383,13 @@ def test_general_path_with_fisher_recovers_gaussian_adaptor():
 
     @functools.partial(jax.jit, static_argnames=("pre", "n"))
     def natural(p, pre, n):
-        return wpo.natural_wpo_direction(
+        return precond.natural_wpo_direction(
             p, key, obs, policy_fn=direct, q_fn=q_fn, num_samples=n, preconditioner=pre, damping=1e-6
         )
 
     nat, samples = natural(params, "fisher", n)
     adapted = jax.jit(
-        jax.grad(lambda p: wpo.wpo_policy_loss(p, key, obs, policy_fn=direct, q_fn=q_fn, num_samples=n)[0])
+        jax.grad(lambda p: fisher.wpo_policy_loss(p, key, obs, policy_fn=direct, q_fn=q_fn, num_samples=n)[0])
     )(params)
     d_mu = jnp.mean(samples.dq_da, axis=0)[0]
     d_sigma = jnp.mean((samples.actions - params["mu"]) / params["sigma"] * samples.dq_da, axis=0)[0]
@@ -408,7 +413,7 @@ def test_general_path_with_fisher_recovers_gaussian_adaptor():
 def test_jit_fresh_keys_and_cube_root(setup):
     params, obs = setup
     loss = jax.jit(
-        functools.partial(wpo.wpo_policy_loss, policy_fn=policy_fn, q_fn=q_fn, num_samples=8),
+        functools.partial(fisher.wpo_policy_loss, policy_fn=policy_fn, q_fn=q_fn, num_samples=8),
         static_argnames=("squash",),
     )
     l1, aux = loss(params, jax.random.key(1), obs)
@@ -420,19 +425,20 @@ def test_jit_fresh_keys_and_cube_root(setup):
     @jax.jit
     def both(params):
         dist = policy_fn(params, obs)
-        s = wpo.sample_actions(jax.random.key(3), dist, obs, q_fn, 8)
-        cubed = wpo.WPOSamples(s.actions, s.q, jnp.cbrt(s.dq_da))
-        return wpo.wpo_surrogate(dist, s, squash="cbrt"), wpo.wpo_surrogate(dist, cubed)
+        s = velocity.sample_actions(jax.random.key(3), dist, obs, q_fn, 8)
+        cubed = velocity.VelocitySamples(s.actions, s.q, jnp.cbrt(s.dq_da))
+        return fisher.wpo_surrogate(dist, s, squash="cbrt"), fisher.wpo_surrogate(dist, cubed)
 
     np.testing.assert_allclose(*both(params), rtol=1e-6)
     with pytest.raises(ConfigError):
-        wpo.squash_action_gradient(jnp.ones(2), "tanh")
+        velocity.squash_action_gradient(jnp.ones(2), "tanh")
 
 
 def test_critic_sees_unclipped_actions():
     """Samples far outside a [-1, 1] box reach the critic as drawn, with a non-zero grad_a Q."""
     dist = DiagGaussian(mean=jnp.full((2, 1), 5.0), std=jnp.full((2, 1), 0.1))
-    s = wpo.sample_actions(jax.random.key(0), dist, jnp.zeros((2, 1)), lambda o, a: -jnp.sum((a - 2.0) ** 2, -1), 16)
+    q_fn = lambda o, a: -jnp.sum((a - 2.0) ** 2, -1)  # noqa: E731
+    s = velocity.sample_actions(jax.random.key(0), dist, jnp.zeros((2, 1)), q_fn, 16)
     assert np.all(np.asarray(s.actions) > 4.0)
     np.testing.assert_allclose(s.dq_da, -2.0 * (s.actions - 2.0), rtol=1e-6)
 
@@ -441,7 +447,7 @@ def test_adaptor_requires_a_gaussian():
     params = {"logits": jnp.zeros(2), "W_logits": jnp.zeros((O, 2)), "means": jnp.zeros((2, 1)),
               "shift": jnp.zeros((2, 1)), "log_stds": jnp.zeros((2, 1))}
     with pytest.raises(ConfigError, match="adaptor"):
-        wpo.wpo_policy_loss(
+        fisher.wpo_policy_loss(
             params, jax.random.key(0), jnp.zeros((1, O)), policy_fn=_mixture_policy,
             q_fn=lambda o, a: -jnp.sum(a**2, -1), num_samples=4,
         )
@@ -484,7 +490,7 @@ def test_output_fisher_adaptor_recovers_gaussian_closed_form():
     """On a diagonal Gaussian the MC Fisher of (mu, sigma) tends to diag(1/sigma^2, 2/sigma^2)."""
     dist = DiagGaussian(mean=jnp.array([[0.3, -1.0], [0.0, 2.0]]), std=jnp.array([[0.5, 2.0], [1.0, 0.2]]))
     m = 40_000
-    adapted = wpo.output_fisher_adaptor(dist, jax.random.key(0), num_samples=m, damping=1e-9)
+    adapted = fisher.output_fisher_adaptor(dist, jax.random.key(0), num_samples=m, damping=1e-9)
     np.testing.assert_allclose(adapted.mean, dist.mean, rtol=1e-6)
     np.testing.assert_allclose(adapted.std, dist.std, rtol=1e-6)
     cot = DiagGaussian(mean=jnp.array([[1.0, -2.0], [0.5, 1.0]]), std=jnp.array([[0.3, 1.0], [-1.0, 2.0]]))
@@ -493,8 +499,8 @@ def test_output_fisher_adaptor_recovers_gaussian_closed_form():
         _, vjp = jax.vjp(adaptor, dist)
         return vjp(cot)[0]
 
-    mc = pulled(lambda d: wpo.output_fisher_adaptor(d, jax.random.key(0), num_samples=m, damping=1e-9))
-    exact = pulled(wpo.natural_gradient_adaptor)
+    mc = pulled(lambda d: fisher.output_fisher_adaptor(d, jax.random.key(0), num_samples=m, damping=1e-9))
+    exact = pulled(fisher.natural_gradient_adaptor)
     # MC error: a diagonal Fisher entry is off by ~ sqrt(2/m) relative (0.7%); the (mu, sigma) cross entry,
     # E[z^3 - z] / sigma^2 with sd(z^3 - z) = sqrt(14), leaks ~ sqrt(14/m) sigma^2 / 2 of the other
     # cotangent into each entry. Tolerance: 3% relative plus four such standard errors.
@@ -512,7 +518,7 @@ def test_output_fisher_adaptor_on_a_mixture_inverts_its_fisher():
     key, lam = jax.random.key(4), 1e-2
     cot = GaussianMixture(logits=jnp.array([[1.0, -1.0]]), means=jnp.array([[[0.5], [2.0]]]),
                           stds=jnp.array([[[-1.0], [0.3]]]))
-    _, vjp = jax.vjp(lambda d: wpo.output_fisher_adaptor(d, key, num_samples=2000, damping=lam), mix)
+    _, vjp = jax.vjp(lambda d: fisher.output_fisher_adaptor(d, key, num_samples=2000, damping=lam), mix)
     g = np.concatenate([np.ravel(x) for x in jax.tree.leaves(vjp(cot)[0])])
     # independent Fisher: finite-difference scores of the same samples
     from wrl.distributions.base import sample as dist_sample
@@ -527,9 +533,9 @@ def test_output_fisher_adaptor_on_a_mixture_inverts_its_fisher():
 
     h = 1e-3
     scores = np.stack([(logp(flat0 + h * e) - logp(flat0 - h * e)) / (2 * h) for e in np.eye(6)], axis=1)
-    fisher = scores.T @ scores / len(scores)
+    fisher_fd = scores.T @ scores / len(scores)
     c = np.concatenate([np.ravel(x) for x in jax.tree.leaves(cot)])
-    np.testing.assert_allclose((fisher + lam * np.eye(6)) @ g, c, rtol=2e-2, atol=2e-2)
+    np.testing.assert_allclose((fisher_fd + lam * np.eye(6)) @ g, c, rtol=2e-2, atol=2e-2)
 
 
 def test_mixture_decoupled_kl_closed_forms():
@@ -537,14 +543,14 @@ def test_mixture_decoupled_kl_closed_forms():
                              stds=jnp.array([[[0.5, 1.0], [0.7, 0.3]]]))
     target = GaussianMixture(logits=jnp.array([[0.0, 0.1]]), means=jnp.array([[[0.0, 0.0], [1.2, 0.4]]]),
                              stds=jnp.array([[[0.4, 1.0], [0.7, 0.6]]]))
-    kl_m, kl_s = wpo.mixture_decoupled_kl(online, target)
+    kl_m, kl_s = kl.mixture_decoupled_kl(online, target)
     w_t = jax.nn.softmax(target.logits, -1)
-    comp_m, comp_s = wpo.decoupled_kl(DiagGaussian(online.means, online.stds),
+    comp_m, comp_s = kl.decoupled_kl(DiagGaussian(online.means, online.stds),
                                       DiagGaussian(target.means, target.stds))
     cat = np.sum(np.asarray(w_t) * (np.log(np.asarray(w_t)) - np.asarray(jax.nn.log_softmax(online.logits, -1))))
     np.testing.assert_allclose(kl_m, np.einsum("bk,bkd->bd", w_t, comp_m) + cat / 2, rtol=1e-5)
     np.testing.assert_allclose(kl_s, np.einsum("bk,bkd->bd", w_t, comp_s), rtol=1e-5)
-    same_m, same_s = wpo.mixture_decoupled_kl(target, target)
+    same_m, same_s = kl.mixture_decoupled_kl(target, target)
     np.testing.assert_allclose(same_m, 0, atol=1e-6)
     np.testing.assert_allclose(same_s, 0, atol=1e-6)
 
@@ -552,8 +558,8 @@ def test_mixture_decoupled_kl_closed_forms():
 def test_box_pull_is_the_gradient_of_the_penalised_value():
     a = jnp.array([[0.5, -0.2], [1.5, -3.0]])
     dq = jnp.array([[1.0, 2.0], [0.5, -1.0]])
-    np.testing.assert_array_equal(wpo.box_pull(dq, a, 0.0), dq)
-    g = wpo.box_pull(dq, a, 2.0)
+    np.testing.assert_array_equal(velocity.box_pull(dq, a, 0.0), dq)
+    g = velocity.box_pull(dq, a, 2.0)
     np.testing.assert_array_equal(g[0], dq[0])  # inside the box: unchanged
     rms = float(jnp.sqrt(jnp.mean(dq**2)))
     # independent: autodiff of Q_lin(a) - (w rms / 2) dist(a, box)^2 with grad_a Q_lin = dq

@@ -18,6 +18,7 @@ FLOWS: dict[str, tuple[str, str]] = {
     "lqr": ("wrl.exact.lqr_cli", "Wasserstein gradient flow of linear-Gaussian policies on ergodic LQR"),
     "grid": ("wrl.exact.grid_cli", "particle flow on a grid of 1-D states against the exact optimum"),
     "mixture": ("wrl.flows.mixture", "WPO vs policy gradient vs natural gradient on the paper's 1-D toy"),
+    "wppg": ("wrl.flows.wppg_toy", "WPPG on a one-state bimodal Q: implicit sampler vs tanh-Gaussian"),
 }
 
 
@@ -39,28 +40,44 @@ def _register(parser: argparse.ArgumentParser, module: str) -> None:
         parser.set_defaults(_missing=True)
 
 
-def _add_train(sub) -> None:
-    from wrl.agents import ALGOS, config_class
+def _add_train(sub, algo: str | None) -> None:
+    """``wrl train``: the options of TrainConfig and of ``algo`` (the default algorithm when None); the
+    other algorithms' options are parsed (to say which algorithm they belong to) but not listed."""
+    from wrl.agents import ALGOS, config_class, presets
     from wrl.config import add_options
     from wrl.training.config import TrainConfig
 
+    shown = algo if algo in ALGOS else TrainConfig().algo
     p = sub.add_parser("train", help="train an agent (no arguments: a short real run on Pendulum-v1)",
-                       description="Train an agent. Agent options apply to the chosen --algo; see "
-                                   "`wrl train --algo NAME --help`.")
+                       description=f"Train an agent. Listed below: the options of --algo {shown}; "
+                                   "`wrl train --algo NAME --help` lists another algorithm's "
+                                   f"(one of {', '.join(sorted(ALGOS))}).")
     p.add_argument("--run-dir", default=None, help="where the run is written (default: runs/ALGO-ENV-sSEED-TIME)")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")
+    names = ", ".join(f"{k} ({v.help})" for k, v in presets(shown).items()) or "none"
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help=f"named settings of the algorithm, overridden by options given explicitly; {shown}: {names}")
     add_options(p, TrainConfig)
     p.set_defaults(_algos=ALGOS)
-    # Agent options of every algorithm (each applies only to its own --algo).
-    seen: set[str] = set()
-    for algo in ALGOS:
-        cls = config_class(algo)
-        names = {f.name for f in dataclasses.fields(cls)}
-        add_options(p.add_argument_group(f"{algo} options"), cls, skip=tuple(names & seen))
+    seen = {f.name for f in dataclasses.fields(config_class(shown))}
+    add_options(p.add_argument_group(f"{shown} options"), config_class(shown))
+    for other in ALGOS:  # parsed, so that a foreign option gets a precise error, but not listed
+        names = {f.name for f in dataclasses.fields(config_class(other))}
+        add_options(p, config_class(other), skip=tuple(names & seen), hidden=True)
         seen |= names
+
+
+def _train_algo(argv: Sequence[str]) -> str | None:
+    """The value of ``--algo`` in a ``wrl train`` command line, if any."""
+    for i, arg in enumerate(argv):
+        if arg == "--algo" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--algo="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def _add_eval(sub) -> None:
@@ -83,11 +100,11 @@ def _add_bench(sub) -> None:
         _register(b, module)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(train_algo: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="wrl", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    _add_train(sub)
+    _add_train(sub, train_algo)
     _add_eval(sub)
     _add_bench(sub)
     flow = sub.add_parser("flow", help="exact and toy Wasserstein flows with plots")
@@ -109,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["train"]  # the main job: a short real training run on the embedded default
-    parser = build_parser()
+    parser = build_parser(_train_algo(argv) if argv[0] == "train" else None)
     args = parser.parse_args(argv)
     try:
         if args.command == "train":

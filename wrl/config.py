@@ -56,15 +56,18 @@ def _base_type(tp: Any) -> Any:
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
-                skip: tuple[str, ...] = ()) -> None:
-    """One ``--option`` per field of dataclass ``cls``; defaults are left as None (unset)."""
+                skip: tuple[str, ...] = (), hidden: bool = False) -> None:
+    """One ``--option`` per field of dataclass ``cls``; defaults are left as None (unset).
+
+    ``hidden`` options are parsed but not listed in ``--help``.
+    """
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip or f.metadata.get("cli") is False:
             continue
         tp = _base_type(hints[f.name])
         name = _cli_name(prefix + f.name)
-        help_text = f"{f.metadata.get('help', '')} (default: {f.default!r})"
+        help_text = argparse.SUPPRESS if hidden else f"{f.metadata.get('help', '')} (default: {f.default!r})"
         kwargs: dict[str, Any] = {"dest": prefix + f.name, "default": None, "help": help_text}
         if tp is bool:
             parser.add_argument(name, action=argparse.BooleanOptionalAction, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from wrl.agents.base import Agent
+from wrl.agents.base import Agent, Preset
 from wrl.errors import ConfigError
 
 # name -> (module, config class)
@@ -13,6 +13,7 @@ ALGOS: dict[str, tuple[str, str]] = {
     "sac": ("wrl.agents.sac", "SACConfig"),
     "td3": ("wrl.agents.td3", "TD3Config"),
     "wpo": ("wrl.agents.wpo", "WPOConfig"),
+    "wppg": ("wrl.agents.wppg", "WPPGConfig"),
 }
 
 
@@ -26,8 +27,13 @@ def config_class(algo: str) -> type:
     return getattr(_module(algo), ALGOS[algo][1])
 
 
+def presets(algo: str) -> dict[str, Preset]:
+    """The named presets of ``algo`` (its module's ``PRESETS``), possibly none."""
+    return dict(getattr(_module(algo), "PRESETS", {}))
+
+
 def make_agent(algo: str, cfg: Any, obs_dim: int, act_dim: int) -> Agent:
     return _module(algo).make_agent(cfg, obs_dim, act_dim)
 
 
-__all__ = ["ALGOS", "Agent", "config_class", "make_agent"]
+__all__ = ["ALGOS", "Agent", "Preset", "config_class", "make_agent", "presets"]

@@ -8,7 +8,7 @@ training state can be jit-compiled, vmapped over seeds, and saved as arrays.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
@@ -39,3 +39,15 @@ class ActorCriticConfig:
     num_critics: int = hp(2, "critic ensemble size (min over members in targets)", ge=1)
     actor_lr: float = hp(3e-4, "actor learning rate", gt=0)
     critic_lr: float = hp(3e-4, "critic learning rate", gt=0)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of settings (``wrl train --algo NAME --preset PRESET``); options given explicitly win."""
+
+    help: str
+    """One line: where the settings come from."""
+    agent: dict[str, Any] = field(default_factory=dict)
+    """Agent config fields."""
+    train: dict[str, Any] = field(default_factory=dict)
+    """TrainConfig fields (batch size, update ratio, n-step, ...)."""

@@ -17,16 +17,17 @@ import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
-from wrl.critics import ensemble_td_loss, polyak, td_target
+from wrl.critics import bootstrap_value, critic_step, polyak, td_target
 from wrl.distributions.tanh_gaussian import squash_log_std, tanh_gaussian_sample
-from wrl.networks import MLP, QNetwork, ensemble_apply, ensemble_init
+from wrl.flows.velocity import critic_q_fn
+from wrl.networks import MLP, QNetwork, ensemble_init
 from wrl.replay import Batch
 
 
 @dataclass(frozen=True)
 class SACConfig(ActorCriticConfig):
     alpha_lr: float = hp(3e-4, "entropy temperature learning rate", gt=0)
-    tau: float = hp(0.005, "Polyak rate of the target critic", gt=0, le=1)
+    target_tau: float = hp(0.005, "Polyak rate of the target critic", gt=0, le=1)
     init_alpha: float = hp(1.0, "initial entropy temperature", gt=0)
     target_entropy_scale: float = hp(1.0, "target entropy = -scale * action_dim")
     autotune: bool = hp(True, "tune alpha towards the target entropy (else alpha stays fixed)")
@@ -75,17 +76,15 @@ def make_agent(cfg: SACConfig, obs_dim: int, act_dim: int) -> Agent:
 
         # Critic: soft TD target with the min over the target ensemble.
         next_a, next_logp = tanh_gaussian_sample(k_next, *policy(state.actor, batch.next_obs))
-        next_q = ensemble_apply(qnet, state.target_critic, batch.next_obs, next_a).min(0)
-        target = td_target(batch, next_q - alpha * next_logp)
-        (critic_loss, q), grads = jax.value_and_grad(
-            lambda p: ensemble_td_loss(qnet, p, batch, target), has_aux=True)(state.critic)
-        updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
-        critic = optax.apply_updates(state.critic, updates)
+        target = td_target(batch, bootstrap_value(qnet, state.target_critic, batch.next_obs, next_a)
+                           - alpha * next_logp)
+        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
+                                                         target)
 
         # Actor: reparameterised soft policy improvement against the updated critic.
         def actor_loss_fn(p):
             a, logp = tanh_gaussian_sample(k_pi, *policy(p, batch.obs))
-            q_pi = ensemble_apply(qnet, critic, batch.obs, a).min(0)
+            q_pi = critic_q_fn(qnet, critic, "min")(batch.obs, a)
             return jnp.mean(alpha * logp - q_pi), logp
 
         (actor_loss, logp), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(state.actor)
@@ -100,7 +99,7 @@ def make_agent(cfg: SACConfig, obs_dim: int, act_dim: int) -> Agent:
             updates, alpha_opt = alpha_tx.update(alpha_grad, alpha_opt, log_alpha)
             log_alpha = optax.apply_updates(log_alpha, updates)
 
-        new = SACState(actor_params, critic, polyak(state.target_critic, critic, cfg.tau), log_alpha,
+        new = SACState(actor_params, critic, polyak(state.target_critic, critic, cfg.target_tau), log_alpha,
                        actor_opt, critic_opt, alpha_opt)
         metrics = {"losses/critic_loss": critic_loss, "losses/actor_loss": actor_loss,
                    "losses/alpha": alpha, "losses/entropy": entropy, "losses/q_mean": jnp.mean(q)}

@@ -16,14 +16,15 @@ import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
-from wrl.critics import ensemble_td_loss, polyak, td_target
-from wrl.networks import MLP, QNetwork, ensemble_apply, ensemble_init
+from wrl.critics import bootstrap_value, critic_step, polyak, td_target
+from wrl.flows.velocity import critic_q_fn
+from wrl.networks import MLP, QNetwork, ensemble_init
 from wrl.replay import Batch
 
 
 @dataclass(frozen=True)
 class TD3Config(ActorCriticConfig):
-    tau: float = hp(0.005, "Polyak rate of the target networks", gt=0, le=1)
+    target_tau: float = hp(0.005, "Polyak rate of the target networks", gt=0, le=1)
     policy_delay: int = hp(2, "critic updates per actor/target update", ge=1)
     exploration_noise: float = hp(0.1, "std of the Gaussian exploration noise", ge=0)
     target_noise: float = hp(0.2, "std of the target policy smoothing noise", ge=0)
@@ -68,23 +69,21 @@ def make_agent(cfg: TD3Config, obs_dim: int, act_dim: int) -> Agent:
         noise = jnp.clip(cfg.target_noise * jax.random.normal(key, a_next.shape),
                          -cfg.target_noise_clip, cfg.target_noise_clip)
         a_next = jnp.clip(a_next + noise, -1.0, 1.0)
-        target = td_target(batch, ensemble_apply(qnet, state.target_critic, batch.next_obs, a_next).min(0))
-        (critic_loss, q), grads = jax.value_and_grad(
-            lambda p: ensemble_td_loss(qnet, p, batch, target), has_aux=True)(state.critic)
-        updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
-        critic = optax.apply_updates(state.critic, updates)
+        target = td_target(batch, bootstrap_value(qnet, state.target_critic, batch.next_obs, a_next))
+        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
+                                                         target)
         state = state.replace(critic=critic, critic_opt=critic_opt, step=state.step + 1)
 
         def actor_step(s: TD3State):
             def loss_fn(p):
-                return -jnp.mean(qnet.apply(jax.tree.map(lambda x: x[0], s.critic), batch.obs, mu(p, batch.obs)))
+                return -jnp.mean(critic_q_fn(qnet, s.critic, "first")(batch.obs, mu(p, batch.obs)))
 
             loss, grads = jax.value_and_grad(loss_fn)(s.actor)
             updates, actor_opt = actor_tx.update(grads, s.actor_opt, s.actor)
             actor_params = optax.apply_updates(s.actor, updates)
             return s.replace(actor=actor_params, actor_opt=actor_opt,
-                             target_actor=polyak(s.target_actor, actor_params, cfg.tau),
-                             target_critic=polyak(s.target_critic, s.critic, cfg.tau)), loss
+                             target_actor=polyak(s.target_actor, actor_params, cfg.target_tau),
+                             target_critic=polyak(s.target_critic, s.critic, cfg.target_tau)), loss
 
         def skip(s: TD3State):
             return s, jnp.nan

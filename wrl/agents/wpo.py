@@ -1,19 +1,20 @@
 """WPO: Wasserstein Policy Optimization (Pfau et al., ICML 2025) as an off-policy actor-critic.
 
 The policy follows the Wasserstein gradient flow of the return, da/dt = grad_a Q(s, a), projected into
-parameter space with the Fisher metric (DESIGN section 1.1):
+parameter space with the Fisher metric:
 
     Delta theta = F(theta)^-1 E_s E_{a~pi_theta}[ grad_theta grad_a log pi_theta(a|s) . grad_a Q(s, a) ]
 
-For the diagonal Gaussian policy (the default), F^-1 is applied in closed form by the adaptor of
-:func:`wrl.wpo.natural_gradient_adaptor`, so the update of (mu, sigma) is d_mu = E[grad_a Q],
+For the diagonal Gaussian policy (the default), F^-1 is applied in closed form by
+:func:`wrl.projections.fisher.natural_gradient_adaptor`, so the update of (mu, sigma) is d_mu = E[grad_a Q],
 d_sigma = E[((a - mu)/sigma) grad_a Q]. With ``--policy mixture`` (K Gaussian components) the mixed
 derivative grad_theta grad_a log pi is exact (autodiff of the mixture log-density) and F^-1 is the damped
-per-state Fisher of the mixture parameters, estimated by Monte Carlo (:func:`wrl.wpo.output_fisher_adaptor`);
-its KL to the target policy is the componentwise decoupled KL plus the weights' KL
-(:func:`wrl.wpo.mixture_decoupled_kl`). No reparameterisation is used: actions are sampled, held
-constant, and only grad_a log pi carries theta. The policy is regularised towards a target policy by the
-decoupled KL (mean and std terms with their own weights, soft or by dual ascent).
+per-state Fisher of the mixture parameters, estimated by Monte Carlo
+(:func:`wrl.projections.fisher.output_fisher_adaptor`); its KL to the target policy is the componentwise
+decoupled KL plus the weights' KL (:func:`wrl.projections.kl.mixture_decoupled_kl`). No
+reparameterisation is used: actions are sampled, held constant, and only grad_a log pi carries theta. The
+policy is regularised towards a target policy by the decoupled KL (mean and std terms with their own
+weights, soft or by dual ascent).
 
 Critic: n-step TD towards a target critic, bootstrapping on the mean (or max) of the target Q over
 ``num_bootstrap_samples`` actions from the target policy; the min over twin critics when
@@ -33,28 +34,25 @@ import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
-from wrl.critics import ensemble_td_loss, polyak, td_target
+from wrl.critics import bootstrap_value, critic_step, target_update, td_target
 from wrl.distributions.base import sample
 from wrl.distributions.gaussian import DiagGaussian, diag_gaussian
 from wrl.distributions.mixture import GaussianMixture
 from wrl.distributions.mixture import weights as mixture_weights
 from wrl.errors import ConfigError
+from wrl.flows.velocity import box_pull, critic_q_fn, sample_actions
 from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
-from wrl.networks import MLP, QNetwork, ensemble_apply, ensemble_init
-from wrl.replay import Batch
-from wrl.wpo import (
-    MIN_RAW_ALPHA,
+from wrl.networks import MLP, QNetwork, ensemble_init
+from wrl.projections.fisher import natural_gradient_adaptor, output_fisher_adaptor, wpo_surrogate
+from wrl.projections.kl import (
     KLConfig,
     KLDuals,
-    box_pull,
     decoupled_kl_loss,
+    dual_ascent_update,
+    dual_optimizer,
     init_kl_duals,
-    kl_dual_loss,
-    natural_gradient_adaptor,
-    output_fisher_adaptor,
-    sample_actions,
-    wpo_surrogate,
 )
+from wrl.replay import Batch
 
 
 @dataclass(frozen=True)
@@ -78,13 +76,13 @@ class WPOConfig(ActorCriticConfig):
                               "0 disables", ge=0)
     target_update: str = hp("periodic", "target networks: hard copies or Polyak", choices=("periodic", "polyak"))
     target_period: int = hp(100, "updates between hard target copies", ge=1)
-    tau: float = hp(0.005, "Polyak rate of the targets", gt=0, le=1)
-    kl_mode: str = hp("soft", "decoupled KL to the target policy", choices=("soft", "hard", "off"))
-    kl_alpha_mean: float = hp(1.0, "weight of KL_mean (initial multiplier in hard mode)", gt=0)
-    kl_alpha_std: float = hp(100.0, "weight of KL_std (initial multiplier in hard mode)", gt=0)
-    kl_epsilon_mean: float = hp(2.5e-3, "hard mode: bound on E_s KL_mean per dimension", gt=0)
-    kl_epsilon_std: float = hp(1e-5, "hard mode: bound on E_s KL_std per dimension", gt=0)
-    dual_lr: float = hp(1e-2, "step size of the KL dual ascent", gt=0)
+    target_tau: float = hp(0.005, "Polyak rate of the targets (with --target-update polyak)", gt=0, le=1)
+    kl_mode: str = hp(KLConfig.mode, "decoupled KL to the target policy", choices=("soft", "hard", "off"))
+    kl_alpha_mean: float = hp(KLConfig.alpha_mean, "weight of KL_mean (initial multiplier in hard mode)", gt=0)
+    kl_alpha_std: float = hp(KLConfig.alpha_std, "weight of KL_std (initial multiplier in hard mode)", gt=0)
+    kl_epsilon_mean: float = hp(KLConfig.epsilon_mean, "hard mode: bound on E_s KL_mean per dimension", gt=0)
+    kl_epsilon_std: float = hp(KLConfig.epsilon_std, "hard mode: bound on E_s KL_std per dimension", gt=0)
+    dual_lr: float = hp(KLConfig.dual_learning_rate, "Adam step size of the KL dual ascent", gt=0)
 
     def kl(self) -> KLConfig:
         return KLConfig(mode=self.kl_mode, alpha_mean=self.kl_alpha_mean, alpha_std=self.kl_alpha_std,
@@ -126,9 +124,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
     actor_tx, critic_tx = _optimizer(cfg.actor_lr, cfg.grad_clip), _optimizer(cfg.critic_lr, cfg.grad_clip)
     kl_cfg = cfg.kl()
-    # Dual ascent with Adam on the softplus-parameterised multipliers (as the reference does): the raw
-    # gradient eps - KL is tiny (KLs ~ 1e-5), so a plain gradient step would leave the weights frozen.
-    dual_tx = optax.adam(cfg.dual_lr)
+    dual_tx = dual_optimizer(kl_cfg)
     obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
 
     def policy(params, obs) -> DiagGaussian | GaussianMixture:
@@ -150,15 +146,6 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             return output_fisher_adaptor(dist, key, cfg.fisher_samples, cfg.fisher_damping)
         return natural_gradient_adaptor(dist)
 
-    def q_for_policy(critic_params):
-        def q_fn(obs, action):
-            if cfg.policy_critic == "first":  # member 0 alone: the other members' passes would be discarded
-                return qnet.apply(jax.tree.map(lambda x: x[0], critic_params), obs, action)
-            q = ensemble_apply(qnet, critic_params, obs, action)
-            return q.mean(0) if cfg.policy_critic == "mean" else q.min(0)
-
-        return q_fn
-
     def init(key: jax.Array) -> WPOState:
         ka, kc = jax.random.split(key)
         actor_params = actor.init(ka, obs0)
@@ -176,22 +163,18 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         k_boot, k_pi = jax.random.split(key)
         k_fisher = jax.random.fold_in(k_pi, 1)  # used by the mixture only; the Gaussian streams are unchanged
         # Critic: bootstrap on target-policy samples at the next state.
-        target_dist = policy(state.target_actor, batch.next_obs)
-        a_next = sample(k_boot, target_dist, (cfg.num_bootstrap_samples,))  # (M, B, D)
-        q_next = jax.vmap(lambda a: ensemble_apply(qnet, state.target_critic, batch.next_obs, a).min(0))(a_next)
-        v_next = q_next.mean(0) if cfg.bootstrap == "mean" else q_next.max(0)
-        target = td_target(batch, v_next)
-        (critic_loss, q), grads = jax.value_and_grad(
-            lambda p: ensemble_td_loss(qnet, p, batch, target), has_aux=True)(state.critic)
-        updates, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic)
-        critic = optax.apply_updates(state.critic, updates)
+        a_next = sample(k_boot, policy(state.target_actor, batch.next_obs), (cfg.num_bootstrap_samples,))
+        target = td_target(batch, bootstrap_value(qnet, state.target_critic, batch.next_obs, a_next, cfg.bootstrap))
+        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
+                                                         target)
 
         # Policy: the WPO surrogate on the Fisher-adapted Gaussian plus the decoupled KL penalty.
         anchor = policy(state.target_actor, batch.obs)
 
         def policy_loss_fn(p):
             dist = policy(p, batch.obs)
-            samples = sample_actions(k_pi, dist, batch.obs, q_for_policy(critic), cfg.num_samples)
+            samples = sample_actions(k_pi, dist, batch.obs, critic_q_fn(qnet, critic, cfg.policy_critic),
+                                     cfg.num_samples)
             samples = samples._replace(dq_da=box_pull(samples.dq_da, samples.actions, cfg.box_pull))
             wpo = wpo_surrogate(fisher_adapted(dist, k_fisher), samples, squash=cfg.squash)
             penalty, _, kl_aux = decoupled_kl_loss(dist, anchor, state.duals, kl_cfg)
@@ -201,20 +184,13 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             policy_loss_fn, has_aux=True)(state.actor)
         updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
         actor_params = optax.apply_updates(state.actor, updates)
-        duals, dual_opt = state.duals, state.dual_opt
-        if kl_cfg.mode == "hard":
-            dual_grads = jax.grad(kl_dual_loss)(duals, kl_aux.kl_mean, kl_aux.kl_std, kl_cfg)
-            dual_updates, dual_opt = dual_tx.update(dual_grads, dual_opt, duals)
-            duals = jax.tree.map(lambda r: jnp.maximum(r, MIN_RAW_ALPHA), optax.apply_updates(duals, dual_updates))
+        duals, dual_opt = dual_ascent_update(state.duals, state.dual_opt, kl_aux.kl_mean, kl_aux.kl_std, kl_cfg)
 
         step = state.step + 1
-        if cfg.target_update == "polyak":
-            target_actor = polyak(state.target_actor, actor_params, cfg.tau)
-            target_critic = polyak(state.target_critic, critic, cfg.tau)
-        else:
-            copy = step % cfg.target_period == 0
-            target_actor = jax.tree.map(lambda t, o: jnp.where(copy, o, t), state.target_actor, actor_params)
-            target_critic = jax.tree.map(lambda t, o: jnp.where(copy, o, t), state.target_critic, critic)
+        target_actor = target_update(state.target_actor, actor_params, step, cfg.target_update, cfg.target_tau,
+                                     cfg.target_period)
+        target_critic = target_update(state.target_critic, critic, step, cfg.target_update, cfg.target_tau,
+                                      cfg.target_period)
 
         metrics = {
             "losses/critic_loss": critic_loss, "losses/policy_loss": loss, "losses/wpo_surrogate": wpo,

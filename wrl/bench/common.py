@@ -86,3 +86,16 @@ def write_json(path: str | Path | None, data: dict) -> None:
 
 def command_line() -> str:
     return "wrl " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "wrl" else shlex.join(sys.argv)
+
+
+def parse_variant(spec: str) -> tuple[str, str, list[str]]:
+    """An ``--algos`` entry: ``ALGO`` or ``LABEL=ALGO [wrl train options]`` -> (label, algo, options).
+
+    E.g. ``"wppg-i=wppg --policy implicit"`` runs ``wrl train --algo wppg --policy implicit`` reported as
+    ``wppg-i``; ``"wppg-k32=wppg --preset published"`` the published WPPG settings.
+    """
+    tokens = shlex.split(spec)
+    if not tokens:
+        raise ConfigError("an empty --algos entry; give ALGO or 'LABEL=ALGO [options]'")
+    label, _, algo = tokens[0].rpartition("=")
+    return (label or algo), algo, tokens[1:]

@@ -17,12 +17,22 @@ from typing import Any
 
 import numpy as np
 
-from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
+from wrl.bench.common import (
+    command_line,
+    machine_info,
+    machine_line,
+    markdown_table,
+    parse_variant,
+    run_wrl,
+    write_json,
+)
 from wrl.errors import ConfigError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--algos", nargs="+", default=["sac", "td3"], help="algorithms (default: sac td3)")
+    p.add_argument("--algos", nargs="+", default=["sac", "td3"],
+                   help="algorithms, each ALGO or 'LABEL=ALGO [wrl train options]', e.g. 'wppg-i=wppg --policy "
+                        "implicit' (default: sac td3)")
     p.add_argument("--env", default="gym:Pendulum-v1", help="environment id")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds (default: 0..4)")
     p.add_argument("--total-steps", type=int, default=8000, help="environment steps per run")
@@ -45,29 +55,33 @@ def run(args: argparse.Namespace) -> int:
     extra = shlex.split(args.train_args)
     results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
                                "threshold": args.threshold, "runs": {}}
-    pairs = [(algo, seed) for algo in args.algos for seed in args.seeds]
+    variants = {label: (algo, opts) for label, algo, opts in map(parse_variant, args.algos)}
+    if len(variants) != len(args.algos):
+        raise ConfigError("two --algos entries have the same label; name variants LABEL=ALGO")
+    pairs = [(label, seed) for label in variants for seed in args.seeds]
     keep = {pair: Path(args.keep_runs) / f"{pair[0]}-seed{pair[1]}" for pair in pairs} if args.keep_runs else {}
     existing = [str(d) for d in keep.values() if d.exists()]
     if existing:
         raise ConfigError(f"{existing[0]} already exists; choose another --keep-runs directory")
     lock = threading.Lock()
 
-    def one(algo: str, seed: int) -> None:
-        print(f"{algo} seed {seed} ...", flush=True)
-        s = run_wrl(["--algo", algo, "--env", args.env, "--seed", str(seed), "--total-steps",
+    def one(label: str, seed: int) -> None:
+        algo, opts = variants[label]
+        print(f"{label} seed {seed} ...", flush=True)
+        s = run_wrl(["--algo", algo, *opts, "--env", args.env, "--seed", str(seed), "--total-steps",
                      str(args.total_steps), "--eval-every", str(args.eval_every), "--eval-episodes",
                      str(args.eval_episodes), "--checkpoint-every", "1000000000", *extra],
-                    single_thread=args.jobs > 1, keep_dir=keep.get((algo, seed)))
+                    single_thread=args.jobs > 1, keep_dir=keep.get((label, seed)))
         evals = [(e["step"], e["mean_return"]) for e in s["evaluations"]]
         reached = next((st for st, r in evals if args.threshold is not None and r >= args.threshold), None)
         with lock:
-            runs = results["runs"].setdefault(algo, [])
+            runs = results["runs"].setdefault(label, [])
             runs.append({
                 "seed": seed, "evals": evals, "final": s["final_eval_return"], "best": s["best_eval_return"],
                 "first_step_at_threshold": reached, "wall_seconds": s["wall_seconds"],
                 "steps_per_second": s["steps_per_second"], "command": s["command"]})
             runs.sort(key=lambda r: r["seed"])
-            print(f"{algo} seed {seed}: final {s['final_eval_return']:.1f} best {s['best_eval_return']:.1f} "
+            print(f"{label} seed {seed}: final {s['final_eval_return']:.1f} best {s['best_eval_return']:.1f} "
                   f"reached at {reached} ({s['wall_seconds']:.0f} s)", flush=True)
             write_json(out.with_suffix(".json"), results)  # partial results survive an interrupted benchmark
             report(results, out)

@@ -12,7 +12,15 @@ import argparse
 import time
 from typing import Any
 
-from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
+from wrl.bench.common import (
+    command_line,
+    machine_info,
+    machine_line,
+    markdown_table,
+    parse_variant,
+    run_wrl,
+    write_json,
+)
 from wrl.errors import ConfigError
 
 WRL_ALGOS = ("sac", "td3", "wpo")
@@ -22,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="gym:HalfCheetah-v5", help="environment id (default: gym:HalfCheetah-v5)")
     p.add_argument("--steps", type=int, default=3000, help="measured steps per run (default: 3000)")
     p.add_argument("--warmup", type=int, default=1000, help="random steps before learning (default: 1000)")
-    p.add_argument("--algos", nargs="+", default=list(WRL_ALGOS), help="wrl algorithms to measure")
+    p.add_argument("--algos", nargs="+", default=list(WRL_ALGOS),
+                   help="wrl algorithms to measure, each ALGO or 'LABEL=ALGO [wrl train options]'")
     p.add_argument("--peers", nargs="*", default=["sbx", "sb3"], help="peer libraries (sbx, sb3; none: skip)")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     p.add_argument("--markdown", default=None, help="write a markdown report to this file")
@@ -41,20 +50,23 @@ def wrl_throughput(algo: str, env: str, steps: int, warmup: int, extra: list[str
             "command": s["command"]}
 
 
-def update_ceiling(algo: str, env: str, updates: int = 2000) -> dict[str, Any]:
-    """Updates/s of the compiled update alone (batch 256, replay sampling included, no env)."""
+def update_ceiling(algo: str, env: str, updates: int = 2000, extra: list[str] | None = None) -> dict[str, Any]:
+    """Updates/s of the compiled update alone (batch 256, replay sampling included, no env); ``extra`` are
+    `wrl train` options of the agent (e.g. ``--num-samples 32``)."""
     import jax
     import numpy as np
 
-    from wrl.agents import config_class, make_agent
+    from wrl.agents import make_agent
+    from wrl.cli import build_parser
     from wrl.envs import env_spec
     from wrl.replay import replay_add
-    from wrl.training.config import TrainConfig
+    from wrl.training.commands import configs_from_args
     from wrl.training.step import init_train_state, make_update_only
 
     spec = env_spec(env)
-    cfg = TrainConfig(algo=algo, env=env, batch_size=256, utd=1)
-    agent = make_agent(algo, config_class(algo)(), spec.obs_dim, spec.act_dim)
+    train_args = ["train", "--algo", algo, "--env", env, *(extra or []), "--batch-size", "256", "--utd", "1"]
+    cfg, agent_cfg = configs_from_args(build_parser(algo).parse_args(train_args))
+    agent = make_agent(algo, agent_cfg, spec.obs_dim, spec.act_dim)
     ts = init_train_state(agent, cfg, spec.obs_dim, spec.act_dim)
     rng = np.random.default_rng(0)
     n = 10_000
@@ -114,18 +126,19 @@ def run(args: argparse.Namespace) -> int:
 
         for lib in peers:
             require_peer(lib)
-    for algo in args.algos:
-        print(f"wrl {algo} ...", flush=True)
-        results["runs"][f"wrl {algo}"] = wrl_throughput(algo, args.env, args.steps, args.warmup)
+    variants = [parse_variant(spec) for spec in args.algos]
+    for label, algo, opts in variants:
+        print(f"wrl {label} ...", flush=True)
+        results["runs"][f"wrl {label}"] = wrl_throughput(algo, args.env, args.steps, args.warmup, opts)
     for lib in peers:
         print(f"{lib} sac ...", flush=True)
         r = peer_throughput(lib, args.env.partition(":")[2], steps=args.steps, warmup_steps=args.warmup)
         results["runs"][f"{lib} sac"] = r
     results["matmul"] = matmul_rate()
     results["ceilings"] = {}
-    for algo in args.algos:
-        print(f"wrl {algo} update-only ceiling ...", flush=True)
-        results["ceilings"][algo] = update_ceiling(algo, args.env)
+    for label, algo, opts in variants:
+        print(f"wrl {label} update-only ceiling ...", flush=True)
+        results["ceilings"][label] = update_ceiling(algo, args.env, extra=opts)
 
     runs, ceilings = results["runs"], results["ceilings"]
     sps = {k: v["steps_per_second"] for k, v in runs.items()}

@@ -34,7 +34,7 @@ import numpy as np
 from wrl.errors import ConfigError, EnvError
 from wrl.exact.lqr import LQROptimum, LQRSystem, lqr_optimum, named_system
 
-__all__ = ["ENV_ID", "LQREnv", "make_system"]
+__all__ = ["ENV_ID", "LQREnv", "make_system", "register_envs"]
 
 ENV_ID = "wrl/LQR-v0"
 
@@ -164,5 +164,16 @@ class LQREnv(gym.Env):
         return img
 
 
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="wrl.envs.lqr:LQREnv", max_episode_steps=200)
+def register_envs() -> None:
+    """Register ``wrl/LQR-v0`` with Gymnasium; idempotent (a second call, or a re-import, changes nothing and
+    does not warn). Runs when this module is imported.
+
+    Gymnasium 1.x has no plugin entry points (``load_plugin_envs`` was removed in 1.0), so a fresh process must
+    import this module before ``gym.make("wrl/LQR-v0")``, or name it in the id:
+    ``gym.make("wrl.envs.lqr:wrl/LQR-v0")`` imports it first.
+    """
+    if ENV_ID not in gym.registry:
+        gym.register(id=ENV_ID, entry_point="wrl.envs.lqr:LQREnv", max_episode_steps=200)
+
+
+register_envs()

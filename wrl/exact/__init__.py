@@ -5,6 +5,7 @@
 - :mod:`wrl.exact.fibres`: Gaussian-fibre and quantile versions of the grid flow.
 - :mod:`wrl.exact.hessian`: first/second variations (local + transport), Newton and Gauss-Newton for LQR.
 - :mod:`wrl.exact.geodesic`: geodesics between linear-Gaussian and quantile policies.
+- :mod:`wrl.exact.split_step`: the closed-form Gaussian split step of WPPG on a quadratic Q, its fixed point.
 
 The drivers run in float64 inside :func:`wrl.exact.precision.float64` without changing the global setting.
 """

@@ -47,6 +47,7 @@ from jax.typing import ArrayLike
 from wrl.errors import ConfigError
 from wrl.exact.lqr import lqr_optimum, scalar_system
 from wrl.exact.precision import float64
+from wrl.flows.velocity import action_value_gradients, langevin_step
 
 __all__ = [
     "GridEvaluation",
@@ -211,10 +212,11 @@ def q_function(problem: GridProblem, ev: GridEvaluation, s: ArrayLike, a: ArrayL
 
 
 def grad_a_q(problem: GridProblem, ev: GridEvaluation, atoms: Array) -> Array:
-    """grad_a Q(x_i, a_ik) by autodiff (h and J held fixed), same shape as atoms (n, K)."""
+    """grad_a Q(x_i, a_ik) by autodiff (h and J held fixed), same shape as atoms (n, K): the flow's velocity
+    field (:func:`wrl.flows.velocity.action_value_gradients`) of the exact differential critic."""
     x = jnp.asarray(problem.states, dtype=atoms.dtype)
-    g = jax.grad(lambda s, a: q_function(problem, ev, s, a), argnums=1)
-    return jax.vmap(jax.vmap(g, in_axes=(None, 0)), in_axes=(0, 0))(x, atoms)
+    _, dq_da = action_value_gradients(lambda s, a: q_function(problem, ev, s, a[:, 0]), x, atoms.T[..., None])
+    return dq_da[..., 0].T
 
 
 def hess_a_q(problem: GridProblem, ev: GridEvaluation, atoms: Array) -> Array:
@@ -263,10 +265,8 @@ def particle_flow_step(
         N = actions.shape[1]
         ent = particle_entropy(actions) if tau > 0 else None
         ev = evaluate_policy(problem, actions, jnp.full((N,), 1.0 / N, actions.dtype), ent, tau)
-    new = actions - eta * grad_a_q(problem, ev, actions)
-    if tau > 0:
-        new = new + jnp.sqrt(2.0 * tau * eta) * jax.random.normal(key, actions.shape, actions.dtype)
-    return new, ev
+    # Costs are minimised: the velocity is -grad_a Q, then the heat step of the entropy term.
+    return langevin_step(key, actions, -grad_a_q(problem, ev, actions), eta, tau), ev
 
 
 def fit_linear_gain(states: ArrayLike, mean_actions: ArrayLike, d: ArrayLike) -> Array:

@@ -29,9 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wrl import wpo
 from wrl.distributions import GaussianMixture, std_from_raw
 from wrl.errors import ConfigError
+from wrl.flows.velocity import sample_actions
+from wrl.projections.preconditioners import empirical_fisher_solve, natural_wpo_direction, score_vectors
 
 INIT_STD = 10.0
 INIT_MEANS = (-1.0, 1.0)
@@ -116,17 +117,17 @@ def _direction(method: str, params: dict, key: jax.Array, cfg: MixtureFlowConfig
     obs = jnp.zeros((1, 1))  # one dummy state
     policy_fn = _policy_fn(cfg.min_std)
     if method == "wpo":
-        direction, _ = wpo.natural_wpo_direction(
+        direction, _ = natural_wpo_direction(
             params, key, obs, policy_fn=policy_fn, q_fn=_q_fn, num_samples=cfg.samples,
             preconditioner="fisher", damping=cfg.damping,
         )
         return direction
-    samples = wpo.sample_actions(key, policy_fn(params, obs), obs, _q_fn, cfg.samples)
-    scores = wpo.score_vectors(params, obs, samples.actions, policy_fn=policy_fn)
+    samples = sample_actions(key, policy_fn(params, obs), obs, _q_fn, cfg.samples)
+    scores = score_vectors(params, obs, samples.actions, policy_fn=policy_fn)
     advantage = samples.q - jnp.mean(samples.q)
     grad = jax.tree.map(lambda g: jnp.tensordot(advantage, g, axes=([0, 1], [0, 1])) / advantage.size, scores)
     if method == "npg":
-        return wpo.empirical_fisher_solve(grad, scores, damping=cfg.damping)
+        return empirical_fisher_solve(grad, scores, damping=cfg.damping)
     return grad
 
 

@@ -3,9 +3,11 @@
 - :mod:`wrl.geometry.gaussian`: Bures-Wasserstein distance, transport map, geodesic, exp/log maps.
 - :mod:`wrl.geometry.quantile`: one-dimensional W2 through quantile functions, from samples, geodesics.
 - :mod:`wrl.geometry.samples`: W2 / Sinkhorn between sample sets (ott-jax), exact assignment, Gelbrich bound.
+- :mod:`wrl.geometry.entropy`: plug-in Gaussian-mixture (kernel density) entropy of samples, Gaussian entropy.
 - :mod:`wrl.geometry.policy_metric`: <v, w>_pi and E_s W2^2(pi(.|s), pi'(.|s)) over a state distribution.
 """
 
+from wrl.geometry.entropy import gaussian_entropy, gaussian_mixture_entropy_bias, mixture_entropy
 from wrl.geometry.gaussian import (
     bures_distance_sq,
     bures_transport_map,
@@ -38,11 +40,14 @@ __all__ = [
     "bures_distance_sq",
     "bures_transport_map",
     "empirical_quantiles",
+    "gaussian_entropy",
     "gaussian_exp_map",
     "gaussian_geodesic",
     "gaussian_log_map",
+    "gaussian_mixture_entropy_bias",
     "gaussian_quantiles",
     "gelbrich_bound_sq",
+    "mixture_entropy",
     "policy_inner",
     "policy_norm_sq",
     "policy_w2_sq_diag_gaussian",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from wrl import config as C
-from wrl.agents import ALGOS, config_class
+from wrl.agents import ALGOS, config_class, presets
 from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
@@ -31,17 +31,28 @@ def _agent_options_given(args: argparse.Namespace) -> set[str]:
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
+    """(TrainConfig, agent config) from parsed ``wrl train`` options: defaults, then ``--preset``, then the
+    options given explicitly."""
     algo = args.algo or TrainConfig().algo
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
-    cfg = C.from_args(TrainConfig, args, base=default_train_config(algo))
-    cls = config_class(cfg.algo)
+    cls = config_class(algo)
+    preset_name = getattr(args, "preset", None)
+    available = presets(algo)
+    if preset_name is not None and preset_name not in available:
+        names = ", ".join(sorted(available)) or "none"
+        raise ConfigError(f"--algo {algo} has no preset {preset_name!r}; its presets: {names}")
+    preset = available.get(preset_name) if preset_name else None
+    train_base = default_train_config(algo, **(preset.train if preset else {}))
+    agent_base = dataclasses.replace(cls(), **(preset.agent if preset else {}))
+    cfg = C.from_args(TrainConfig, args, base=train_base)
     foreign = _agent_options_given(args) - {f.name for f in dataclasses.fields(cls)}
     if foreign:
         opts = ", ".join("--" + n.replace("_", "-") for n in sorted(foreign))
-        raise ConfigError(f"{opts} do not apply to --algo {cfg.algo}; drop them or choose the algorithm they "
+        verb = "does" if len(foreign) == 1 else "do"
+        raise ConfigError(f"{opts} {verb} not apply to --algo {cfg.algo}; drop them or choose the algorithm they "
                           "belong to")
-    return cfg, C.from_args(cls, args)
+    return cfg, C.from_args(cls, args, base=agent_base)
 
 
 def _slug(env_id: str) -> str:
@@ -53,7 +64,7 @@ def train_command(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         cfg, agent_cfg = load_run_config(run_dir)
         changed = set(_given(args, TrainConfig)) | _agent_options_given(args)
-        if changed - {"total_steps"} or args.run_dir or args.overwrite:
+        if changed - {"total_steps"} or args.run_dir or args.overwrite or args.preset:
             raise ConfigError("only --total-steps can change when resuming; the rest comes from the run's "
                               "checkpoint")
         if args.total_steps is not None:

@@ -231,15 +231,12 @@ def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
 
 
 def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
-    """TrainConfig for ``algo``: the shared defaults, then the agent's ``TRAIN_DEFAULTS``, then ``overrides``."""
-    import importlib
-
+    """TrainConfig for ``algo``: the shared defaults with ``overrides`` applied."""
     from wrl.agents import ALGOS
 
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
-    agent_defaults = getattr(importlib.import_module(ALGOS[algo][0]), "TRAIN_DEFAULTS", {})
-    return dataclasses.replace(TrainConfig(), algo=algo, **{**agent_defaults, **overrides})
+    return dataclasses.replace(TrainConfig(), algo=algo, **overrides)
 
 
 def agent_config_from(algo: str, overrides: dict[str, Any] | None = None) -> Any:

@@ -1,0 +1,178 @@
+"""WPPG: Wasserstein Proximal Policy Gradient (arXiv 2603.02576) as an off-policy actor-critic.
+
+Per state the policy takes the Wasserstein proximal (JKO) step of the entropy-regularised return,
+
+    pi_{k+1}(.|s) = argmax_pi <Q(s, .), pi> + tau H(pi) - W2^2(pi, pi_k(.|s)) / (2 eta),
+
+split (Lie-Trotter) into the transport a -> a + eta grad_a min(Q1, Q2)(s, a) and the heat step a -> a + xi,
+xi ~ N(0, 2 tau eta I) (the velocity and the steps: :mod:`wrl.flows.velocity`), then projected onto the
+policy class by least squares on the moved samples with the same noise
+(:func:`wrl.projections.w2_regression.w2_projection_loss`):
+
+    L(theta) = mean_{s, k} || g_theta(s, z_k) - stopgrad(a0_k + eta grad_a Q(s, a0_k) + xi_k) ||^2,
+    a0_k = g_theta_k(s, z_k).
+
+No log-density appears anywhere. Two policy classes (``--policy``):
+
+- ``gaussian`` (WPPG): a tanh-Gaussian used only through its samples, g(s, z) = tanh(mu(s) + sigma(s) z),
+  z ~ N(0, I_D);
+- ``implicit`` (WPPG-I): g(s, z) = tanh(f_theta([s, z])), z ~ N(0, I_m), any distribution the network can
+  push the latent noise to (multimodal included).
+
+With a single regression step (``inner_steps = 1``) the displacement g_theta(s, z) - a0 is zero at the
+evaluation point, so the step is -2 (da/dtheta)^T (eta grad_a Q + xi) / (K B): a K-sample deterministic
+policy gradient scaled by 2 eta, whose scale Adam largely cancels. With several inner steps on the same
+targets the regression actually moves g towards the proximal targets, so eta sets how far the policy moves
+per update.
+
+Critic: twin critics with Polyak targets; the bootstrap averages over the K policy samples at s' the min of
+the twin target critics, plus tau times a sample-based entropy estimate of pi(.|s')
+(:func:`wrl.geometry.entropy.mixture_entropy`, the plug-in Gaussian-mixture estimator over the same samples).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from wrl.agents.base import ActorCriticConfig, Agent, Preset
+from wrl.config import hp
+from wrl.critics import bootstrap_value, critic_step, polyak, td_target
+from wrl.distributions.tanh_gaussian import squash_log_std
+from wrl.flows.velocity import critic_q_fn, velocity_at
+from wrl.geometry.entropy import mixture_entropy
+from wrl.networks import MLP, QNetwork, ensemble_init
+from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
+from wrl.replay import Batch
+
+
+@dataclass(frozen=True)
+class WPPGConfig(ActorCriticConfig):
+    policy: str = hp("gaussian", "policy class: tanh-Gaussian through its samples (WPPG) or implicit "
+                                 "tanh(f([s, z])) (WPPG-I)", choices=("gaussian", "implicit"))
+    latent_dim: int = hp(0, "implicit policy: size m of the latent noise z ~ N(0, I_m); 0: max(1, round(obs_dim/3))",
+                         ge=0)
+    num_samples: int = hp(8, "K: noise draws per state for the projection and the bootstrap (published: 32)", ge=1)
+    eta: float = hp(0.1, "proximal step size eta: transport a -> a + eta grad_a Q", gt=0)
+    entropy_tau: float = hp(1e-4, "entropy temperature tau: heat step N(0, 2 tau eta I) and bonus tau H in the "
+                                  "critic target", ge=0)
+    inner_steps: int = hp(1, "regression steps of the projection on the same moved targets", ge=1)
+    policy_critic: str = hp("min", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
+    target_tau: float = hp(0.005, "Polyak rate of the target critic", gt=0, le=1)
+    entropy_sigma: float = hp(0.2, "kernel width sigma of the Gaussian-mixture entropy estimate", gt=0)
+    entropy_centres: int = hp(0, "M: mixture centres per state, the first M of the K bootstrap samples; 0: all K",
+                              ge=0)
+    entropy_points: int = hp(4, "L: further policy samples per state at which the mixture density is evaluated",
+                             ge=1)
+
+
+PRESETS = {
+    "published": Preset(
+        help="arXiv 2603.02576: K 32, eta 0.1, tau 1e-4, lr 3e-4, batch 256, (256, 256) ReLU, Polyak 0.005, UTD 1",
+        agent={"num_samples": 32, "eta": 0.1, "entropy_tau": 1e-4, "actor_lr": 3e-4, "critic_lr": 3e-4,
+               "actor_hidden": (256, 256), "critic_hidden": (256, 256), "num_critics": 2, "target_tau": 0.005,
+               "inner_steps": 1, "policy_critic": "min"},
+        train={"batch_size": 256, "gamma": 0.99, "utd": 1, "update_every": 1, "n_step": 1},
+    ),
+}
+
+
+@flax.struct.dataclass
+class WPPGState:
+    actor: dict
+    critic: dict
+    target_critic: dict
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+
+
+def latent_size(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> int:
+    """Size of the noise z: D for the tanh-Gaussian, m for the implicit policy (default max(1, round(O/3)))."""
+    if cfg.policy == "gaussian":
+        return act_dim
+    return cfg.latent_dim or max(1, round(obs_dim / 3))
+
+
+def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
+    implicit = cfg.policy == "implicit"
+    z_dim = latent_size(cfg, obs_dim, act_dim)
+    actor = MLP(cfg.actor_hidden, act_dim if implicit else 2 * act_dim)
+    qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
+    actor_tx, critic_tx = optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr)
+    k_samples = cfg.num_samples
+    m_centres = min(cfg.entropy_centres or k_samples, k_samples)
+
+    def sampler(params, obs: jax.Array, z: jax.Array) -> jax.Array:
+        """a = g_theta(s, z) for obs (B, O) and noise z (..., B, z_dim): actions (..., B, D) in (-1, 1)."""
+        if implicit:
+            x = jnp.concatenate([jnp.broadcast_to(obs, (*z.shape[:-1], obs.shape[-1])), z], axis=-1)
+            return jnp.tanh(actor.apply(params, x))
+        mean, raw = jnp.split(actor.apply(params, obs), 2, axis=-1)
+        return jnp.tanh(mean + jnp.exp(squash_log_std(raw)) * z)
+
+    def noise(key: jax.Array, n: int, batch: int) -> jax.Array:
+        return jax.random.normal(key, (n, batch, z_dim))
+
+    def init(key: jax.Array) -> WPPGState:
+        ka, kc = jax.random.split(key)
+        actor_params = actor.init(ka, jnp.zeros((1, obs_dim + z_dim if implicit else obs_dim)))
+        critic_params = ensemble_init(qnet, kc, cfg.num_critics, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
+        return WPPGState(actor_params, critic_params, critic_params, actor_tx.init(actor_params),
+                         critic_tx.init(critic_params))
+
+    def act(state: WPPGState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
+        z = jnp.zeros((obs.shape[0], z_dim)) if deterministic else jax.random.normal(key, (obs.shape[0], z_dim))
+        return sampler(state.actor, obs, z)  # z = 0: the tanh-Gaussian's mode tanh(mu), the implicit g(s, 0)
+
+    def update(state: WPPGState, batch: Batch, key: jax.Array):
+        k_next, k_points, k_entropy, k_pi, k_heat = jax.random.split(key, 5)
+        b = batch.obs.shape[0]
+
+        # Critic: mean over K policy samples at s' of the twin-min target Q, plus tau H(pi(.|s')).
+        a_next = sampler(state.actor, batch.next_obs, noise(k_next, k_samples, b))  # (K, B, D)
+        v_next = bootstrap_value(qnet, state.target_critic, batch.next_obs, a_next, "mean")
+        entropy = jnp.zeros((b,))
+        if cfg.entropy_tau > 0:
+            points = sampler(state.actor, batch.next_obs, noise(k_points, cfg.entropy_points, b))
+            entropy = mixture_entropy(k_entropy, a_next[:m_centres], points, cfg.entropy_sigma)
+            v_next = v_next + cfg.entropy_tau * entropy
+        target = td_target(batch, v_next)
+        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
+                                                         target)
+
+        # Policy: one split proximal step of K samples per state, then the W2 regression onto g_theta.
+        z = noise(k_pi, k_samples, b)
+        samples = velocity_at(critic_q_fn(qnet, critic, cfg.policy_critic), batch.obs,
+                              sampler(state.actor, batch.obs, z))
+        targets = proximal_targets(k_heat, samples, cfg.eta, cfg.entropy_tau)
+
+        def regression_step(carry, _):
+            params, opt_state = carry
+            loss, grads = jax.value_and_grad(lambda p: w2_projection_loss(sampler(p, batch.obs, z), targets))(params)
+            updates, opt_state = actor_tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        (actor_params, actor_opt), losses = jax.lax.scan(regression_step, (state.actor, state.actor_opt), None,
+                                                         length=cfg.inner_steps)
+        moved = sampler(actor_params, batch.obs, z)
+        new = WPPGState(actor_params, critic, polyak(state.target_critic, critic, cfg.target_tau), actor_opt,
+                        critic_opt)
+        displacement = targets - samples.actions
+        metrics = {
+            "losses/critic_loss": critic_loss, "losses/q_mean": jnp.mean(q),
+            "losses/projection_loss": losses[0], "losses/projection_loss_last": losses[-1],
+            "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
+            "policy/target_move": jnp.mean(jnp.sum(jnp.square(displacement), axis=-1)),  # E |b - a0|^2
+            # E |g_new(s, z) - g_old(s, z)|^2: an upper bound on E_s W2^2(pi_old, pi_new) through the coupling z
+            "policy/w2_sq_move": jnp.mean(jnp.sum(jnp.square(moved - samples.actions), axis=-1)),
+            "policy/sample_std": jnp.mean(jnp.std(samples.actions, axis=0)),
+            "policy/saturated": jnp.mean(jnp.abs(samples.actions) > 0.99),
+            "policy/entropy": jnp.mean(entropy),
+        }
+        return new, metrics
+
+    return Agent(init, act, update)

@@ -1,0 +1,165 @@
+"""The one flow: the velocity field of the return at sampled actions, and its discretisation steps.
+
+Every method in wrl follows the Wasserstein gradient flow of the return. In particle form an action
+of the policy at state s moves as
+
+    da/dt = v(s, a) = grad_a Q(s, a)        (+ sqrt(2 tau) dB_t for the entropy-regularised J + tau H),
+
+i.e. the Wasserstein gradient of the return is the action gradient of the critic, and the entropy term
+is a heat flow (Otto calculus: d/dt pi = -div_a(pi grad_a Q) + tau Laplacian_a pi). This module holds
+that velocity field and its explicit steps, shared by WPO, WPPG, the exact grid flow and the particle
+methods; each method then contributes only its *projection* back to a representable policy
+(:mod:`wrl.projections`).
+
+- :func:`critic_q_fn`: Q(s, a) of a critic ensemble under a member reduction (first / mean / min);
+- :func:`action_value_gradients` and :func:`sample_actions`: Q and v = grad_a Q at actions, held constant;
+- :func:`squash_action_gradient`, :func:`box_pull`: transforms of the velocity field;
+- :func:`transport_step`, :func:`heat_step`, :func:`langevin_step`: the Lie-Trotter split of one flow step
+  (transport a -> a + eta v, then heat a -> a + sqrt(2 tau eta) xi).
+
+Shapes: observations carry a leading batch axis B (any pytree); actions are (N, B, D) for N samples per
+state; ``q_fn(obs, action) -> Q`` maps (B, ...) observations and (B, D) actions to (B,) values with no
+coupling between rows. Critics are evaluated at the *unclipped* action, so grad_a Q is never silently zero
+outside the action box (clipping is the acting code's job, never the critic's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from wrl.distributions.base import sample
+from wrl.errors import ConfigError
+from wrl.networks import ensemble_apply
+
+Array = jax.Array
+PRNGKey = jax.Array
+Obs = Any
+QFn = Callable[[Obs, Array], Array]
+PolicyFn = Callable[[Any, Obs], Any]
+Reduction = Literal["first", "mean", "min"]
+Squash = Literal["identity", "cbrt"]
+
+
+class VelocitySamples(NamedTuple):
+    """Actions and the critic at them, all held constant (stop-gradient).
+
+    actions: (N, B, D) unclipped actions a_n at states s_b; q: (N, B) Q(s_b, a_n); dq_da: (N, B, D) grad_a Q.
+    """
+
+    actions: Array
+    q: Array
+    dq_da: Array
+
+
+def critic_q_fn(qnet: nn.Module, critic_params: Any, reduction: Reduction) -> QFn:
+    """Q(s, a) of an ensemble (parameters stacked on a leading member axis), reduced over the members:
+
+        'first': Q_1(s, a)   'mean': (1/M) sum_i Q_i(s, a)   'min': min_i Q_i(s, a).
+
+    'first' evaluates member 0 alone (the other members' passes would be discarded).
+    """
+    if reduction == "first":
+        first = jax.tree.map(lambda x: x[0], critic_params)
+        return lambda obs, action: qnet.apply(first, obs, action)
+    if reduction == "mean":
+        return lambda obs, action: ensemble_apply(qnet, critic_params, obs, action).mean(0)
+    if reduction == "min":
+        return lambda obs, action: ensemble_apply(qnet, critic_params, obs, action).min(0)
+    raise ConfigError(f"unknown critic reduction {reduction!r}; use 'first', 'mean' or 'min'")
+
+
+def action_value_gradients(q_fn: QFn, obs: Obs, actions: Array) -> tuple[Array, Array]:
+    """Q(s_b, a_nb) and v = grad_a Q(s_b, a_nb) for actions (N, B, D); both returned under stop-gradient.
+
+    The critic is differentiated at the action exactly as given (no clipping to the action box), so the
+    velocity field is the critic's, never an artefact of a clip.
+    """
+    q_many = jax.vmap(q_fn, in_axes=(None, 0))
+
+    def total(a: Array) -> tuple[Array, Array]:
+        q = q_many(obs, a)
+        return jnp.sum(q), q
+
+    dq_da, q = jax.grad(total, has_aux=True)(jax.lax.stop_gradient(actions))
+    return jax.lax.stop_gradient(q), jax.lax.stop_gradient(dq_da)
+
+
+def velocity_at(q_fn: QFn, obs: Obs, actions: Array) -> VelocitySamples:
+    """:class:`VelocitySamples` at given actions (N, B, D): the actions, Q and grad_a Q, all constant."""
+    actions = jax.lax.stop_gradient(actions)
+    q, dq_da = action_value_gradients(q_fn, obs, actions)
+    return VelocitySamples(actions=actions, q=q, dq_da=dq_da)
+
+
+def sample_actions(key: PRNGKey, dist: Any, obs: Obs, q_fn: QFn, num_samples: int) -> VelocitySamples:
+    """Draw N actions per state from ``dist`` (fresh key) and evaluate Q and grad_a Q there.
+
+    The key must be new at every update (split it from the training key); a fixed sampling seed makes
+    every update use the same noise, a known fault of the WPO reference implementation.
+    """
+    return velocity_at(q_fn, obs, sample(key, jax.lax.stop_gradient(dist), (num_samples,)))
+
+
+def squash_action_gradient(dq_da: Array, squash: Squash = "identity") -> Array:
+    """v = dq_da ("identity") or v = cbrt(dq_da) elementwise ("cbrt"), damping large critic gradients."""
+    if squash == "identity":
+        return dq_da
+    if squash == "cbrt":
+        return jnp.cbrt(dq_da)
+    raise ConfigError(f"unknown squash {squash!r}; use 'identity' or 'cbrt'")
+
+
+def box_pull(dq_da: Array, actions: Array, weight: float, low: float = -1.0, high: float = 1.0) -> Array:
+    """v = grad_a Q - w * rms(grad_a Q) * (a - clip(a, low, high)): the velocity field of the penalised value
+
+        Q(s, a) - (w rms / 2) * dist(a, [low, high]^D)^2,
+
+    which equals grad_a Q inside the action box and pulls samples outside it back. The environment only
+    ever executes clip(a), so outside the box the critic's gradient is an extrapolation from data on the
+    boundary; left alone it can push the policy mean ever further out. ``rms`` is the root-mean-square of
+    grad_a Q over the batch (held constant), so ``weight`` is scale-free: at distance 1/w outside the box
+    the pull matches a typical critic gradient.
+    """
+    if weight == 0:
+        return dq_da
+    scale = jax.lax.stop_gradient(jnp.sqrt(jnp.mean(jnp.square(dq_da))))
+    return dq_da - weight * scale * (actions - jnp.clip(actions, low, high))
+
+
+def transport_step(actions: Array, velocity: Array, eta: float | Array) -> Array:
+    """The transport half of a flow step: a -> a + eta v(s, a) (explicit Euler on da/dt = v).
+
+    With v = grad_a Q this is the optimal-transport move of the Wasserstein proximal step for a return
+    that is locally linear in the action; use v = -grad_a Q for a cost.
+    """
+    return actions + eta * velocity
+
+
+def heat_step(key: PRNGKey, actions: Array, tau: float | Array, eta: float | Array) -> Array:
+    """The heat half of a flow step: a -> a + xi, xi ~ N(0, 2 tau eta I).
+
+    The exact solution of the heat equation d/dt pi = tau Laplacian pi over a time eta, i.e. convolution
+    with the Gaussian kernel of covariance 2 tau eta I: the entropy term of J + tau H. ``tau = 0`` returns
+    the actions unchanged.
+    """
+    if isinstance(tau, int | float) and tau == 0:
+        return actions
+    noise = jax.random.normal(key, actions.shape, actions.dtype)
+    return actions + jnp.sqrt(2.0 * tau * eta) * noise
+
+
+def langevin_step(key: PRNGKey, actions: Array, velocity: Array, eta: float | Array,
+                  tau: float | Array) -> Array:
+    """One Lie-Trotter split step of the entropy-regularised flow: heat(transport(a)).
+
+        a -> a + eta v(s, a) + sqrt(2 tau eta) xi,   xi ~ N(0, I)
+
+    (unadjusted Langevin dynamics on Q / tau). On a quadratic Q(a) = -(a - a*)^T H (a - a*) / 2 a Gaussian
+    N(m, C) maps exactly to N(m + eta H (a* - m), (I - eta H) C (I - eta H)^T + 2 tau eta I).
+    """
+    return heat_step(key, transport_step(actions, velocity, eta), tau, eta)
