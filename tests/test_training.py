@@ -46,7 +46,7 @@ def metric_rows(run_dir):
     return [{k: ("<wall-clock>" if k in WALL_CLOCK_FIELDS else v) for k, v in row.items()} for row in rows]
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3", "wpo"])
+@pytest.mark.parametrize("algo", ["sac", "td3", "wpo", "wppg"])
 def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
     full = train(small_cfg(algo), small_agent(algo), tmp_path / "full", progress=False, tensorboard=False)
     # "kill" mid-episode (Pendulum episodes are 200 steps), after the first evaluation
@@ -213,3 +213,57 @@ def test_short_pendulum_run_clearly_improves(tmp_path):
     first, best = s["evaluations"][0]["mean_return"], s["best_eval_return"]
     assert first < -900  # the untrained policy swings nowhere
     assert best > -400 and best - first > 600
+
+
+def test_divergence_guard_stops_and_keeps_the_last_finite_checkpoint(tmp_path, capsys):
+    """An exploding learning rate stops the run with exit 3 and one line; the checkpoint on disk stays finite."""
+    run_dir = tmp_path / "div"
+    code, err = run_cli(capsys, "train", "--algo", "sac", "--critic-lr", "1e8", "--actor-hidden", "32", "32",
+                        "--critic-hidden", "32", "32", "--total-steps", "1500", "--learning-starts", "200",
+                        "--checkpoint-every", "100", "--log-every", "100", "--eval-every", "1000", "--eval-episodes",
+                        "1", "--buffer-size", "5000", "--batch-size", "64", "--run-dir", str(run_dir), "--no-progress",
+                        "--no-tensorboard")
+    assert code == 3, err
+    assert "training diverged at step" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    kept = read_meta(run_dir / "checkpoint.npz")["host"]["env_steps"]
+    assert 0 < kept < 1500 and f"(step {kept})" in err
+    from wrl.training.trainer import load_policy
+
+    _, policy, _ = load_policy(run_dir)  # loadable, and its policy acts finitely
+    assert np.all(np.isfinite(np.asarray(policy(np.zeros((4, 3), np.float32)))))
+
+
+@pytest.mark.parametrize("algo,utd", [("sac", 2), ("td3", 1)])
+def test_window_metrics_are_the_mean_of_every_update(algo, utd):
+    """Metric rows average every update since the last row (TD3's skipped actor updates are counted out)."""
+    import jax
+    import jax.numpy as jnp
+
+    from wrl.agents import make_agent
+    from wrl.training.step import Transition, compiled_step_fns, init_train_state
+
+    cfg = small_cfg(algo, learning_starts=40, batch_size=16, buffer_size=500, utd=utd)
+    agent_cfg = small_agent(algo)
+    agent = make_agent(algo, agent_cfg, 3, 1)
+    _, learn_step, _, take_window, _ = compiled_step_fns(cfg, agent_cfg, 3, 1)
+    rng = np.random.default_rng(0)
+    transitions = [Transition(*(jnp.asarray(x, jnp.float32) for x in (rng.normal(size=(1, 3)), rng.uniform(
+        -1, 1, (1, 1)), rng.normal(size=1), rng.normal(size=(1, 3)))), jnp.zeros(1, bool), jnp.zeros(1, bool))
+        for _ in range(60)]
+    per_round, ts = [], init_train_state(agent, cfg, 3, 1)
+    for tr in transitions:  # a metric row after every step: each row is one round's own mean
+        ts, means = take_window(learn_step(ts, tr))
+        if int(ts.env_steps) >= cfg.learning_starts:
+            per_round.append(jax.device_get(means))
+    ts = init_train_state(agent, cfg, 3, 1)
+    for i, tr in enumerate(transitions):
+        ts = learn_step(ts, tr)
+        if i == cfg.learning_starts - 2:
+            ts, _ = take_window(ts)  # nothing before learning starts
+    _, window = take_window(ts)
+    assert len(per_round) == 21
+    for k, v in jax.device_get(window).items():
+        values = np.array([r[k] for r in per_round], np.float64)
+        np.testing.assert_allclose(v, np.nanmean(values), rtol=2e-5, err_msg=k)
+        if algo == "td3" and k == "losses/actor_loss":
+            assert np.isnan(values).sum() > 5  # delayed actor updates: rows without a value exist

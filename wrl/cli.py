@@ -57,6 +57,9 @@ def _add_train(sub, algo: str | None) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")
+    p.add_argument("--compile-cache", default=None, metavar="DIR",
+                   help="persistent compilation cache: repeated commands start warm ('off' disables; default: "
+                        "$WRL_COMPILE_CACHE or ~/.cache/wrl/jax)")
     names = ", ".join(f"{k} ({v.help})" for k, v in presets(shown).items()) or "none"
     p.add_argument("--preset", default=None, metavar="NAME",
                    help=f"named settings of the algorithm, overridden by options given explicitly; {shown}: {names}")
@@ -85,6 +88,9 @@ def _add_eval(sub) -> None:
     p.add_argument("run_dir", help="a run directory written by `wrl train`")
     p.add_argument("--episodes", type=int, default=10, help="deterministic episodes (default: 10)")
     p.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
+    p.add_argument("--compile-cache", default=None, metavar="DIR",
+                   help="persistent compilation cache ('off' disables; default: $WRL_COMPILE_CACHE or "
+                        "~/.cache/wrl/jax)")
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="record the first episode to RUN_DIR/eval.gif")
 
@@ -129,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(_train_algo(argv) if argv[0] == "train" else None)
     args = parser.parse_args(argv)
     try:
+        if args.command in ("train", "eval"):
+            from wrl.training.compile_cache import enable_compile_cache
+
+            enable_compile_cache(args.compile_cache)
         if args.command == "train":
             from wrl.training.commands import train_command
 
@@ -147,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except WrlError as e:
         sys.stderr.write(f"wrl: error: {e}\n")
-        return 2
+        return getattr(e, "exit_status", 2)
     except KeyboardInterrupt:
         sys.stderr.write("wrl: interrupted\n")
         return 130

@@ -1,4 +1,4 @@
-"""Typed exceptions. The CLI turns each into one line on stderr and exit status 2."""
+"""Typed exceptions. The CLI turns each into one line on stderr and exit status 2 (3 for a diverged run)."""
 
 
 class WrlError(Exception):
@@ -19,3 +19,12 @@ class RunDirError(WrlError):
 
 class CheckpointError(WrlError):
     """A missing, corrupt or mismatched checkpoint."""
+
+
+class DivergenceError(WrlError):
+    """Training produced a non-finite parameter, loss or action; the run stopped with its last finite checkpoint.
+
+    Not a bad input: the CLI exits with status 3 (``exit_status``) so that scripts can tell the two apart.
+    """
+
+    exit_status = 3

@@ -26,6 +26,8 @@ class TrainState(NamedTuple):
     env_steps: jax.Array  # () int32: environment steps taken (all envs)
     updates: jax.Array  # () int32: gradient updates done
     avg_reward: jax.Array  # () float32: running average reward rho (average-reward objective)
+    metric_sums: dict[str, jax.Array]  # per metric: sum of every update's value since the last metric row
+    metric_counts: dict[str, jax.Array]  # per metric: how many updates reported a value (NaN = not reported)
 
 
 class Transition(NamedTuple):
@@ -42,9 +44,14 @@ def init_train_state(agent: Agent, cfg: TrainConfig, obs_dim: int, act_dim: int)
 
     def build(seed: jax.Array) -> TrainState:
         key, k_agent = jax.random.split(jax.random.key(seed))
-        return TrainState(agent.init(k_agent), replay_init(cfg.buffer_size, obs_dim, act_dim, cfg.num_envs),
-                          jax.random.key_data(key), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
-                          jnp.zeros((), jnp.float32))
+        agent_state = agent.init(k_agent)
+        replay = replay_init(cfg.buffer_size, obs_dim, act_dim, cfg.num_envs)
+        avg_reward = jnp.zeros((), jnp.float32)
+        shapes = jax.eval_shape(lambda: _window_metrics(agent, cfg, agent_state, replay, key, avg_reward))
+        return TrainState(agent_state, replay, jax.random.key_data(key), jnp.zeros((), jnp.int32),
+                          jnp.zeros((), jnp.int32), avg_reward,
+                          {k: jnp.zeros((), jnp.float32) for k in shapes},
+                          {k: jnp.zeros((), jnp.int32) for k in shapes})
 
     ts = jax.jit(build)(jnp.uint32(cfg.seed))
     # Every leaf its own buffer (targets start equal to the online parameters): the state is donated.
@@ -59,6 +66,14 @@ def init_train_state(agent: Agent, cfg: TrainConfig, obs_dim: int, act_dim: int)
     return jax.tree.map(own_buffer, ts)
 
 
+def _window_metrics(agent: Agent, cfg: TrainConfig, agent_state, replay, key, avg_reward) -> dict[str, jax.Array]:
+    """The names of the metrics a learn step accumulates (only their structure is used)."""
+    _, sums, _ = run_updates(agent, cfg, agent_state, replay, key, 1, avg_reward)
+    if cfg.objective == "average":
+        sums = {**sums, "charts/avg_reward": avg_reward}
+    return sums
+
+
 def _choose_action(agent: Agent, agent_state, obs, key, learning: jax.Array) -> jax.Array:
     """The policy's exploration action once learning has started, uniform in [-1, 1]^d before."""
     k_pi, k_uniform = jax.random.split(key)
@@ -69,8 +84,10 @@ def _choose_action(agent: Agent, agent_state, obs, key, learning: jax.Array) -> 
 
 def run_updates(agent: Agent, cfg: TrainConfig, agent_state, replay: ReplayState, key: jax.Array,
                 num_updates: int, avg_reward: jax.Array):
-    """``num_updates`` gradient steps (lax.scan), each on a fresh n-step minibatch; metrics averaged.
+    """``num_updates`` gradient steps (lax.scan), each on a fresh n-step minibatch.
 
+    Returns (agent state, per-metric sums over the updates, per-metric counts). A NaN metric value means
+    "not computed in this update" (e.g. TD3's actor loss between delayed actor updates) and is counted out.
     Discounted objective: targets R + gamma^m (1 - d) V(s'). Average-reward objective: the differential
     targets sum_k (r_k - rho) + (1 - d) V(s'), i.e. gamma = 1 and every reward offset by rho.
     """
@@ -83,11 +100,37 @@ def run_updates(agent: Agent, cfg: TrainConfig, agent_state, replay: ReplayState
         return agent.update(s, batch, k_update)
 
     s, metrics = jax.lax.scan(one_update, agent_state, jax.random.split(key, num_updates))
-    return s, jax.tree.map(jnp.nanmean, metrics)
+    sums = {k: jnp.nansum(v).astype(jnp.float32) for k, v in metrics.items()}
+    counts = {k: jnp.sum(~jnp.isnan(v)).astype(jnp.int32) for k, v in metrics.items()}
+    return s, sums, counts
+
+
+def window_means(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+    """(state with the accumulators reset, mean of every metric over the updates since the last call).
+
+    A metric no update reported since the last call is NaN.
+    """
+    means = {k: jnp.where(ts.metric_counts[k] > 0, v / jnp.maximum(ts.metric_counts[k], 1), jnp.nan)
+             for k, v in ts.metric_sums.items()}
+    zeros = jax.tree.map(jnp.zeros_like, (ts.metric_sums, ts.metric_counts))
+    return ts._replace(metric_sums=zeros[0], metric_counts=zeros[1]), means
+
+
+def finite_parts(ts: TrainState) -> dict[str, jax.Array]:
+    """Per top-level part of the agent state (actor, critic, optimizer states, ...): all values finite."""
+    flat = jax.tree_util.tree_flatten_with_path(ts.agent)[0]
+    parts: dict[str, jax.Array] = {}
+    for path, leaf in flat:
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            continue
+        name = jax.tree_util.keystr(path[:1], simple=True, separator="/")
+        ok = jnp.all(jnp.isfinite(leaf))
+        parts[name] = parts[name] & ok if name in parts else ok
+    return parts
 
 
 def make_step_fns(agent: Agent, cfg: TrainConfig) -> tuple[Callable, Callable]:
-    """Compiled ``act(ts, obs, step) -> action`` and ``learn_step(ts, transition) -> (ts, metrics)``.
+    """Compiled ``act(ts, obs, step) -> action`` and ``learn_step(ts, transition) -> ts``.
 
     The loop calls ``act`` for the next observation *before* ``learn_step`` for the transition just
     collected, so the action comes from the parameters one update behind and the environment steps on
@@ -103,25 +146,25 @@ def make_step_fns(agent: Agent, cfg: TrainConfig) -> tuple[Callable, Callable]:
     def learn(agent_state, replay: ReplayState, key: jax.Array, avg_reward: jax.Array):
         return run_updates(agent, cfg, agent_state, replay, key, updates_per_step, avg_reward)
 
-    metric_shapes = None
-
     def learn_step(ts: TrainState, tr: Transition):
-        nonlocal metric_shapes
         replay = replay_add(ts.replay, tr.obs, tr.action, tr.reward, tr.next_obs, tr.terminated, tr.truncated)
         # rho <- rho + beta (mean_i r_t^i - rho): the average reward of the behaviour policy.
         avg_reward = ts.avg_reward + cfg.avg_reward_rate * (jnp.mean(tr.reward) - ts.avg_reward)
         env_steps = ts.env_steps + cfg.num_envs
         key, k_learn = jax.random.split(jax.random.wrap_key_data(ts.key))
         update_now = (env_steps >= cfg.learning_starts) & ((env_steps // cfg.num_envs) % cfg.update_every == 0)
-        if metric_shapes is None:
-            metric_shapes = jax.eval_shape(learn, ts.agent, replay, k_learn, avg_reward)[1]
-        nans = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), metric_shapes)
-        agent_state, metrics = jax.lax.cond(update_now, learn, lambda s, *_: (s, nans),
-                                            ts.agent, replay, k_learn, avg_reward)
-        updates = ts.updates + jnp.where(update_now, updates_per_step, 0)
+        zeros = jax.tree.map(jnp.zeros_like, (ts.metric_sums, ts.metric_counts))
+        zeros = ({k: v for k, v in zeros[0].items() if k != "charts/avg_reward"},
+                 {k: v for k, v in zeros[1].items() if k != "charts/avg_reward"})
+        agent_state, sums, counts = jax.lax.cond(update_now, learn, lambda s, *_: (s, *zeros),
+                                                 ts.agent, replay, k_learn, avg_reward)
         if cfg.objective == "average":
-            metrics = {**metrics, "charts/avg_reward": avg_reward}
-        return TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates, avg_reward), metrics
+            sums, counts = {**sums, "charts/avg_reward": avg_reward}, {**counts, "charts/avg_reward": 1}
+        metric_sums = {k: ts.metric_sums[k] + sums[k] for k in ts.metric_sums}
+        metric_counts = {k: ts.metric_counts[k] + counts[k] for k in ts.metric_counts}
+        updates = ts.updates + jnp.where(update_now, updates_per_step, 0)
+        return TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates, avg_reward,
+                          metric_sums, metric_counts)
 
     return jax.jit(act), jax.jit(learn_step, donate_argnums=0)
 
@@ -132,7 +175,8 @@ STEP_FIELDS = ("algo", "num_envs", "buffer_size", "batch_size", "learning_starts
 
 
 def compiled_step_fns(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
-    """``(act, learn_step, act_deterministic)`` for this configuration, compiled once per process."""
+    """``(act, learn_step, act_deterministic, window_means, finite_parts)`` for this configuration, compiled
+    once per process."""
     step_cfg = TrainConfig(**{f: getattr(cfg, f) for f in STEP_FIELDS})  # other fields at their defaults
     return _compiled(step_cfg, agent_cfg, obs_dim, act_dim)
 
@@ -142,7 +186,7 @@ def _compiled(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
     agent = make_agent(cfg.algo, agent_cfg, obs_dim, act_dim)
     act, learn_step = make_step_fns(agent, cfg)
     act_deterministic = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
-    return act, learn_step, act_deterministic
+    return act, learn_step, act_deterministic, jax.jit(window_means, donate_argnums=0), jax.jit(finite_parts)
 
 
 def make_update_only(agent: Agent, cfg: TrainConfig) -> Callable:
@@ -150,7 +194,7 @@ def make_update_only(agent: Agent, cfg: TrainConfig) -> Callable:
 
     def updates(ts: TrainState) -> TrainState:
         key, k = jax.random.split(jax.random.wrap_key_data(ts.key))
-        agent_state, _ = run_updates(agent, cfg, ts.agent, ts.replay, k, cfg.utd, ts.avg_reward)
+        agent_state, _, _ = run_updates(agent, cfg, ts.agent, ts.replay, k, cfg.utd, ts.avg_reward)
         return ts._replace(agent=agent_state, key=jax.random.key_data(key), updates=ts.updates + cfg.utd)
 
     return jax.jit(updates, donate_argnums=0)

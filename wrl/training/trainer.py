@@ -24,7 +24,7 @@ import wrl
 from wrl import config as C
 from wrl.agents import config_class, make_agent
 from wrl.envs import VecEnv, env_factory, env_spec, import_env_modules, make_env
-from wrl.errors import CheckpointError, ConfigError, RunDirError
+from wrl.errors import CheckpointError, ConfigError, DivergenceError, RunDirError
 from wrl.training.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
@@ -111,7 +111,8 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
 
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
     ts = init_train_state(agent, cfg, spec.obs_dim, spec.act_dim)
-    act, learn_step, act_eval = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim)
+    act, learn_step, act_eval, take_window, finite_parts = compiled_step_fns(cfg, agent_cfg, spec.obs_dim,
+                                                                             spec.act_dim)
     envs = VecEnv([env_factory(cfg.env)] * cfg.num_envs, seed=cfg.seed)
     eval_envs = [make_env(cfg.env) for _ in range(cfg.eval_episodes)]
 
@@ -133,6 +134,7 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     step = host["env_steps"]
 
     def run_eval() -> float:
+        check_finite()  # never evaluate (or feed the environments) a diverged policy
         k = len(host["evaluations"])
         seeds = [eval_seed(cfg.seed, j, k) for j in range(cfg.eval_episodes)]
         returns = evaluate(lambda o: act_eval(ts.agent, o), eval_envs, seeds)
@@ -144,7 +146,19 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
         logger.flush()
         return mean
 
+    def check_finite(what: str = "") -> None:
+        """Stop with a DivergenceError (the last checkpoint untouched) if any part of the agent is non-finite."""
+        bad = [name for name, ok in jax.device_get(finite_parts(ts)).items() if not ok]
+        if bad or what:
+            quantity = what or ("non-finite values in " + ", ".join(bad))
+            kept = (f"the last finite checkpoint (step {host['env_steps']}) is kept in {run_dir}"
+                    if (run_dir / CHECKPOINT).exists() else "no checkpoint had been written")
+            raise DivergenceError(f"training diverged at step {step}: {quantity}; {kept}. Lower the learning rates "
+                                  "(--actor-lr, --critic-lr) or clip gradients, and start again (or --resume "
+                                  "from the kept checkpoint)")
+
     def checkpoint() -> None:
+        check_finite()
         host.update(env_steps=step, elapsed=clock())
         env_arrays = {f"env/{k}": v for k, v in envs.state_dict().items()}
         meta = {"version": wrl.__version__, "algo": cfg.algo, "env": cfg.env, "config": C.to_dict(cfg),
@@ -157,17 +171,18 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
 
         bar = tqdm(total=cfg.total_steps, initial=step, unit="step", dynamic_ncols=True,
                    desc=f"{cfg.algo} {cfg.env}")
-    metrics = None
     sps_mark = (step, clock())
     end = cfg.total_steps if stop_at is None else min(stop_at, cfg.total_steps)
     try:
         while step < end:
             action = np.asarray(action)
+            if not np.all(np.isfinite(action)):  # the action is on the host anyway: checked at every step
+                check_finite("a non-finite action from the policy")
             out = envs.step(action)
             tr = Transition(obs, action, out.reward, out.next_obs, out.terminated, out.truncated)
             prev, step = step, step + cfg.num_envs
             action = act(ts, out.obs, np.int32(step))  # parameters one update behind: see make_step_fns
-            ts, metrics = learn_step(ts, tr)  # dispatched asynchronously; the host steps the env meanwhile
+            ts = learn_step(ts, tr)  # dispatched asynchronously; the host steps the env meanwhile
             obs = out.obs
             for ret, length in zip(out.episode_returns, out.episode_lengths, strict=True):
                 host["episodes"] += 1
@@ -181,8 +196,12 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
                 now = clock()
                 sps = (step - sps_mark[0]) / max(now - sps_mark[1], 1e-9)
                 sps_mark = (step, now)
-                logger.log(step, {"charts/SPS": sps, **jax.device_get(metrics)})
+                ts, means = take_window(ts)  # every update's metrics averaged over the window since the last row
+                means = jax.device_get(means)
+                logger.log(step, {"charts/SPS": sps, **means})
                 logger.flush()
+                inf = [k for k, v in means.items() if np.isinf(v)]
+                check_finite(f"{', '.join(inf)} reached infinity" if inf else "")
             if bar is not None:
                 bar.update(step - prev)
                 if _crossed(prev, step, cfg.log_every) or out.episode_returns:

@@ -1,0 +1,80 @@
+"""The shared core: critic member reductions, the bootstrap value, target updates, KL dual dtypes, variants."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wrl.bench.common import parse_variant
+from wrl.critics import bootstrap_value, periodic_copy, polyak, target_update
+from wrl.errors import ConfigError
+from wrl.flows.velocity import action_value_gradients, critic_q_fn
+from wrl.networks import QNetwork, ensemble_apply, ensemble_init
+from wrl.projections.kl import KLConfig, init_kl_duals, kl_weights
+
+QNET = QNetwork((8,))
+B, O, D = 5, 3, 2
+
+
+@pytest.fixture(scope="module")
+def critic():
+    params = ensemble_init(QNET, jax.random.key(0), 3, jnp.zeros((1, O)), jnp.zeros((1, D)))
+    obs = jax.random.normal(jax.random.key(1), (B, O))
+    actions = jax.random.normal(jax.random.key(2), (4, B, D))
+    members = jax.vmap(lambda a: ensemble_apply(QNET, params, obs, a))(actions)  # (N, members, B)
+    return params, obs, actions, np.asarray(members)
+
+
+def test_member_reductions_and_their_action_gradients(critic):
+    params, obs, actions, members = critic
+    expected = {"first": members[:, 0], "mean": members.mean(1), "min": members.min(1)}
+    for reduction, want in expected.items():
+        q_fn = critic_q_fn(QNET, params, reduction)
+        q, _ = action_value_gradients(q_fn, obs, actions)
+        np.testing.assert_allclose(q, want, rtol=1e-6)
+        with jax.enable_x64(True):  # central differences in float64, small enough not to cross a ReLU kink
+            p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
+            q64 = critic_q_fn(QNET, p64, reduction)
+            o64, a64 = jnp.asarray(obs, jnp.float64), jnp.asarray(actions, jnp.float64)
+            _, dq_da = action_value_gradients(q64, o64, a64)
+            h = 1e-6
+            for d in range(D):
+                e = jnp.zeros(D, jnp.float64).at[d].set(h)
+                fd = (jax.vmap(q64, (None, 0))(o64, a64 + e) - jax.vmap(q64, (None, 0))(o64, a64 - e)) / (2 * h)
+                np.testing.assert_allclose(dq_da[..., d], fd, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ConfigError):
+        critic_q_fn(QNET, params, "max")
+
+
+def test_bootstrap_value_is_the_sample_reduction_of_the_ensemble_min(critic):
+    params, obs, actions, members = critic
+    np.testing.assert_allclose(bootstrap_value(QNET, params, obs, actions, "mean"), members.min(1).mean(0), rtol=1e-6)
+    np.testing.assert_allclose(bootstrap_value(QNET, params, obs, actions, "max"), members.min(1).max(0), rtol=1e-6)
+    np.testing.assert_allclose(bootstrap_value(QNET, params, obs, actions[0]), members[0].min(0), rtol=1e-6)
+
+
+def test_target_updates():
+    target, online = {"w": jnp.zeros(3)}, {"w": jnp.ones(3)}
+    np.testing.assert_allclose(polyak(target, online, 0.1)["w"], 0.1)
+    assert float(periodic_copy(target, online, jnp.int32(4), 4)["w"][0]) == 1.0
+    assert float(periodic_copy(target, online, jnp.int32(5), 4)["w"][0]) == 0.0
+    np.testing.assert_allclose(target_update(target, online, jnp.int32(5), "polyak", 0.25, 4)["w"], 0.25)
+    assert float(target_update(target, online, jnp.int32(8), "periodic", 0.25, 4)["w"][0]) == 1.0
+
+
+def test_kl_multipliers_follow_the_default_float():
+    cfg = KLConfig(alpha_mean=0.3, alpha_std=123.0)
+    assert init_kl_duals(cfg, 2).raw_alpha_mean.dtype == jnp.float32
+    with jax.enable_x64(True):
+        duals = init_kl_duals(cfg, 2)
+        assert duals.raw_alpha_mean.dtype == jnp.float64 and duals.raw_alpha_std.dtype == jnp.float64
+        alpha_mean, alpha_std = kl_weights(duals)
+        np.testing.assert_allclose(alpha_mean, 0.3, rtol=1e-12)
+        np.testing.assert_allclose(alpha_std, 123.0, rtol=1e-12)
+
+
+def test_benchmark_variants():
+    assert parse_variant("sac") == ("sac", "sac", [])
+    assert parse_variant("wppg-i=wppg --policy implicit") == ("wppg-i", "wppg", ["--policy", "implicit"])
+    with pytest.raises(ConfigError):
+        parse_variant("  ")
