@@ -53,7 +53,14 @@ def _add_train(sub, algo: str | None) -> None:
                                    "`wrl train --algo NAME --help` lists another algorithm's "
                                    f"(one of {', '.join(sorted(ALGOS))}).")
     p.add_argument("--run-dir", default=None, help="where the run is written (default: runs/ALGO-ENV-sSEED-TIME)")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue a stopped or killed run (or group of seeds)")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                       help="train these seeds side by side in one process (one vmapped compiled step); each seed "
+                            "writes RUN_DIR/seed-SEED")
+    seeds.add_argument("--num-seeds", type=int, default=None, metavar="N",
+                       help="side by side: the N seeds --seed, --seed + 1, ...")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard events")

@@ -16,7 +16,17 @@ from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import evaluate
-from wrl.training.trainer import CHECKPOINT, default_train_config, load_policy, load_run_config, train
+from wrl.training.trainer import (
+    CHECKPOINT,
+    GROUP_FILE,
+    default_train_config,
+    load_group_config,
+    load_policy,
+    load_run_config,
+    seed_dir,
+    train,
+    train_group,
+)
 
 
 def _given(args: argparse.Namespace, cls: type) -> dict:
@@ -59,24 +69,51 @@ def _slug(env_id: str) -> str:
     return env_id.replace(":", "-").replace("/", "-")
 
 
+def _group_seeds(args: argparse.Namespace, cfg: TrainConfig) -> list[int] | None:
+    """The seeds of ``--seeds`` / ``--num-seeds``, or None for a single run."""
+    if getattr(args, "num_seeds", None) is not None:
+        if args.num_seeds < 1:
+            raise ConfigError(f"--num-seeds must be >= 1 (got {args.num_seeds})")
+        return list(range(cfg.seed, cfg.seed + args.num_seeds))
+    return list(args.seeds) if getattr(args, "seeds", None) else None
+
+
 def train_command(args: argparse.Namespace) -> int:
+    seeds = None
     if args.resume:
         run_dir = Path(args.resume)
-        cfg, agent_cfg = load_run_config(run_dir)
+        group = (run_dir / GROUP_FILE).exists()
+        if group:
+            cfg, agent_cfg, seeds = load_group_config(run_dir)
+        else:
+            cfg, agent_cfg = load_run_config(run_dir)
         changed = set(_given(args, TrainConfig)) | _agent_options_given(args)
-        if changed - {"total_steps"} or args.run_dir or args.overwrite or args.preset:
+        if changed - {"total_steps"} or args.run_dir or args.overwrite or args.preset or args.seeds or args.num_seeds:
             raise ConfigError("only --total-steps can change when resuming; the rest comes from the run's "
                               "checkpoint")
         if args.total_steps is not None:
             cfg = dataclasses.replace(cfg, total_steps=args.total_steps)
     else:
         cfg, agent_cfg = configs_from_args(args)
+        seeds = _group_seeds(args, cfg)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(args.run_dir or f"runs/{cfg.algo}-{_slug(cfg.env)}-s{cfg.seed}-{stamp}")
-    summary = train(cfg, agent_cfg, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
-                    progress=not args.no_progress, tensorboard=not args.no_tensorboard)
+        tag = f"seeds{seeds[0]}-{seeds[-1]}" if seeds else f"s{cfg.seed}"
+        run_dir = Path(args.run_dir or f"runs/{cfg.algo}-{_slug(cfg.env)}-{tag}-{stamp}")
+    kwargs = {"resume": bool(args.resume), "overwrite": args.overwrite, "progress": not args.no_progress,
+              "tensorboard": not args.no_tensorboard}
     from wrl.plots import plot_learning_curve
 
+    if seeds is not None:
+        group = train_group(cfg, agent_cfg, run_dir, seeds, **kwargs)
+        for s in seeds:
+            plot_learning_curve(seed_dir(run_dir, s))
+        finals = ", ".join(f"{r:.1f}" if r is not None else "-" for r in group["final_eval_return"])
+        print(f"{cfg.algo} on {cfg.env}, seeds {', '.join(map(str, seeds))} side by side: final evaluation returns "
+              f"{finals} after {cfg.total_steps} steps each, {group['wall_seconds']:.0f} s "
+              f"({group['steps_per_second_per_seed']:.0f} steps/s per seed)")
+        print(f"group directory: {run_dir}  (summary.json; one run directory per seed: seed-SEED/)")
+        return 0
+    summary = train(cfg, agent_cfg, run_dir, **kwargs)
     plot = plot_learning_curve(run_dir)
     print(f"{cfg.algo} on {cfg.env}, seed {cfg.seed}: final evaluation return {summary['final_eval_return']:.1f} "
           f"(best {summary['best_eval_return']:.1f}) after {summary['env_steps']} steps, "

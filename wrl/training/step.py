@@ -129,15 +129,22 @@ def finite_parts(ts: TrainState) -> dict[str, jax.Array]:
     return parts
 
 
-def make_step_fns(agent: Agent, cfg: TrainConfig) -> tuple[Callable, Callable]:
+def make_step_fns(agent: Agent, cfg: TrainConfig, seeds_axis: bool = False) -> tuple[Callable, Callable]:
     """Compiled ``act(ts, obs, step) -> action`` and ``learn_step(ts, transition) -> ts``.
 
     The loop calls ``act`` for the next observation *before* ``learn_step`` for the transition just
     collected, so the action comes from the parameters one update behind and the environment steps on
     the host while the update runs (JAX dispatch is asynchronous). ``step`` is the global index of the
     action: uniform in [-1, 1] before ``learning_starts``, the policy's exploration action after.
+
+    ``seeds_axis``: the state, observations and transitions carry a leading seed axis, and every seed is
+    updated side by side in the same compiled program (one vmapped update). Seeds share the step counter,
+    so whether to update is decided once for all of them (a real branch, not a select under vmap).
     """
     updates_per_step = cfg.utd * cfg.num_envs
+
+    def vmap(f: Callable, **kw: Any) -> Callable:
+        return jax.vmap(f, **kw) if seeds_axis else f
 
     def act(ts: TrainState, obs: jax.Array, step: jax.Array) -> jax.Array:
         key = jax.random.fold_in(jax.random.wrap_key_data(ts.key), step)
@@ -146,27 +153,38 @@ def make_step_fns(agent: Agent, cfg: TrainConfig) -> tuple[Callable, Callable]:
     def learn(agent_state, replay: ReplayState, key: jax.Array, avg_reward: jax.Array):
         return run_updates(agent, cfg, agent_state, replay, key, updates_per_step, avg_reward)
 
-    def learn_step(ts: TrainState, tr: Transition):
+    def skip(agent_state, replay: ReplayState, key: jax.Array, avg_reward: jax.Array):
+        _, sums, counts = jax.eval_shape(learn, agent_state, replay, key, avg_reward)
+        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), (sums, counts))
+        return agent_state, *zeros
+
+    def store(ts: TrainState, tr: Transition):
         replay = replay_add(ts.replay, tr.obs, tr.action, tr.reward, tr.next_obs, tr.terminated, tr.truncated)
         # rho <- rho + beta (mean_i r_t^i - rho): the average reward of the behaviour policy.
         avg_reward = ts.avg_reward + cfg.avg_reward_rate * (jnp.mean(tr.reward) - ts.avg_reward)
-        env_steps = ts.env_steps + cfg.num_envs
         key, k_learn = jax.random.split(jax.random.wrap_key_data(ts.key))
-        update_now = (env_steps >= cfg.learning_starts) & ((env_steps // cfg.num_envs) % cfg.update_every == 0)
-        zeros = jax.tree.map(jnp.zeros_like, (ts.metric_sums, ts.metric_counts))
-        zeros = ({k: v for k, v in zeros[0].items() if k != "charts/avg_reward"},
-                 {k: v for k, v in zeros[1].items() if k != "charts/avg_reward"})
-        agent_state, sums, counts = jax.lax.cond(update_now, learn, lambda s, *_: (s, *zeros),
-                                                 ts.agent, replay, k_learn, avg_reward)
+        return replay, avg_reward, jax.random.key_data(key), k_learn
+
+    def accumulate(ts: TrainState, agent_state, replay, key, avg_reward, sums, counts, update_now):
         if cfg.objective == "average":
             sums, counts = {**sums, "charts/avg_reward": avg_reward}, {**counts, "charts/avg_reward": 1}
         metric_sums = {k: ts.metric_sums[k] + sums[k] for k in ts.metric_sums}
         metric_counts = {k: ts.metric_counts[k] + counts[k] for k in ts.metric_counts}
         updates = ts.updates + jnp.where(update_now, updates_per_step, 0)
-        return TrainState(agent_state, replay, jax.random.key_data(key), env_steps, updates, avg_reward,
+        return TrainState(agent_state, replay, key, ts.env_steps + cfg.num_envs, updates, avg_reward,
                           metric_sums, metric_counts)
 
-    return jax.jit(act), jax.jit(learn_step, donate_argnums=0)
+    def learn_step(ts: TrainState, tr: Transition):
+        replay, avg_reward, key, k_learn = vmap(store)(ts, tr)
+        env_steps = (ts.env_steps[0] if seeds_axis else ts.env_steps) + cfg.num_envs
+        update_now = (env_steps >= cfg.learning_starts) & ((env_steps // cfg.num_envs) % cfg.update_every == 0)
+        agent_state, sums, counts = jax.lax.cond(update_now, vmap(learn), vmap(skip),
+                                                 ts.agent, replay, k_learn, avg_reward)
+        return vmap(accumulate, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(ts, agent_state, replay, key, avg_reward,
+                                                                      sums, counts, update_now)
+
+    act_fn = jax.vmap(act, in_axes=(0, 0, None)) if seeds_axis else act
+    return jax.jit(act_fn), jax.jit(learn_step, donate_argnums=0)
 
 
 # Fields of TrainConfig that the compiled step depends on; the rest (seed, budgets, schedules) do not.
@@ -174,19 +192,31 @@ STEP_FIELDS = ("algo", "num_envs", "buffer_size", "batch_size", "learning_starts
                "n_step", "objective", "avg_reward_rate")
 
 
-def compiled_step_fns(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
-    """``(act, learn_step, act_deterministic, window_means, finite_parts)`` for this configuration, compiled
-    once per process."""
+class StepFns(NamedTuple):
+    """The compiled functions of the training loop (with a leading seed axis when ``seeds_axis``)."""
+
+    act: Callable  # (ts, obs, step) -> exploration actions
+    learn_step: Callable  # (ts, transition) -> ts: store the transition, run the updates (donates ts)
+    act_deterministic: Callable  # (agent state of ONE seed, obs) -> deterministic actions
+    window_means: Callable  # ts -> (ts with reset accumulators, metric means over the window) (donates ts)
+    finite_parts: Callable  # ts -> {part of the agent state: all finite}
+
+
+def compiled_step_fns(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int,
+                      seeds_axis: bool = False) -> StepFns:
+    """The loop's :class:`StepFns` for this configuration, compiled once per process."""
     step_cfg = TrainConfig(**{f: getattr(cfg, f) for f in STEP_FIELDS})  # other fields at their defaults
-    return _compiled(step_cfg, agent_cfg, obs_dim, act_dim)
+    return _compiled(step_cfg, agent_cfg, obs_dim, act_dim, seeds_axis)
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int):
+def _compiled(cfg: TrainConfig, agent_cfg: Any, obs_dim: int, act_dim: int, seeds_axis: bool) -> StepFns:
     agent = make_agent(cfg.algo, agent_cfg, obs_dim, act_dim)
-    act, learn_step = make_step_fns(agent, cfg)
+    act, learn_step = make_step_fns(agent, cfg, seeds_axis)
     act_deterministic = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
-    return act, learn_step, act_deterministic, jax.jit(window_means, donate_argnums=0), jax.jit(finite_parts)
+    per_seed = jax.vmap if seeds_axis else (lambda f: f)
+    return StepFns(act, learn_step, act_deterministic, jax.jit(per_seed(window_means), donate_argnums=0),
+                   jax.jit(per_seed(finite_parts)))
 
 
 def make_update_only(agent: Agent, cfg: TrainConfig) -> Callable:

@@ -87,6 +87,84 @@ class _Clock:
         return self.offset + time.perf_counter() - self.start
 
 
+class _Member:
+    """One seed of a run on the host: its config, run directory, environments, logger and record."""
+
+    def __init__(self, cfg: TrainConfig, agent_cfg: Any, run_dir: Path, resume: bool, overwrite: bool,
+                 tensorboard: bool):
+        self.cfg, self.agent_cfg, self.run_dir = cfg, agent_cfg, run_dir
+        if resume:
+            if not (run_dir / CHECKPOINT).exists():
+                raise CheckpointError(f"no checkpoint in {run_dir}; it cannot be resumed (start it again without "
+                                      "--resume)")
+        else:
+            prepare_run_dir(run_dir, overwrite)
+            (run_dir / "config.json").write_text(json.dumps(
+                {"config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg), "version": wrl.__version__},
+                indent=2))
+        self.host: dict[str, Any] = {"env_steps": 0, "episodes": 0, "evaluations": [], "elapsed": 0.0,
+                                     "last_return": None}
+        self.envs = VecEnv([env_factory(cfg.env)] * cfg.num_envs, seed=cfg.seed)
+        self.eval_envs = [make_env(cfg.env) for _ in range(cfg.eval_episodes)]
+        self.resume, self.tensorboard = resume, tensorboard
+        self.logger: Logger | None = None
+
+    def restore(self, template: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+        """(state, observations, pending action) from this member's checkpoint."""
+        ts, extra, meta = load_checkpoint(self.run_dir / CHECKPOINT, template)
+        if meta.get("algo") != self.cfg.algo or meta.get("env") != self.cfg.env:
+            raise CheckpointError(f"checkpoint in {self.run_dir} is for {meta.get('algo')} on {meta.get('env')}, "
+                                  f"not {self.cfg.algo} on {self.cfg.env}; resume with the run's own config")
+        self.host.update(meta["host"])
+        obs = self.envs.load_state_dict({k[4:]: v for k, v in extra.items() if k.startswith("env/")})
+        return ts, obs, np.asarray(extra["pending_action"])
+
+    def open_logger(self) -> None:
+        self.logger = Logger(self.run_dir, resume_step=self.host["env_steps"] if self.resume else None,
+                             tensorboard=self.tensorboard)
+
+    def evaluate(self, policy: Any, step: int, seconds: float) -> float:
+        k = len(self.host["evaluations"])
+        seeds = [eval_seed(self.cfg.seed, j, k) for j in range(self.cfg.eval_episodes)]
+        returns = evaluate(policy, self.eval_envs, seeds)
+        mean = float(np.mean(returns))
+        self.host["evaluations"].append({"step": step, "mean_return": mean, "std_return": float(np.std(returns)),
+                                         "seconds": seconds})
+        self.logger.log(step, {"eval/mean_return": mean, "eval/std_return": float(np.std(returns)),
+                               "eval/seconds": seconds})
+        self.logger.flush()
+        return mean
+
+    def save(self, ts: Any, action: np.ndarray, step: int, seconds: float) -> None:
+        self.host.update(env_steps=step, elapsed=seconds)
+        env_arrays = {f"env/{k}": v for k, v in self.envs.state_dict().items()}
+        meta = {"version": wrl.__version__, "algo": self.cfg.algo, "env": self.cfg.env,
+                "config": C.to_dict(self.cfg), "agent_config": C.to_dict(self.agent_cfg), "host": self.host}
+        save_checkpoint(self.run_dir / CHECKPOINT, ts, {**env_arrays, "pending_action": np.asarray(action)}, meta)
+
+    def summary(self, step: int, seconds: float) -> dict:
+        evals, target = self.host["evaluations"], self.cfg.target_return
+        solved = next((e for e in evals if target is not None and e["mean_return"] >= target), None)
+        summary = {
+            "algo": self.cfg.algo, "env": self.cfg.env, "seed": self.cfg.seed,
+            "finished": step >= self.cfg.total_steps or bool(solved), "env_steps": step, "wall_seconds": seconds,
+            "steps_per_second": step / max(seconds, 1e-9),
+            "final_eval_return": evals[-1]["mean_return"] if evals else None,
+            "best_eval_return": max(e["mean_return"] for e in evals) if evals else None,
+            "solved_at": solved, "evaluations": evals, "episodes": self.host["episodes"],
+            "version": wrl.__version__, "config": C.to_dict(self.cfg), "agent_config": C.to_dict(self.agent_cfg),
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        self.envs.close()
+        for env in self.eval_envs:
+            env.close()
+
+
 def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool = False,
           overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
           stop_at: int | None = None) -> dict:
@@ -95,146 +173,196 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     ``stop_at`` stops after that many environment steps without finishing the run, as a kill would
     (after writing a checkpoint there), which tests use to check exact resume.
     """
-    run_dir = Path(run_dir)
     validate_configs(cfg, agent_cfg)
     import_env_modules(cfg.env_module)
+    member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
+    return _run([member], cfg, agent_cfg, seeds_axis=False, progress=progress, stop_at=stop_at)[0]
+
+
+GROUP_FILE = "group.json"
+
+
+def seed_dir(group_dir: str | Path, seed: int) -> Path:
+    """Where seed ``seed`` of a group lives: GROUP_DIR/seed-SEED (an ordinary run directory)."""
+    return Path(group_dir) / f"seed-{seed}"
+
+
+def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: list[int], *, resume: bool = False,
+                overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
+                stop_at: int | None = None) -> dict:
+    """Train (or resume) seeds side by side in one process: one compiled step vmapped over the seed axis of the
+    training state, one vector of environments per seed.
+
+    Each seed writes an ordinary run directory ``GROUP_DIR/seed-SEED`` (config, metrics, TensorBoard, summary,
+    learning curve, checkpoint; ``wrl eval`` works on it); ``GROUP_DIR/summary.json`` gathers them. A seed's
+    numbers depend only on its own seed and the group's size (vmapped computations do not mix seeds).
+    """
+    group_dir = Path(group_dir)
+    validate_configs(cfg, agent_cfg)
+    if len(set(seeds)) != len(seeds) or not seeds or min(seeds) < 0:
+        raise ConfigError(f"--seeds must be distinct non-negative integers (got {seeds})")
+    if cfg.target_return is not None:
+        raise ConfigError("--target-return stops a single run; it is not available with --seeds")
+    import_env_modules(cfg.env_module)
+    if resume:
+        if not (group_dir / GROUP_FILE).exists():
+            raise CheckpointError(f"{group_dir} is not a group of seeds ({GROUP_FILE} missing); resume a single "
+                                  "run with --resume RUN_DIR")
+    else:
+        prepare_run_dir(group_dir, overwrite)
+        (group_dir / GROUP_FILE).write_text(json.dumps(
+            {"seeds": seeds, "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg),
+             "version": wrl.__version__}, indent=2))
+    members = [_Member(dataclasses.replace(cfg, seed=s), agent_cfg, seed_dir(group_dir, s), resume, False,
+                       tensorboard) for s in seeds]
+    summaries = _run(members, cfg, agent_cfg, seeds_axis=True, progress=progress, stop_at=stop_at)
+    finals = [s["final_eval_return"] for s in summaries]
+    group = {"algo": cfg.algo, "env": cfg.env, "seeds": seeds, "finished": all(s["finished"] for s in summaries),
+             "final_eval_return": finals,
+             "final_eval_return_mean": float(np.mean(finals)) if None not in finals else None,
+             "wall_seconds": summaries[0]["wall_seconds"],
+             "steps_per_second_per_seed": summaries[0]["steps_per_second"],
+             "runs": [str(m.run_dir.name) for m in members], "version": wrl.__version__,
+             "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg)}
+    (group_dir / "summary.json").write_text(json.dumps(group, indent=2))
+    return group
+
+
+def load_group_config(group_dir: str | Path) -> tuple[TrainConfig, Any, list[int]]:
+    """(train config, agent config, seeds) of a group written by :func:`train_group`."""
+    path = Path(group_dir) / GROUP_FILE
+    try:
+        data = json.loads(path.read_text())
+        cfg = C.from_dict(TrainConfig, data["config"])
+        return cfg, C.from_dict(config_class(cfg.algo), data["agent_config"]), list(data["seeds"])
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} cannot be read ({type(e).__name__}: {e}); resume it with the wrl version "
+                              "that wrote it") from None
+
+
+def _stack(trees: list[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jax.numpy.stack(xs), *trees)
+
+
+def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis: bool, progress: bool,
+         stop_at: int | None) -> list[dict]:
+    """The loop over one member (``seeds_axis`` False) or several side by side (True, states stacked)."""
     spec = env_spec(cfg.env)
-    if resume:
-        if not (run_dir / CHECKPOINT).exists():
-            raise CheckpointError(f"no checkpoint in {run_dir}; it cannot be resumed (start it again without "
-                                  "--resume)")
-    else:
-        prepare_run_dir(run_dir, overwrite)
-        (run_dir / "config.json").write_text(json.dumps(
-            {"config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg), "version": wrl.__version__},
-            indent=2))
-
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
-    ts = init_train_state(agent, cfg, spec.obs_dim, spec.act_dim)
-    act, learn_step, act_eval, take_window, finite_parts = compiled_step_fns(cfg, agent_cfg, spec.obs_dim,
-                                                                             spec.act_dim)
-    envs = VecEnv([env_factory(cfg.env)] * cfg.num_envs, seed=cfg.seed)
-    eval_envs = [make_env(cfg.env) for _ in range(cfg.eval_episodes)]
+    fns = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim, seeds_axis)
 
-    host = {"env_steps": 0, "episodes": 0, "evaluations": [], "elapsed": 0.0, "last_return": None}
-    if resume:
-        ts, extra, meta = load_checkpoint(run_dir / CHECKPOINT, ts)
-        if meta.get("algo") != cfg.algo or meta.get("env") != cfg.env:
-            raise CheckpointError(f"checkpoint in {run_dir} is for {meta.get('algo')} on {meta.get('env')}, "
-                                  f"not {cfg.algo} on {cfg.env}; resume with the run's own config")
-        host.update(meta["host"])
-        obs = envs.load_state_dict({k[4:]: v for k, v in extra.items() if k.startswith("env/")})
-        action = jax.numpy.asarray(extra["pending_action"])
+    def one(tree: Any, i: int) -> Any:
+        """Member i's part of a (possibly stacked) pytree."""
+        return jax.tree.map(lambda x: x[i], tree) if seeds_axis else tree
+
+    def stacked(parts: list[Any]) -> Any:
+        return _stack(parts) if seeds_axis else parts[0]
+
+    states = [init_train_state(agent, m.cfg, spec.obs_dim, spec.act_dim) for m in members]
+    if members[0].resume:
+        restored = [m.restore(t) for m, t in zip(members, states, strict=True)]
+        if len({m.host["env_steps"] for m in members}) != 1:
+            raise CheckpointError(f"the seeds' checkpoints in {members[0].run_dir.parent} are at different steps; "
+                                  "resume each seed's directory on its own")
+        states, obs, action = (list(x) for x in zip(*restored, strict=True))
+        ts, obs, action = stacked(states), stacked(obs), jax.numpy.asarray(stacked(action))
     else:
-        obs = envs.reset()
-        action = act(ts, obs, np.int32(0))
-
-    logger = Logger(run_dir, resume_step=host["env_steps"] if resume else None, tensorboard=tensorboard)
-    clock = _Clock(host["elapsed"])
-    step = host["env_steps"]
-
-    def run_eval() -> float:
-        check_finite()  # never evaluate (or feed the environments) a diverged policy
-        k = len(host["evaluations"])
-        seeds = [eval_seed(cfg.seed, j, k) for j in range(cfg.eval_episodes)]
-        returns = evaluate(lambda o: act_eval(ts.agent, o), eval_envs, seeds)
-        mean = float(np.mean(returns))
-        host["evaluations"].append({"step": step, "mean_return": mean, "std_return": float(np.std(returns)),
-                                    "seconds": clock()})
-        logger.log(step, {"eval/mean_return": mean, "eval/std_return": float(np.std(returns)),
-                          "eval/seconds": clock()})
-        logger.flush()
-        return mean
+        ts, obs = stacked(states), stacked([m.envs.reset() for m in members])
+        action = fns.act(ts, obs, np.int32(0))
+    for m in members:
+        m.open_logger()
+    clock = _Clock(members[0].host["elapsed"])
+    step = members[0].host["env_steps"]
 
     def check_finite(what: str = "") -> None:
-        """Stop with a DivergenceError (the last checkpoint untouched) if any part of the agent is non-finite."""
-        bad = [name for name, ok in jax.device_get(finite_parts(ts)).items() if not ok]
+        """Stop with a DivergenceError (checkpoints untouched) if any part of any member is non-finite."""
+        flags = jax.device_get(fns.finite_parts(ts))
+        bad = [(m, name) for i, m in enumerate(members) for name, ok in flags.items()
+               if not (np.asarray(ok)[i] if seeds_axis else ok)]
         if bad or what:
-            quantity = what or ("non-finite values in " + ", ".join(bad))
-            kept = (f"the last finite checkpoint (step {host['env_steps']}) is kept in {run_dir}"
-                    if (run_dir / CHECKPOINT).exists() else "no checkpoint had been written")
+            where = f" (seed {bad[0][0].cfg.seed})" if bad and seeds_axis else ""
+            quantity = what or ("non-finite values in " + ", ".join(sorted({n for _, n in bad})) + where)
+            m = bad[0][0] if bad else members[0]
+            kept = (f"the last finite checkpoint (step {m.host['env_steps']}) is kept in {m.run_dir}"
+                    if (m.run_dir / CHECKPOINT).exists() else "no checkpoint had been written")
             raise DivergenceError(f"training diverged at step {step}: {quantity}; {kept}. Lower the learning rates "
                                   "(--actor-lr, --critic-lr) or clip gradients, and start again (or --resume "
                                   "from the kept checkpoint)")
 
+    def run_eval() -> list[float]:
+        check_finite()  # never evaluate (or feed the environments) a diverged policy
+        returns = []
+        for i, m in enumerate(members):
+            agent_state = one(ts.agent, i)
+            returns.append(m.evaluate(lambda o, a=agent_state: fns.act_deterministic(a, o), step, clock()))
+        return returns
+
     def checkpoint() -> None:
-        check_finite()
-        host.update(env_steps=step, elapsed=clock())
-        env_arrays = {f"env/{k}": v for k, v in envs.state_dict().items()}
-        meta = {"version": wrl.__version__, "algo": cfg.algo, "env": cfg.env, "config": C.to_dict(cfg),
-                "agent_config": C.to_dict(agent_cfg), "host": host}
-        save_checkpoint(run_dir / CHECKPOINT, ts, {**env_arrays, "pending_action": np.asarray(action)}, meta)
+        check_finite()  # a checkpoint is only ever written with finite values
+        pending = np.asarray(action)
+        for i, m in enumerate(members):
+            m.save(one(ts, i), one(pending, i), step, clock())
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.total_steps, initial=step, unit="step", dynamic_ncols=True,
-                   desc=f"{cfg.algo} {cfg.env}")
+                   desc=f"{cfg.algo} {cfg.env}" + (f" x{len(members)} seeds" if seeds_axis else ""))
     sps_mark = (step, clock())
     end = cfg.total_steps if stop_at is None else min(stop_at, cfg.total_steps)
+    target = cfg.target_return if cfg.target_return is not None else np.inf
     try:
         while step < end:
             action = np.asarray(action)
             if not np.all(np.isfinite(action)):  # the action is on the host anyway: checked at every step
                 check_finite("a non-finite action from the policy")
-            out = envs.step(action)
-            tr = Transition(obs, action, out.reward, out.next_obs, out.terminated, out.truncated)
+            outs = [m.envs.step(one(action, i)) for i, m in enumerate(members)]
+            tr = Transition(obs, action, *(stacked([getattr(o, f) for o in outs])
+                                           for f in ("reward", "next_obs", "terminated", "truncated")))
             prev, step = step, step + cfg.num_envs
-            action = act(ts, out.obs, np.int32(step))  # parameters one update behind: see make_step_fns
-            ts = learn_step(ts, tr)  # dispatched asynchronously; the host steps the env meanwhile
-            obs = out.obs
-            for ret, length in zip(out.episode_returns, out.episode_lengths, strict=True):
-                host["episodes"] += 1
-                host["last_return"] = ret
-                logger.log(step, {"charts/episodic_return": ret, "charts/episodic_length": length})
-            if _crossed(prev, step, cfg.eval_every):
-                if run_eval() >= (cfg.target_return if cfg.target_return is not None else np.inf):
-                    checkpoint()
-                    break
+            obs = stacked([o.obs for o in outs])
+            action = fns.act(ts, obs, np.int32(step))  # parameters one update behind: see make_step_fns
+            ts = fns.learn_step(ts, tr)  # dispatched asynchronously; the host steps the env meanwhile
+            for m, out in zip(members, outs, strict=True):
+                for ret, length in zip(out.episode_returns, out.episode_lengths, strict=True):
+                    m.host["episodes"] += 1
+                    m.host["last_return"] = ret
+                    m.logger.log(step, {"charts/episodic_return": ret, "charts/episodic_length": length})
+            if _crossed(prev, step, cfg.eval_every) and max(run_eval()) >= target:
+                checkpoint()
+                break
             if _crossed(prev, step, cfg.log_every):
                 now = clock()
                 sps = (step - sps_mark[0]) / max(now - sps_mark[1], 1e-9)
                 sps_mark = (step, now)
-                ts, means = take_window(ts)  # every update's metrics averaged over the window since the last row
+                ts, means = fns.window_means(ts)  # every update's metrics averaged since the last row
                 means = jax.device_get(means)
-                logger.log(step, {"charts/SPS": sps, **means})
-                logger.flush()
-                inf = [k for k, v in means.items() if np.isinf(v)]
+                for i, m in enumerate(members):
+                    m.logger.log(step, {"charts/SPS": sps, **one(means, i)})
+                    m.logger.flush()
+                inf = sorted({k for k, v in means.items() if np.any(np.isinf(v))})
                 check_finite(f"{', '.join(inf)} reached infinity" if inf else "")
             if bar is not None:
                 bar.update(step - prev)
-                if _crossed(prev, step, cfg.log_every) or out.episode_returns:
+                if _crossed(prev, step, cfg.log_every) or any(o.episode_returns for o in outs):
+                    host = members[0].host
                     post = {"ret": host["last_return"]}
                     if host["evaluations"]:
                         post["eval"] = host["evaluations"][-1]["mean_return"]
                     bar.set_postfix({k: f"{v:.1f}" for k, v in post.items() if v is not None}, refresh=False)
             if _crossed(prev, step, cfg.checkpoint_every) or step == end:
                 checkpoint()
-        if step >= cfg.total_steps and (not host["evaluations"] or host["evaluations"][-1]["step"] != step):
+        evals = members[0].host["evaluations"]
+        if step >= cfg.total_steps and (not evals or evals[-1]["step"] != step):
             run_eval()
             checkpoint()
     finally:
         if bar is not None:
             bar.close()
-        logger.close()
-        envs.close()
-        for env in eval_envs:
-            env.close()
-
-    evals = host["evaluations"]
-    target = cfg.target_return
-    solved = next((e for e in evals if target is not None and e["mean_return"] >= target), None)
-    summary = {
-        "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed, "finished": step >= cfg.total_steps or bool(solved),
-        "env_steps": step, "wall_seconds": clock(), "steps_per_second": step / max(clock(), 1e-9),
-        "final_eval_return": evals[-1]["mean_return"] if evals else None,
-        "best_eval_return": max(e["mean_return"] for e in evals) if evals else None,
-        "solved_at": solved, "evaluations": evals, "episodes": host["episodes"], "version": wrl.__version__,
-        "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+        for m in members:
+            m.close()
+    return [m.summary(step, clock()) for m in members]
 
 
 def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
