@@ -47,8 +47,7 @@ class SACState:
 def make_agent(cfg: SACConfig, obs_dim: int, act_dim: int) -> Agent:
     actor = MLP(cfg.actor_hidden, 2 * act_dim)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx, alpha_tx = (optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr),
-                                     optax.adam(cfg.alpha_lr))
+    actor_tx, critic_tx, alpha_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr), optax.adam(cfg.alpha_lr)
     target_entropy = -cfg.target_entropy_scale * act_dim
     obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
 

@@ -45,7 +45,7 @@ class TD3State:
 def make_agent(cfg: TD3Config, obs_dim: int, act_dim: int) -> Agent:
     actor = MLP(cfg.actor_hidden, act_dim)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx = optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr)
+    actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr)
     obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
 
     def mu(params, obs):

@@ -103,10 +103,6 @@ class WPOState:
     step: jax.Array
 
 
-def _optimizer(lr: float, clip: float) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr)) if clip > 0 else optax.adam(lr)
-
-
 def policy_mode(dist: DiagGaussian | GaussianMixture) -> jax.Array:
     """Deterministic action: the Gaussian mean, or the mean of the mixture's heaviest component."""
     if isinstance(dist, GaussianMixture):
@@ -122,7 +118,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     n_out = cfg.num_components * (1 + 2 * act_dim) if mixture else 2 * act_dim
     actor = MLP(cfg.actor_hidden, n_out, layer_norm=cfg.actor_layer_norm, out_scale=1e-2)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx = _optimizer(cfg.actor_lr, cfg.grad_clip), _optimizer(cfg.critic_lr, cfg.grad_clip)
+    actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr, cfg.grad_clip), cfg.optimizer(cfg.critic_lr, cfg.grad_clip)
     kl_cfg = cfg.kl()
     dual_tx = dual_optimizer(kl_cfg)
     obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))

@@ -102,7 +102,7 @@ def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
     z_dim = latent_size(cfg, obs_dim, act_dim)
     actor = MLP(cfg.actor_hidden, act_dim if implicit else 2 * act_dim)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx = optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr)
+    actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr)
     k_samples = cfg.num_samples
     m_centres = min(cfg.entropy_centres or k_samples, k_samples)
 

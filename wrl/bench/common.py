@@ -57,14 +57,17 @@ def machine_info() -> dict[str, Any]:
                                 cwd=Path(__file__).parent, check=False).stdout.strip() or "unknown"
     except OSError:
         commit = "unknown"
+    device = jax.devices()[0]
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "jax": jax.__version__, "wrl": wrl.__version__, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M")}
+            "jax": jax.__version__, "wrl": wrl.__version__, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "device": f"{device.platform} ({device.device_kind}, {jax.device_count()} device(s))"}
 
 
 def machine_line(m: dict[str, Any]) -> str:
     """One line describing where and with what a benchmark ran."""
-    return (f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, jax {m['jax']}, wrl {m['wrl']} "
-            f"(commit {m['commit']}), {m['date']}.")
+    device = f", JAX device {m['device']}" if "device" in m else ""
+    return (f"Machine: {m['cpus']} CPUs{device}, {m['platform']}, Python {m['python']}, jax {m['jax']}, "
+            f"wrl {m['wrl']} (commit {m['commit']}), {m['date']}.")
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

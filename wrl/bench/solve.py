@@ -5,7 +5,8 @@ Both sides use the same hyperparameters (RL-Zoo's SAC on Pendulum-v1: learning r
 entropy) and the same evaluation schedule: 10 deterministic episodes every 1000 steps. The clock starts
 when training is set up (environment and model construction and compilation count, Python imports do
 not) and stops at the first evaluation whose mean return reaches the threshold. Each run is a fresh
-process.
+process. wrl runs twice per seed: cold (an empty compilation cache, everything compiles) and warm (the same
+command again, its programs found in the persistent compilation cache).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", default=None, help="write a markdown report to this file")
 
 
-def wrl_time_to_solve(seed: int, threshold: float, max_steps: int) -> dict[str, Any]:
+def wrl_time_to_solve(seed: int, threshold: float, max_steps: int, compile_cache: str = "off") -> dict[str, Any]:
     s = run_wrl(["--algo", "sac", "--env", "gym:Pendulum-v1", "--seed", str(seed), "--total-steps", str(max_steps),
-                 "--eval-every", "1000", "--eval-episodes", "10", "--target-return", str(threshold), *ZOO_PENDULUM])
+                 "--eval-every", "1000", "--eval-episodes", "10", "--target-return", str(threshold), *ZOO_PENDULUM,
+                 "--compile-cache", compile_cache])
     solved = s["solved_at"]
     return {"solved": solved is not None, "seconds": solved["seconds"] if solved else s["wall_seconds"],
             "steps": solved["step"] if solved else s["env_steps"], "command": s["command"],
@@ -48,9 +50,14 @@ def run(args: argparse.Namespace) -> int:
             require_peer(lib)
     results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "threshold": args.threshold,
                                "runs": {}}
+    import tempfile
+
     for seed in args.seeds:
-        print(f"wrl sac seed {seed} ...", flush=True)
-        results["runs"].setdefault("wrl sac", []).append(wrl_time_to_solve(seed, args.threshold, args.max_steps))
+        with tempfile.TemporaryDirectory(prefix="wrl-cache-") as cache:
+            for name in ("wrl sac (cold)", "wrl sac (warm)"):  # the same command twice, one fresh cache
+                print(f"{name} seed {seed} ...", flush=True)
+                run = wrl_time_to_solve(seed, args.threshold, args.max_steps, cache)
+                results["runs"].setdefault(name, []).append(run)
         for lib in peers:
             print(f"{lib} sac seed {seed} ...", flush=True)
             r = peer_time_to_solve(lib, "Pendulum-v1", threshold=args.threshold, eval_every=1000,
