@@ -11,7 +11,7 @@ import pytest
 from jax.scipy.stats import norm
 
 from wrl.distributions import DiagGaussian, GaussianMixture, diag_gaussian, mixture
-from wrl.errors import ConfigError
+from wrl.errors import ConfigError, RunDirError
 from wrl.flows import velocity
 from wrl.projections import fisher, kl
 from wrl.projections import preconditioners as precond
@@ -477,7 +477,7 @@ def test_flow_mixture_reaches_both_optima(tmp_path, capsys):
     assert summary["wpo"]["expected_q"] > 24.9
     assert (out / "mixture.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a non-empty output directory is refused without --overwrite
-    with pytest.raises(ConfigError, match="--overwrite"):
+    with pytest.raises(RunDirError, match="--overwrite"):
         mixture.run(parser.parse_args(["--out", str(out), "--iterations", "1"]))
 
 

@@ -1,4 +1,4 @@
-"""Shared pieces of ``wrl flow lqr`` and ``wrl flow grid``: output directory, plotting backend, animations."""
+"""Shared pieces of the ``wrl flow`` commands: output directory, options, plotting backend, animations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 from wrl.errors import ConfigError, RunDirError
 
-__all__ = ["check_positive", "prepare_out_dir", "pyplot", "save_gif", "write_json"]
+__all__ = ["add_out_options", "add_typed_options", "check_positive", "prepare_out_dir", "pyplot", "save_gif",
+           "write_json"]
 
 
 def prepare_out_dir(out: str, overwrite: bool) -> Path:
@@ -22,6 +23,18 @@ def prepare_out_dir(out: str, overwrite: bool) -> Path:
                           "its plots or choose another --out")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def add_out_options(parser: Any, default_out: str) -> None:
+    """``--out DIR`` (default ``default_out``) and ``--overwrite``."""
+    parser.add_argument("--out", type=Path, default=Path(default_out), help="output directory (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+
+
+def add_typed_options(parser: Any, options: list[tuple[str, type, Any, str]]) -> None:
+    """One option per (flag, type, default, help) row, the default shown in the help."""
+    for flag, kind, default, text in options:
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
 
 
 def pyplot() -> Any:

@@ -31,6 +31,7 @@ import numpy as np
 
 from wrl.distributions import GaussianMixture, std_from_raw
 from wrl.errors import ConfigError
+from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir
 from wrl.flows.velocity import sample_actions
 from wrl.projections.preconditioners import empirical_fisher_solve, natural_wpo_direction, score_vectors
 
@@ -266,10 +267,7 @@ def _table(summary: dict, cfg: MixtureFlowConfig) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``wrl flow mixture`` (defaults from :class:`MixtureFlowConfig`)."""
     d = MixtureFlowConfig()
-    parser.add_argument(
-        "--out", type=Path, default=Path("runs/flow-mixture"), help="output directory (default: %(default)s)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    add_out_options(parser, "runs/flow-mixture")
     options = [
         ("--iterations", int, d.iterations, "updates per method"),
         ("--samples", int, d.samples, "actions sampled per iteration"),
@@ -280,8 +278,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("--min-std", float, d.min_std, "floor of the component stds"),
         ("--seed", int, d.seed, "PRNG seed"),
     ]
-    for flag, kind, default, text in options:
-        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
+    add_typed_options(parser, options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -290,15 +287,10 @@ def run(args: argparse.Namespace) -> int:
         iterations=args.iterations, samples=args.samples, lr_pg=args.lr_pg, lr_npg=args.lr_npg,
         lr_wpo=args.lr_wpo, damping=args.damping, min_std=args.min_std, seed=args.seed,
     )
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; choose a directory")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise ConfigError(f"--out {out} is not empty; pass --overwrite or choose another --out")
+    out = prepare_out_dir(args.out, args.overwrite)
     result = simulate(cfg)
     summary = summarise(result)
     print(_table(summary, cfg))
-    out.mkdir(parents=True, exist_ok=True)
     _plot(result, cfg, out / "mixture.png")
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps({"config": dataclasses.asdict(cfg), "final": summary}, indent=2) + "\n")

@@ -38,6 +38,7 @@ import numpy as np
 import optax
 
 from wrl.errors import ConfigError
+from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir
 from wrl.flows.velocity import velocity_at
 from wrl.networks import MLP
 from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
@@ -250,10 +251,7 @@ def _table(result: dict, cfg: WPPGToyConfig) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``wrl flow wppg`` (defaults from :class:`WPPGToyConfig`)."""
     d = WPPGToyConfig()
-    parser.add_argument(
-        "--out", type=Path, default=Path("runs/flow-wppg"), help="output directory (default: %(default)s)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    add_out_options(parser, "runs/flow-wppg")
     options = [
         ("--iterations", int, d.iterations, "WPPG iterations per sampler"),
         ("--samples", int, d.samples, "noise draws per iteration"),
@@ -269,8 +267,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("--eval-samples", int, d.eval_samples, "final samples per sampler"),
         ("--seed", int, d.seed, "PRNG seed"),
     ]
-    for flag, kind, default, text in options:
-        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
+    add_typed_options(parser, options)
     parser.add_argument("--hidden", type=int, nargs="+", default=list(d.hidden),
                         help="hidden widths of the implicit sampler (default: %(default)s)")
 
@@ -283,17 +280,12 @@ def run(args: argparse.Namespace) -> int:
         hidden=tuple(args.hidden), init_std=args.init_std, radius=args.radius, eval_samples=args.eval_samples,
         seed=args.seed,
     )
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; choose a directory")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise ConfigError(f"--out {out} is not empty; pass --overwrite or choose another --out")
+    out = prepare_out_dir(args.out, args.overwrite)
     start = time.perf_counter()
     result = simulate(cfg)
     seconds = time.perf_counter() - start
     print(_table(result, cfg))
     print(f"trained in {seconds:.1f} s")
-    out.mkdir(parents=True, exist_ok=True)
     _plot(result, cfg, out / "wppg.png")
     payload = {
         "config": dataclasses.asdict(cfg),
