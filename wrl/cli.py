@@ -1,4 +1,4 @@
-"""Command line: ``wrl train | eval | flow | bench``.
+"""Command line: ``wrl train | eval | plot | flow | bench``.
 
 Every user mistake surfaces as one line on stderr and exit status 2 (see :mod:`wrl.errors`).
 """
@@ -102,6 +102,30 @@ def _add_eval(sub) -> None:
                    help="record the first episode to RUN_DIR/eval.gif")
 
 
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="learning curves of runs, groups of seeds and suites, grouped by algorithm",
+                       description="Evaluation curves of every run under the given directories, one panel per task, "
+                                   "per algorithm the mean over its runs with a 95% band.")
+    p.add_argument("paths", nargs="+", help="run directories, groups of seeds (--seeds) or suite directories")
+    p.add_argument("--out", default="curves.png", help="image file: .png, .svg or .pdf (default: curves.png)")
+
+
+def _plot_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wrl.errors import ConfigError
+    from wrl.plots import find_runs, plot_curves
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ConfigError(f"--out {out} must end in .png, .svg or .pdf")
+    curves = find_runs(args.paths)
+    plot_curves(curves, out)
+    runs = sum(len(v) for v in curves.values())
+    print(f"{runs} runs, {len(curves)} (algorithm, task) groups -> {out}")
+    return 0
+
+
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks against peer libraries")
     bsub = p.add_subparsers(dest="bench", parser_class=_Parser, required=True)
@@ -119,6 +143,7 @@ def build_parser(train_algo: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _add_train(sub, train_algo)
     _add_eval(sub)
+    _add_plot(sub)
     _add_bench(sub)
     flow = sub.add_parser("flow", help="exact and toy Wasserstein flows with plots")
     flow_sub = flow.add_subparsers(dest="flow", parser_class=_Parser, required=True)
@@ -154,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wrl.training.commands import eval_command
 
             return eval_command(args)
+        if args.command == "plot":
+            return _plot_command(args)
         if args.command in ("bench", "flow"):
             name = getattr(args, args.command)
             if getattr(args, "_missing", False):

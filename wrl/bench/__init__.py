@@ -4,5 +4,6 @@ BENCHES: dict[str, tuple[str, str]] = {
     "throughput": ("wrl.bench.throughput", "steps/s of wrl agents vs SB3/SBX SAC and the update-only ceiling"),
     "solve": ("wrl.bench.solve", "wall-clock until Pendulum-v1 is solved, wrl SAC vs SBX SAC"),
     "learning": ("wrl.bench.learning", "learning curves over seeds, written to docs/"),
+    "suite": ("wrl.bench.suite", "algorithms x tasks x seeds, resumable, with aggregate statistics (rliable)"),
     "lqr-average": ("wrl.bench.lqr_average", "average-reward agents on ergodic LQR vs the Riccati optimum"),
 }

@@ -32,6 +32,7 @@ from wrl.training.logger import Logger
 from wrl.training.step import Transition, compiled_step_fns, init_train_state
 
 CHECKPOINT = "checkpoint.npz"
+GROUP_FILE = "group.json"
 
 
 def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
@@ -50,7 +51,7 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
         if not overwrite:
             raise RunDirError(f"run directory {run_dir} already exists; pass --resume {run_dir} to continue it, "
                               "--overwrite to replace it, or choose another --run-dir")
-        if any((run_dir / name).exists() for name in (CHECKPOINT, "config.json", "summary.json")):
+        if any((run_dir / name).exists() for name in (CHECKPOINT, "config.json", "summary.json", GROUP_FILE)):
             shutil.rmtree(run_dir)
         else:
             raise RunDirError(f"{run_dir} is not a wrl run directory; refusing to delete it with --overwrite")
@@ -177,9 +178,6 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     import_env_modules(cfg.env_module)
     member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
     return _run([member], cfg, agent_cfg, seeds_axis=False, progress=progress, stop_at=stop_at)[0]
-
-
-GROUP_FILE = "group.json"
 
 
 def seed_dir(group_dir: str | Path, seed: int) -> Path:

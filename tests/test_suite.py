@@ -1,0 +1,76 @@
+"""`wrl bench suite`: incremental and resumable (counted), a killed suite ends as one never killed, the report."""
+
+import json
+
+import pytest
+
+from wrl.bench import suite as S
+from wrl.cli import _train_algo, build_parser, main
+from wrl.errors import ConfigError
+from wrl.training.commands import configs_from_args
+from wrl.training.trainer import train_group
+
+TINY = """
+name = "tiny"
+algos = ["sac", "td3"]
+tasks = ["gym:Pendulum-v1"]
+seeds = [0, 1]
+total_steps = 300
+eval_every = 150
+eval_episodes = 1
+train_args = "--learning-starts 100 --actor-hidden 16 --critic-hidden 16 --buffer-size 1000 --batch-size 16"
+"""
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return S.load_suite(str(path))
+
+
+def test_suite_is_incremental_and_reports(tiny, tmp_path, capsys):
+    out = tmp_path / "suite"
+    assert S.run_suite(tiny, out, limit=1) == {"reused": 0, "resumed": 0, "ran": 1}  # "interrupted" after one
+    assert S.run_suite(tiny, out) == {"reused": 1, "resumed": 0, "ran": 1}
+    assert S.run_suite(tiny, out) == {"reused": 2, "resumed": 0, "ran": 0}  # nothing is redone
+    payload = S.report(tiny, out, reps=100)
+    assert set(payload["results"]) == {"sac", "td3"} and len(payload["results"]["sac"]["gym:Pendulum-v1"]) == 2
+    assert payload["statistics"]["aggregate"]["sac"]["iqm"][1] <= payload["statistics"]["aggregate"]["sac"]["iqm"][2]
+    text = (out / "report.md").read_text()
+    assert "## gym:Pendulum-v1" in text and "P(X > Y)" in text and (out / "curves.png").exists()
+    # a different suite in the same directory is refused; `wrl plot` reads the suite
+    other = S.Suite(**{**tiny.__dict__, "total_steps": 600})
+    with pytest.raises(ConfigError, match="different suite"):
+        S.run_suite(other, out)
+    assert main(["plot", str(out), "--out", str(tmp_path / "c.svg")]) == 0
+    assert "4 runs, 2 (algorithm, task) groups" in capsys.readouterr().out
+
+
+def test_a_killed_suite_ends_with_the_numbers_of_one_never_killed(tiny, tmp_path):
+    tiny = S.Suite(**{**tiny.__dict__, "algos": ("sac",)})
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    # the group of the killed suite stopped mid-run (after its first checkpoint), as a kill would leave it
+    path = S.unit_dir(killed, "sac", "gym:Pendulum-v1")
+    argv = ["train", *S.train_args(tiny, "sac", "gym:Pendulum-v1", path), "--checkpoint-every", "100"]
+    cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    train_group(cfg, agent_cfg, path, list(tiny.seeds), progress=False, tensorboard=False, stop_at=200)
+    S.run_suite(tiny, killed)  # suite.json is new, the group is found interrupted
+    assert S._state(path) == "finished"
+    assert S.run_suite(tiny, clean) == {"reused": 0, "resumed": 0, "ran": 1}
+    a, b = S.collect(tiny, killed), S.collect(tiny, clean)
+    strip = lambda r: [(x["seed"], x["evals"]) for x in r["sac"]["gym:Pendulum-v1"]]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_suite_files_and_bad_input(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nalgos = ["sac"]\nunknown_key = 1\n')
+    with pytest.raises(ConfigError, match="unknown keys"):
+        S.load_suite(str(bad))
+    with pytest.raises(ConfigError, match="unknown suite"):
+        S.load_suite("no-such-suite")
+    assert set(S.SUITES) >= {"smoke", "mujoco", "dmc"}
+    assert json.loads(json.dumps(S.SUITES["dmc"].tasks))[-1] == "dmc:humanoid-walk"
+    assert main(["bench", "suite", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown suite" in capsys.readouterr().err

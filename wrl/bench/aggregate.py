@@ -1,0 +1,121 @@
+"""Aggregate statistics over tasks and seeds, as recommended by Agarwal et al. (NeurIPS 2021), through rliable.
+
+Scores are arranged per algorithm as a (runs x tasks) matrix of normalised final returns. Reported:
+
+- the interquartile mean (IQM): the mean of the middle 50% of all runs x tasks scores (robust to outlier
+  runs, more efficient than the median), with the mean, median and optimality gap;
+- 95% stratified bootstrap confidence intervals of each (runs resampled within each task);
+- the probability of improvement P(X > Y): the probability that a run of X beats a run of Y on a random
+  task (Mann-Whitney U statistic averaged over tasks), with its interval;
+- performance profiles: the fraction of runs x tasks whose score exceeds tau, over a range of tau.
+
+Normalisation: DeepMind Control returns are divided by 1000 (every task's maximum return); other tasks are
+(return - random) / (reference - random) with the reference scores in :data:`REFERENCE_SCORES` (their
+source is stated next to them) and, without one, left unnormalised (the report says so).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# (random, reference) returns of Gymnasium tasks, for (return - random) / (reference - random). Empty until
+# a command of this project measures them: a task without an entry is reported on its raw scale.
+REFERENCE_SCORES: dict[str, tuple[float, float]] = {}
+
+
+def normalise(task: str, returns: np.ndarray) -> tuple[np.ndarray, str]:
+    """(normalised returns, how): DMC by 1000, Gymnasium by its reference scores, else unchanged."""
+    returns = np.asarray(returns, np.float64)
+    if task.startswith("dmc:"):
+        return returns / 1000.0, "return / 1000"
+    if task in REFERENCE_SCORES:
+        lo, hi = REFERENCE_SCORES[task]
+        return (returns - lo) / (hi - lo), f"(return - {lo:g}) / ({hi:g} - {lo:g})"
+    return returns, "raw return (no reference scores)"
+
+
+def iqm(scores: np.ndarray) -> float:
+    """Interquartile mean of all entries: the mean of the middle 50% (scipy's 25%-trimmed mean)."""
+    from rliable import metrics
+
+    return float(metrics.aggregate_iqm(np.asarray(scores, np.float64)))
+
+
+def _aggregates(x: np.ndarray) -> np.ndarray:
+    from rliable import metrics
+
+    return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x), metrics.aggregate_median(x),
+                     metrics.aggregate_optimality_gap(x)])
+
+
+AGGREGATES = ("iqm", "mean", "median", "optimality_gap")
+
+
+def interval_estimates(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0,
+                       confidence: float = 0.95) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Per algorithm, per aggregate (IQM, mean, median, optimality gap): (point, low, high) with the
+    stratified bootstrap interval of the given confidence over the (runs x tasks) scores."""
+    from rliable import library as rly
+
+    points, intervals = rly.get_interval_estimates(
+        {k: np.asarray(v, np.float64) for k, v in score_dict.items()}, _aggregates, reps=reps,
+        confidence_interval_size=confidence, random_state=np.random.RandomState(seed))
+    return {algo: {name: (float(points[algo][i]), float(intervals[algo][0, i]), float(intervals[algo][1, i]))
+                   for i, name in enumerate(AGGREGATES)} for algo in score_dict}
+
+
+def probability_of_improvement(score_dict: dict[str, np.ndarray], pairs: list[tuple[str, str]], reps: int = 2000,
+                               seed: int = 0) -> dict[str, tuple[float, float, float]]:
+    """P(X > Y) for each (X, Y) in ``pairs`` as (point, low, high), keyed "X > Y"."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    data = {f"{x} > {y}": (np.asarray(score_dict[x], np.float64), np.asarray(score_dict[y], np.float64))
+            for x, y in pairs}
+    points, intervals = rly.get_interval_estimates(
+        data, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(seed))
+    return {k: (float(np.ravel(points[k])[0]), float(np.ravel(intervals[k])[0]), float(np.ravel(intervals[k])[1]))
+            for k in data}
+
+
+def performance_profiles(score_dict: dict[str, np.ndarray], taus: np.ndarray,
+                         reps: int = 500) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Fraction of runs x tasks with score > tau for each tau, and its bootstrap band (2 x len(taus))."""
+    from rliable import library as rly
+
+    return rly.create_performance_profile({k: np.asarray(v, np.float64) for k, v in score_dict.items()}, taus,
+                                          reps=reps)
+
+
+def summarise(final: dict[str, dict[str, list[float]]], reps: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Everything a report needs from final returns ``final[algo][task] = [return per seed]``.
+
+    Tasks every algorithm ran, with the same number of seeds each, enter the aggregates; per-task tables
+    use every run. Returns plain data (JSON-ready).
+    """
+    algos = list(final)
+    tasks = [t for t in dict.fromkeys(t for a in algos for t in final[a]) if all(t in final[a] for a in algos)]
+    per_task = {a: {t: {"returns": list(map(float, v)), "mean": float(np.mean(v)),
+                        "iqm": iqm(np.asarray(v)[:, None]) if len(v) else float("nan")}
+                    for t, v in final[a].items()} for a in algos}
+    out: dict[str, Any] = {"algos": algos, "tasks": tasks, "per_task": per_task, "normalisation": {}}
+    runs = {len(final[a][t]) for a in algos for t in tasks}
+    if not tasks or len(runs) != 1 or runs == {0}:
+        out["aggregate"] = None
+        out["why_no_aggregate"] = "no task that every algorithm ran with the same number of seeds"
+        return out
+    scores = {}
+    for a in algos:
+        columns = []
+        for t in tasks:
+            norm, how = normalise(t, np.asarray(final[a][t]))
+            out["normalisation"][t] = how
+            columns.append(norm)
+        scores[a] = np.stack(columns, axis=1)  # (runs, tasks)
+    out["aggregate"] = interval_estimates(scores, reps=reps, seed=seed)
+    pairs = [(x, y) for x in algos for y in algos if x != y]
+    out["probability_of_improvement"] = probability_of_improvement(scores, pairs, reps=reps, seed=seed) if pairs else {}
+    out["scores"] = {a: s.tolist() for a, s in scores.items()}
+    return out

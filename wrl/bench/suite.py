@@ -1,0 +1,311 @@
+"""`wrl bench suite NAME|FILE.toml`: algorithms x tasks x seeds x budget, resumable, with aggregate statistics.
+
+Every (algorithm, task) pair is one group of seeds trained side by side (`wrl train --seeds ...`) in a fresh
+process, written to ``OUT/runs/ALGO/TASK``. Running the same command again reuses every finished group,
+resumes every interrupted one from its checkpoints (exactly: a suite killed mid-run ends with the numbers of
+one never killed) and starts the rest, so a long suite survives interruptions. The report (``OUT/report.md``,
+``report.json``, ``curves.png``, ``profiles.png``) has per-task tables of every seed, learning curves with
+bands, and the aggregate interquartile mean with stratified bootstrap confidence intervals, the probability
+of improvement and performance profiles (:mod:`wrl.bench.aggregate`).
+
+A user suite is a TOML file with the fields of :class:`Suite`::
+
+    name = "my-suite"
+    algos = ["sac", "wppg-i=wppg --policy implicit"]   # ALGO or 'LABEL=ALGO [wrl train options]'
+    tasks = ["gym:Pendulum-v1", "dmc:cartpole-swingup"]
+    seeds = [0, 1, 2]
+    total_steps = 20000
+    eval_every = 2000
+    eval_episodes = 10
+    train_args = "--learning-starts 1000"              # for every run
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wrl.bench.common import SINGLE_THREAD_XLA, command_line, machine_info, machine_line, markdown_table, parse_variant
+from wrl.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A named set of runs: every algorithm on every task with every seed, at one budget."""
+
+    name: str
+    algos: tuple[str, ...]
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+    total_steps: int
+    eval_every: int
+    eval_episodes: int = 10
+    train_args: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.algos or not self.tasks or not self.seeds:
+            raise ConfigError(f"suite {self.name!r} needs at least one algorithm, task and seed")
+        if self.total_steps <= 0 or self.eval_every <= 0 or self.eval_episodes <= 0:
+            raise ConfigError(f"suite {self.name!r}: total_steps, eval_every and eval_episodes must be > 0")
+        labels = [parse_variant(a)[0] for a in self.algos]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"suite {self.name!r} has two algorithms with the same label; name them LABEL=ALGO")
+
+
+SUITES: dict[str, Suite] = {
+    "smoke": Suite("smoke", ("sac", "td3", "wpo", "wppg", "wppg-i=wppg --policy implicit"), ("gym:Pendulum-v1",),
+                   (0, 1), total_steps=3000, eval_every=1000, eval_episodes=5, train_args="--learning-starts 500"),
+    "mujoco": Suite("mujoco", ("sac", "td3", "wpo", "wppg"),
+                    ("gym:HalfCheetah-v5", "gym:Hopper-v5", "gym:Walker2d-v5", "gym:Ant-v5", "gym:Humanoid-v5"),
+                    (0, 1, 2, 3, 4), total_steps=1_000_000, eval_every=10_000, eval_episodes=10,
+                    train_args="--learning-starts 5000"),
+    "dmc": Suite("dmc", ("sac", "wpo", "wppg"),
+                 ("dmc:cartpole-swingup", "dmc:cheetah-run", "dmc:walker-walk", "dmc:reacher-hard", "dmc:finger-spin",
+                  "dmc:humanoid-walk"), (0, 1, 2), total_steps=500_000, eval_every=10_000, eval_episodes=10,
+                 train_args="--learning-starts 5000"),
+}
+
+
+def load_suite(name_or_file: str) -> Suite:
+    """A built-in suite by name, or a user suite from a TOML file."""
+    if name_or_file in SUITES:
+        return SUITES[name_or_file]
+    path = Path(name_or_file)
+    if not path.is_file():
+        raise ConfigError(f"unknown suite {name_or_file!r}; choose one of {', '.join(SUITES)} or give a TOML file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"suite file {path} is not valid TOML ({e})") from None
+    fields = {f.name for f in dataclasses.fields(Suite)}
+    unknown = set(data) - fields
+    if unknown:
+        raise ConfigError(f"suite file {path} has unknown keys {sorted(unknown)}; allowed: {sorted(fields)}")
+    data.setdefault("name", path.stem)
+    try:
+        return Suite(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    except TypeError as e:
+        raise ConfigError(f"suite file {path}: {e}") from None
+
+
+def _slug(task: str) -> str:
+    return task.replace(":", "-").replace("/", "-")
+
+
+def unit_dir(out: Path, label: str, task: str) -> Path:
+    return out / "runs" / label / _slug(task)
+
+
+def _state(path: Path) -> str:
+    """'finished', 'interrupted' (resumable), or 'new'."""
+    summary = path / "summary.json"
+    if summary.exists() and json.loads(summary.read_text()).get("finished"):
+        return "finished"
+    seeds = json.loads((path / "group.json").read_text())["seeds"] if (path / "group.json").exists() else []
+    if seeds and all((path / f"seed-{s}" / "checkpoint.npz").exists() for s in seeds):
+        return "interrupted"
+    return "new"
+
+
+def train_args(suite: Suite, algo_spec: str, task: str, path: Path) -> list[str]:
+    """The `wrl train` options of one (algorithm, task) group of the suite."""
+    _, algo, opts = parse_variant(algo_spec)
+    return ["--algo", algo, *opts, "--env", task, "--seeds", *map(str, suite.seeds), "--total-steps",
+            str(suite.total_steps), "--eval-every", str(suite.eval_every), "--eval-episodes",
+            str(suite.eval_episodes), *shlex.split(suite.train_args), "--run-dir", str(path)]
+
+
+def run_unit(argv: list[str], single_thread: bool) -> None:
+    """``wrl train ARGV`` in a fresh process; a failure raises with the child's last lines."""
+    env = dict(os.environ)
+    if single_thread:
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+    cmd = [sys.executable, "-m", "wrl.cli", "train", "--no-progress", *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        if proc.returncode in (2, 3):
+            raise ConfigError(f"`wrl train {shlex.join(argv)}` stopped: {tail.splitlines()[-1] if tail else ''}")
+        raise RuntimeError(f"`{shlex.join(cmd)}` failed (exit {proc.returncode}):\n{tail}")
+
+
+def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", address: str | None = None,
+              limit: int | None = None) -> dict[str, int]:
+    """Bring every group of ``suite`` in ``out`` to its end; returns how many were reused, resumed and run.
+
+    ``limit`` stops after that many groups were started or resumed (the rest stay for the next call).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    definition = out / "suite.json"
+    record = dataclasses.asdict(suite)
+    if definition.exists():
+        previous = json.loads(definition.read_text())
+        if previous != json.loads(json.dumps(record)):
+            raise ConfigError(f"{out} holds a different suite ({previous.get('name')!r} with other settings); "
+                              "choose another --out")
+    else:
+        definition.write_text(json.dumps(record, indent=2))
+    counts = {"reused": 0, "resumed": 0, "ran": 0}
+    todo: list[list[str]] = []
+    for spec in suite.algos:
+        label = parse_variant(spec)[0]
+        for task in suite.tasks:
+            path = unit_dir(out, label, task)
+            state = _state(path) if path.exists() else "new"
+            if state == "finished":
+                counts["reused"] += 1
+                continue
+            if limit is not None and len(todo) >= limit:
+                continue
+            if state == "interrupted":
+                counts["resumed"] += 1
+                todo.append(["--resume", str(path)])
+            else:
+                counts["ran"] += 1
+                todo.append([*train_args(suite, spec, task, path), "--overwrite"])
+    if backend == "ray":
+        from wrl.bench.ray_backend import run_units_on_ray
+
+        run_units_on_ray(todo, address=address, jobs=jobs)
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for f in [pool.submit(run_unit, argv, jobs > 1) for argv in todo]:
+                f.result()
+    return counts
+
+
+def collect(suite: Suite, out: Path) -> dict[str, Any]:
+    """Every finished group's per-seed results: final, best, curves, wall-clock, steps/s."""
+    results: dict[str, dict[str, Any]] = {}
+    for spec in suite.algos:
+        label = parse_variant(spec)[0]
+        for task in suite.tasks:
+            path = unit_dir(out, label, task)
+            if not path.exists() or _state(path) != "finished":
+                continue
+            seeds = []
+            for s in suite.seeds:
+                summary = json.loads((path / f"seed-{s}" / "summary.json").read_text())
+                seeds.append({"seed": s, "final": summary["final_eval_return"], "best": summary["best_eval_return"],
+                              "evals": [(e["step"], e["mean_return"]) for e in summary["evaluations"]],
+                              "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"]})
+            results.setdefault(label, {})[task] = seeds
+    return results
+
+
+def report(suite: Suite, out: Path, reps: int = 2000) -> dict[str, Any]:
+    """Write OUT/report.md, report.json, curves.png and profiles.png from the finished groups."""
+    from wrl.bench.aggregate import iqm, performance_profiles, summarise
+
+    results = collect(suite, out)
+    final = {a: {t: [r["final"] for r in runs] for t, runs in tasks.items()} for a, tasks in results.items()}
+    stats = summarise(final, reps=reps) if final else {"aggregate": None, "why_no_aggregate": "no finished group"}
+    payload = {"suite": dataclasses.asdict(suite), "machine": machine_info(), "command": command_line(),
+               "results": results, "statistics": stats}
+    (out / "report.json").write_text(json.dumps(payload, indent=2))
+    lines = [f"# Suite {suite.name}", "", f"Command: `{payload['command']}`", "", machine_line(payload["machine"]), "",
+             f"{len(suite.seeds)} seeds x {suite.total_steps} steps, evaluation every {suite.eval_every} steps "
+             f"({suite.eval_episodes} deterministic episodes); the final return is the last evaluation.", ""]
+    for task in suite.tasks:
+        rows = []
+        for algo, tasks in results.items():
+            if task not in tasks:
+                continue
+            runs = tasks[task]
+            finals = np.array([r["final"] for r in runs])
+            rows.append([algo, ", ".join(f"s{r['seed']}: {r['final']:.0f} ({r['best']:.0f})" for r in runs),
+                         float(finals.mean()), iqm(finals), float(np.mean([r["wall_seconds"] for r in runs])),
+                         float(np.mean([r["steps_per_second"] for r in runs]))])
+        if rows:
+            lines += [f"## {task}", "", markdown_table(["algo", "per seed: final (best)", "mean final", "IQM final",
+                                                        "wall-clock s (per seed)", "steps/s per seed"], rows), ""]
+    if stats.get("aggregate"):
+        lines += ["## Aggregate over tasks (normalised scores, 95% stratified bootstrap intervals)", "",
+                  "Normalisation: " + "; ".join(f"{t}: {h}" for t, h in stats["normalisation"].items()) + ".", ""]
+        rows = [[a, *(f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" for v in agg.values())]
+                for a, agg in stats["aggregate"].items()]
+        lines += [markdown_table(["algo", "IQM", "mean", "median", "optimality gap"], rows), ""]
+        if stats["probability_of_improvement"]:
+            rows = [[k, f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"] for k, v in stats["probability_of_improvement"].items()]
+            lines += [markdown_table(["P(X > Y)", "estimate [95% interval]"], rows), ""]
+        scores = {a: np.asarray(s) for a, s in stats["scores"].items()}
+        lo, hi = min(float(s.min()) for s in scores.values()), max(float(s.max()) for s in scores.values())
+        taus = np.linspace(lo, hi, 41)
+        profiles, bands = performance_profiles(scores, taus, reps=max(50, reps // 4))
+        _plot_profiles(taus, profiles, bands, out / "profiles.png")
+        lines += ["![performance profiles](profiles.png)", ""]
+    elif stats.get("why_no_aggregate"):
+        lines += [f"No aggregate: {stats['why_no_aggregate']}.", ""]
+    if results:
+        from wrl.plots import plot_curves
+
+        plot_curves({(a, t): [r["evals"] for r in runs] for a, tasks in results.items() for t, runs in tasks.items()},
+                    out / "curves.png")
+        lines += ["![learning curves](curves.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    return payload
+
+
+def _plot_profiles(taus: np.ndarray, profiles: dict, bands: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for algo, p in profiles.items():
+        ax.plot(taus, p, label=algo)
+        ax.fill_between(taus, bands[algo][0], bands[algo][1], alpha=0.2)
+    ax.set(xlabel="normalised score tau", ylabel="fraction of runs with score > tau", title="performance profiles")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("suite", help=f"a built-in suite ({', '.join(SUITES)}) or a TOML file")
+    p.add_argument("--out", required=True, help="suite directory: runs/, report.md, report.json, curves.png")
+    p.add_argument("--total-steps", type=int, default=None, help="override the suite's budget per run")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the suite's seeds")
+    p.add_argument("--algos", nargs="+", default=None, help="override the suite's algorithms")
+    p.add_argument("--tasks", nargs="+", default=None, help="override the suite's tasks")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="groups at a time; with more than one, each uses one XLA thread (default: 1)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="run groups in local processes or as Ray tasks (needs `pip install -e '.[ray]'`)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--report-only", action="store_true", help="write the report from the finished groups only")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap replications (default: 2000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite)
+    overrides = {k: (tuple(v) if isinstance(v, list) else v) for k in ("total_steps", "seeds", "algos", "tasks")
+                 if (v := getattr(args, k)) is not None}
+    if overrides:
+        suite = dataclasses.replace(suite, **overrides)
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1 (got {args.jobs})")
+    out = Path(args.out)
+    start = time.perf_counter()
+    if not args.report_only:
+        counts = run_suite(suite, out, jobs=args.jobs, backend=args.backend, address=args.address)
+        print(f"suite {suite.name}: {counts['reused']} groups reused, {counts['resumed']} resumed, "
+              f"{counts['ran']} run ({time.perf_counter() - start:.0f} s)")
+    report(suite, out, reps=args.reps)
+    print(f"report: {out / 'report.md'}")
+    return 0
