@@ -74,3 +74,35 @@ def test_suite_files_and_bad_input(tmp_path, capsys):
     assert json.loads(json.dumps(S.SUITES["dmc"].tasks))[-1] == "dmc:humanoid-walk"
     assert main(["bench", "suite", "nope", "--out", str(tmp_path / "o")]) == 2
     assert "unknown suite" in capsys.readouterr().err
+
+
+def test_ray_backend_gives_the_same_layout_and_numbers(tiny, tmp_path):
+    pytest.importorskip("ray")
+    tiny = S.Suite(**{**tiny.__dict__, "algos": ("td3",), "seeds": (0,)})
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    S.run_suite(tiny, local)
+    assert S.run_suite(tiny, ray_out, jobs=2, backend="ray") == {"reused": 0, "resumed": 0, "ran": 1}
+    files = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if "tb" not in p.parts)  # noqa: E731
+    assert files(local) == files(ray_out)
+    a, b = S.collect(tiny, local), S.collect(tiny, ray_out)
+    assert [r["evals"] for r in a["td3"]["gym:Pendulum-v1"]] == [r["evals"] for r in b["td3"]["gym:Pendulum-v1"]]
+
+
+def test_sweep_finds_the_known_best_of_a_one_parameter_space(tmp_path, capsys):
+    """critic_lr 1e8 diverges (score -inf), 3e-4 trains: the sweep must pick 3e-4 and write it for wrl train."""
+    pytest.importorskip("ray")
+
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('algo = "sac"\nenv = "gym:Pendulum-v1"\nseeds = [0]\ntotal_steps = 300\neval_every = 150\n'
+                    'eval_episodes = 1\ntrain_args = "--learning-starts 100 --actor-hidden 16 --critic-hidden 16 '
+                    '--buffer-size 1000 --batch-size 16"\nmax_concurrent = 2\n'
+                    '[space]\ncritic_lr = { grid = [1e8, 3e-4] }\n')
+    assert main(["bench", "sweep", str(spec), "--out", str(tmp_path / "sw")]) == 0
+    capsys.readouterr()
+    report = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    scores = {t["params"]["critic_lr"]: t["score"] for t in report["trials"]}
+    assert scores[1e8] == float("-inf") and scores[3e-4] > -2000
+    assert report["best"]["params"] == {"critic_lr": 3e-4}
+    argv = ["train", "--config", str(tmp_path / "sw" / "best.toml")]
+    cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    assert cfg.algo == "sac" and agent_cfg.critic_lr == 3e-4

@@ -67,6 +67,9 @@ def _add_train(sub, algo: str | None) -> None:
     p.add_argument("--compile-cache", default=None, metavar="DIR",
                    help="persistent compilation cache: repeated commands start warm ('off' disables; default: "
                         "$WRL_COMPILE_CACHE or ~/.cache/wrl/jax)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="settings from a TOML/JSON file of option names (e.g. the best.toml of `wrl bench sweep`); "
+                        "options given explicitly win")
     names = ", ".join(f"{k} ({v.help})" for k, v in presets(shown).items()) or "none"
     p.add_argument("--preset", default=None, metavar="NAME",
                    help=f"named settings of the algorithm, overridden by options given explicitly; {shown}: {names}")

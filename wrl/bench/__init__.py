@@ -4,6 +4,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "throughput": ("wrl.bench.throughput", "steps/s of wrl agents vs SB3/SBX SAC and the update-only ceiling"),
     "solve": ("wrl.bench.solve", "wall-clock until Pendulum-v1 is solved, wrl SAC vs SBX SAC"),
     "learning": ("wrl.bench.learning", "learning curves over seeds, written to docs/"),
+    "sweep": ("wrl.bench.sweep", "hyperparameter search with Ray Tune; the best settings as a wrl train file"),
     "suite": ("wrl.bench.suite", "algorithms x tasks x seeds, resumable, with aggregate statistics (rliable)"),
     "lqr-average": ("wrl.bench.lqr_average", "average-reward agents on ergodic LQR vs the Riccati optimum"),
 }

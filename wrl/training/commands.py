@@ -40,10 +40,42 @@ def _agent_options_given(args: argparse.Namespace) -> set[str]:
     return names
 
 
+def read_config_file(path: str | Path) -> dict:
+    """The settings of a ``wrl train --config`` file: a flat TOML (or JSON) table of TrainConfig and agent
+    config field names, e.g. ``algo = "sac"``, ``env = "gym:Hopper-v5"``, ``actor_lr = 1e-3``."""
+    import json
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config {path} does not exist; give a TOML or JSON file of wrl train settings")
+    try:
+        data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config {path} cannot be read ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path} must hold a table of settings")
+    return data
+
+
+def _split_settings(data: dict, cls: type, source: str) -> tuple[dict, dict]:
+    """(TrainConfig fields, agent fields) of a settings table; unknown keys are an error."""
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    agent_fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - train_fields - agent_fields
+    if unknown:
+        raise ConfigError(f"{source} has settings that are neither training nor {cls.__name__} options: "
+                          f"{', '.join(sorted(unknown))}")
+    convert = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
+    return ({k: convert(v) for k, v in data.items() if k in train_fields},
+            {k: convert(v) for k, v in data.items() if k in agent_fields})
+
+
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     """(TrainConfig, agent config) from parsed ``wrl train`` options: defaults, then ``--preset``, then the
-    options given explicitly."""
-    algo = args.algo or TrainConfig().algo
+    ``--config`` file, then the options given explicitly."""
+    file = read_config_file(args.config) if getattr(args, "config", None) else {}
+    algo = args.algo or file.get("algo") or TrainConfig().algo
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
     cls = config_class(algo)
@@ -53,8 +85,10 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         names = ", ".join(sorted(available)) or "none"
         raise ConfigError(f"--algo {algo} has no preset {preset_name!r}; its presets: {names}")
     preset = available.get(preset_name) if preset_name else None
-    train_base = default_train_config(algo, **(preset.train if preset else {}))
-    agent_base = dataclasses.replace(cls(), **(preset.agent if preset else {}))
+    file_train, file_agent = _split_settings({k: v for k, v in file.items() if k != "algo"}, cls,
+                                             f"--config {getattr(args, 'config', '')}")
+    train_base = dataclasses.replace(default_train_config(algo, **(preset.train if preset else {})), **file_train)
+    agent_base = dataclasses.replace(cls(), **{**(preset.agent if preset else {}), **file_agent})
     cfg = C.from_args(TrainConfig, args, base=train_base)
     foreign = _agent_options_given(args) - {f.name for f in dataclasses.fields(cls)}
     if foreign:
@@ -88,7 +122,8 @@ def train_command(args: argparse.Namespace) -> int:
         else:
             cfg, agent_cfg = load_run_config(run_dir)
         changed = set(_given(args, TrainConfig)) | _agent_options_given(args)
-        if changed - {"total_steps"} or args.run_dir or args.overwrite or args.preset or args.seeds or args.num_seeds:
+        if (changed - {"total_steps"} or args.run_dir or args.overwrite or args.preset or args.seeds or args.num_seeds
+                or args.config):
             raise ConfigError("only --total-steps can change when resuming; the rest comes from the run's "
                               "checkpoint")
         if args.total_steps is not None:
