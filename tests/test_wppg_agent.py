@@ -15,6 +15,7 @@ from wrl.replay import Batch
 
 
 def tiny(**kw):
+    kw = {"num_samples": 8, **kw}  # independent of the default K
     return dataclasses.replace(config_class("wppg")(), actor_hidden=(16,), critic_hidden=(16,), **kw)
 
 

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algos", nargs="+", default=list(WRL_ALGOS),
                    help="wrl algorithms to measure, each ALGO or 'LABEL=ALGO [wrl train options]'")
     p.add_argument("--peers", nargs="*", default=["sbx", "sb3"], help="peer libraries (sbx, sb3; none: skip)")
+    p.add_argument("--ceiling-updates", type=int, default=2000,
+                   help="updates timed for each update-only ceiling (default: 2000)")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     p.add_argument("--markdown", default=None, help="write a markdown report to this file")
 
@@ -115,8 +117,8 @@ def matmul_rate(batch: int = 256, width: int = 256, depth: int = 50) -> dict[str
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.steps <= 0 or args.warmup < 256:
-        raise ConfigError("--steps must be > 0 and --warmup >= 256 (one batch)")
+    if args.steps <= 0 or args.warmup < 256 or args.ceiling_updates < 3:
+        raise ConfigError("--steps must be > 0, --warmup >= 256 (one batch) and --ceiling-updates >= 3")
     results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
                                "settings": {"utd": 1, "batch_size": 256, "hidden": [256, 256], "num_envs": 1,
                                             "warmup": args.warmup, "steps": args.steps}, "runs": {}}
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     results["ceilings"] = {}
     for label, algo, opts in variants:
         print(f"wrl {label} update-only ceiling ...", flush=True)
-        results["ceilings"][label] = update_ceiling(algo, args.env, extra=opts)
+        results["ceilings"][label] = update_ceiling(algo, args.env, updates=args.ceiling_updates, extra=opts)
 
     runs, ceilings = results["runs"], results["ceilings"]
     sps = {k: v["steps_per_second"] for k, v in runs.items()}
