@@ -129,13 +129,28 @@ def _plot_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _module_doc(module: str) -> str:
+    """The docstring of a module after its first line (imports lazily; empty if it is not in this build)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return ""
+    import ast
+
+    doc = ast.get_docstring(ast.parse(open(spec.origin, encoding="utf-8").read())) or ""
+    return doc.split("\n", 1)[1].strip() if "\n" in doc else ""
+
+
 def _add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks against peer libraries")
+    p = sub.add_parser("bench", help="benchmarks, suites, sweeps")
     bsub = p.add_subparsers(dest="bench", parser_class=_Parser, required=True)
     from wrl.bench import BENCHES
 
     for name, (module, help_text) in BENCHES.items():
-        b = bsub.add_parser(name, help=help_text, description=help_text)
+        # `wrl bench NAME --help` shows the module's own documentation (file formats, what is measured)
+        b = bsub.add_parser(name, help=help_text, description=f"{help_text}\n\n{_module_doc(module)}".strip(),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         b.set_defaults(_bench_module=module)
         _register(b, module)
 
