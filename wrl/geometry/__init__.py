@@ -4,6 +4,7 @@
 - :mod:`wrl.geometry.quantile`: one-dimensional W2 through quantile functions, from samples, geodesics.
 - :mod:`wrl.geometry.samples`: W2 / Sinkhorn between sample sets (ott-jax), exact assignment, Gelbrich bound.
 - :mod:`wrl.geometry.entropy`: plug-in Gaussian-mixture (kernel density) entropy of samples, Gaussian entropy.
+- :mod:`wrl.geometry.kernels`: the RBF kernel on particle sets and the median-heuristic bandwidth.
 - :mod:`wrl.geometry.policy_metric`: <v, w>_pi and E_s W2^2(pi(.|s), pi'(.|s)) over a state distribution.
 """
 
@@ -18,6 +19,7 @@ from wrl.geometry.gaussian import (
     w2_diag_gaussian_sq,
     w2_gaussian_sq,
 )
+from wrl.geometry.kernels import median_bandwidth, rbf_kernel, squared_distances
 from wrl.geometry.policy_metric import (
     policy_inner,
     policy_norm_sq,
@@ -47,6 +49,7 @@ __all__ = [
     "gaussian_mixture_entropy_bias",
     "gaussian_quantiles",
     "gelbrich_bound_sq",
+    "median_bandwidth",
     "mixture_entropy",
     "policy_inner",
     "policy_norm_sq",
@@ -55,9 +58,11 @@ __all__ = [
     "policy_w2_sq_samples",
     "quantile_geodesic",
     "quantile_levels",
+    "rbf_kernel",
     "sinkhorn_divergence_sq",
     "sinkhorn_w2_sq",
     "sqrtm_psd",
+    "squared_distances",
     "state_average",
     "w2_1d_samples_sq",
     "w2_assignment_sq",
