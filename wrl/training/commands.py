@@ -163,6 +163,8 @@ def eval_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--episodes must be > 0 (got {args.episodes})")
     if not (run_dir / CHECKPOINT).exists() and not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist; check the path")
+    if (run_dir / GROUP_FILE).exists():
+        raise RunDirError(f"{run_dir} is a group of seeds; evaluate one of them: wrl eval {run_dir}/seed-SEED")
     cfg, policy, meta = load_policy(run_dir)
     reason = rendering_unavailable_reason() if args.video else None
     record = args.video and reason is None
