@@ -90,3 +90,10 @@ def test_group_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "g").exists()
+
+
+def test_group_with_a_bad_env_writes_nothing(tmp_path, capsys):
+    code = main(["train", "--seeds", "0", "1", "--env", "gym:CartPole-v1", "--run-dir", str(tmp_path / "g"),
+                 "--no-progress"])
+    assert code == 2 and "Discrete action space" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()

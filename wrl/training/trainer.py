@@ -176,6 +176,7 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     """
     validate_configs(cfg, agent_cfg)
     import_env_modules(cfg.env_module)
+    env_spec(cfg.env)  # an unknown or unsupported environment fails before anything is written
     member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
     return _run([member], cfg, agent_cfg, seeds_axis=False, progress=progress, stop_at=stop_at)[0]
 
@@ -202,6 +203,7 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
     if cfg.target_return is not None:
         raise ConfigError("--target-return stops a single run; it is not available with --seeds")
     import_env_modules(cfg.env_module)
+    env_spec(cfg.env)  # an unknown or unsupported environment fails before anything is written
     if resume:
         if not (group_dir / GROUP_FILE).exists():
             raise CheckpointError(f"{group_dir} is not a group of seeds ({GROUP_FILE} missing); resume a single "
