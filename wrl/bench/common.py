@@ -102,3 +102,24 @@ def parse_variant(spec: str) -> tuple[str, str, list[str]]:
         raise ConfigError("an empty --algos entry; give ALGO or 'LABEL=ALGO [options]'")
     label, _, algo = tokens[0].rpartition("=")
     return (label or algo), algo, tokens[1:]
+
+
+def load_toml_dataclass(path: Path, cls: type, what: str, tuples: tuple[str, ...], **defaults: Any) -> Any:
+    """``cls`` from the TOML file ``path`` (a ``what`` file): unknown keys, bad TOML and missing fields are one-line
+    ConfigErrors; the ``tuples`` fields become tuples; ``defaults`` fill absent keys."""
+    import dataclasses
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{what} file {path} is not valid TOML ({e})") from None
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - fields
+    if unknown:
+        raise ConfigError(f"{what} file {path} has unknown keys {sorted(unknown)}; allowed: {sorted(fields)}")
+    data = {**defaults, **data}
+    try:
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in data.items()})
+    except TypeError as e:
+        raise ConfigError(f"{what} file {path}: {e}") from None

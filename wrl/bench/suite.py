@@ -30,14 +30,21 @@ import shlex
 import subprocess
 import sys
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wrl.bench.common import SINGLE_THREAD_XLA, command_line, machine_info, machine_line, markdown_table, parse_variant
+from wrl.bench.common import (
+    SINGLE_THREAD_XLA,
+    command_line,
+    load_toml_dataclass,
+    machine_info,
+    machine_line,
+    markdown_table,
+    parse_variant,
+)
 from wrl.errors import ConfigError
 
 
@@ -85,19 +92,7 @@ def load_suite(name_or_file: str) -> Suite:
     path = Path(name_or_file)
     if not path.is_file():
         raise ConfigError(f"unknown suite {name_or_file!r}; choose one of {', '.join(SUITES)} or give a TOML file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"suite file {path} is not valid TOML ({e})") from None
-    fields = {f.name for f in dataclasses.fields(Suite)}
-    unknown = set(data) - fields
-    if unknown:
-        raise ConfigError(f"suite file {path} has unknown keys {sorted(unknown)}; allowed: {sorted(fields)}")
-    data.setdefault("name", path.stem)
-    try:
-        return Suite(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-    except TypeError as e:
-        raise ConfigError(f"suite file {path}: {e}") from None
+    return load_toml_dataclass(path, Suite, "suite", ("algos", "tasks", "seeds"), name=path.stem)
 
 
 def _slug(task: str) -> str:

@@ -32,7 +32,6 @@ import dataclasses
 import json
 import math
 import shlex
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +70,9 @@ def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep file {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"sweep file {path} is not valid TOML ({e})") from None
-    fields = {f.name for f in dataclasses.fields(Sweep)}
-    if set(data) - fields:
-        raise ConfigError(f"sweep file {path} has unknown keys {sorted(set(data) - fields)}")
-    try:
-        return Sweep(**{k: tuple(v) if k == "seeds" else v for k, v in data.items()})
-    except TypeError as e:
-        raise ConfigError(f"sweep file {path}: {e}") from None
+    from wrl.bench.common import load_toml_dataclass
+
+    return load_toml_dataclass(path, Sweep, "sweep", ("seeds",))
 
 
 def _option(name: str, value: Any) -> list[str]:
