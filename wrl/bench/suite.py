@@ -229,9 +229,12 @@ def report(suite: Suite, out: Path, reps: int = 2000) -> dict[str, Any]:
     if stats.get("aggregate"):
         lines += ["## Aggregate over tasks (normalised scores, 95% stratified bootstrap intervals)", "",
                   "Normalisation: " + "; ".join(f"{t}: {h}" for t, h in stats["normalisation"].items()) + ".", ""]
-        rows = [[a, *(f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" for v in agg.values())]
+        # the optimality gap (mean shortfall below 1) only means something on normalised scores
+        names = [n for n in ("iqm", "mean", "median", "optimality_gap")
+                 if n != "optimality_gap" or not any(h.startswith("raw") for h in stats["normalisation"].values())]
+        rows = [[a, *(f"{agg[n][0]:.3f} [{agg[n][1]:.3f}, {agg[n][2]:.3f}]" for n in names)]
                 for a, agg in stats["aggregate"].items()]
-        lines += [markdown_table(["algo", "IQM", "mean", "median", "optimality gap"], rows), ""]
+        lines += [markdown_table(["algo", *(n.replace("_", " ").replace("iqm", "IQM") for n in names)], rows), ""]
         if stats["probability_of_improvement"]:
             rows = [[k, f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"] for k, v in stats["probability_of_improvement"].items()]
             lines += [markdown_table(["P(X > Y)", "estimate [95% interval]"], rows), ""]
