@@ -51,3 +51,23 @@ def test_summarise_normalises_dmc_by_1000_and_needs_common_tasks():
     assert out["probability_of_improvement"]["a > b"][0] == pytest.approx(1.0)
     lonely = aggregate.summarise({"a": {"dmc:x-y": [1.0]}, "b": {"dmc:z-w": [1.0]}}, reps=10)
     assert lonely["aggregate"] is None
+
+
+def test_gymnasium_scores_normalise_between_random_and_reference():
+    lo, hi = aggregate.REFERENCE_SCORES["gym:HalfCheetah-v5"]
+    norm, how = aggregate.normalise("gym:HalfCheetah-v5", np.array([lo, hi, (lo + hi) / 2]))
+    np.testing.assert_allclose(norm, [0.0, 1.0, 0.5])
+    assert how.startswith("(return - ")
+    raw, how = aggregate.normalise("gym:Pendulum-v1", np.array([-150.0]))
+    assert raw[0] == -150.0 and how.startswith("raw")
+
+
+def test_random_anchors_are_the_documented_measurement():
+    """The random returns in the code are the ones `wrl bench random-returns` wrote to docs/."""
+    import json
+    from pathlib import Path
+
+    doc = json.loads((Path(__file__).parents[1] / "docs/benchmarks/random_returns.json").read_text())
+    for task, (lo, hi) in aggregate.REFERENCE_SCORES.items():
+        assert lo == pytest.approx(doc["tasks"][task]["mean"], abs=0.01), task
+        assert hi > lo + 1000.0, task

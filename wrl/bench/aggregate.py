@@ -20,9 +20,22 @@ from typing import Any
 
 import numpy as np
 
-# (random, reference) returns of Gymnasium tasks, for (return - random) / (reference - random). Empty until
-# a command of this project measures them: a task without an entry is reported on its raw scale.
-REFERENCE_SCORES: dict[str, tuple[float, float]] = {}
+# (random, reference) returns of Gymnasium tasks, for (return - random) / (reference - random).
+# random: the uniform random policy on the v5 task, 20 episodes, measured by
+#   `wrl bench random-returns --out docs/benchmarks/random_returns` (docs/benchmarks/random_returns.md).
+# reference: SAC at 1M steps as published by its authors (Haarnoja et al., "Soft Actor-Critic Algorithms and
+#   Applications", arXiv:1812.05905, read off their curves to the values CleanRL's SAC page tabulates: HalfCheetah
+#   ~11250, Walker2d ~4800, Hopper ~3250, Humanoid ~4500), and for Ant, which that table lacks, TD3's maximum
+#   average return over 1M steps (Fujimoto et al., ICML 2018, Table 1: 4372.44). Those were measured on the v1/v2
+#   tasks, whose dynamics and rewards match v5 closely but not exactly: a score of 1 means "about the published
+#   1M-step level", not a ceiling. A task without an entry is reported on its raw scale.
+REFERENCE_SCORES: dict[str, tuple[float, float]] = {
+    "gym:HalfCheetah-v5": (-289.27, 11250.0),
+    "gym:Hopper-v5": (16.51, 3250.0),
+    "gym:Walker2d-v5": (3.71, 4800.0),
+    "gym:Ant-v5": (-93.55, 4372.44),
+    "gym:Humanoid-v5": (112.83, 4500.0),
+}
 
 
 def normalise(task: str, returns: np.ndarray) -> tuple[np.ndarray, str]:
