@@ -71,3 +71,13 @@ def test_random_anchors_are_the_documented_measurement():
     for task, (lo, hi) in aggregate.REFERENCE_SCORES.items():
         assert lo == pytest.approx(doc["tasks"][task]["mean"], abs=0.01), task
         assert hi > lo + 1000.0, task
+
+
+def test_random_returns_are_seeded_and_bad_episode_counts_exit_2():
+    from wrl.bench.random_returns import random_returns
+    from wrl.cli import main
+
+    a, b = random_returns("gym:Pendulum-v1", 2), random_returns("gym:Pendulum-v1", 2)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (2,) and np.all(a < 0) and np.all(a > -200 * 16.3)  # 200 steps, cost <= 16.27 each
+    assert main(["bench", "random-returns", "--episodes", "0"]) == 2
