@@ -19,6 +19,7 @@ FLOWS: dict[str, tuple[str, str]] = {
     "grid": ("wrl.exact.grid_cli", "particle flow on a grid of 1-D states against the exact optimum"),
     "mixture": ("wrl.flows.mixture", "WPO vs policy gradient vs natural gradient on the paper's 1-D toy"),
     "wppg": ("wrl.flows.wppg_toy", "WPPG on a one-state bimodal Q: implicit sampler vs tanh-Gaussian"),
+    "particles": ("wrl.flows.particle_toy", "particle WGF estimators (SVGD, Blob, GFSD, GFSF) to a 2-D mixture"),
 }
 
 
