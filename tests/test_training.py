@@ -46,7 +46,7 @@ def metric_rows(run_dir):
     return [{k: ("<wall-clock>" if k in WALL_CLOCK_FIELDS else v) for k, v in row.items()} for row in rows]
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3", "wpo", "wppg"])
+@pytest.mark.parametrize("algo", ["sac", "td3", "wpo", "wppg", "wgf-direct"])
 def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
     full = train(small_cfg(algo), small_agent(algo), tmp_path / "full", progress=False, tensorboard=False)
     # "kill" mid-episode (Pendulum episodes are 200 steps), after the first evaluation

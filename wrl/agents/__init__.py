@@ -14,6 +14,7 @@ ALGOS: dict[str, tuple[str, str]] = {
     "td3": ("wrl.agents.td3", "TD3Config"),
     "wpo": ("wrl.agents.wpo", "WPOConfig"),
     "wppg": ("wrl.agents.wppg", "WPPGConfig"),
+    "wgf-direct": ("wrl.agents.wgf_direct", "WGFDirectConfig"),
 }
 
 

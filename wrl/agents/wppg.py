@@ -40,12 +40,11 @@ import jax.numpy as jnp
 import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent, Preset
+from wrl.agents.samplers import POLICY_CLASSES, make_sampler, soft_sample_value
 from wrl.config import hp
-from wrl.critics import bootstrap_value, critic_step, polyak, td_target
-from wrl.distributions.tanh_gaussian import squash_log_std
+from wrl.critics import critic_step, polyak, td_target
 from wrl.flows.velocity import critic_q_fn, velocity_at
-from wrl.geometry.entropy import mixture_entropy
-from wrl.networks import MLP, QNetwork, ensemble_init
+from wrl.networks import QNetwork, ensemble_init
 from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
 from wrl.replay import Batch
 
@@ -53,7 +52,7 @@ from wrl.replay import Batch
 @dataclass(frozen=True)
 class WPPGConfig(ActorCriticConfig):
     policy: str = hp("gaussian", "policy class: tanh-Gaussian through its samples (WPPG) or implicit "
-                                 "tanh(f([s, z])) (WPPG-I)", choices=("gaussian", "implicit"))
+                                 "tanh(f([s, z])) (WPPG-I)", choices=POLICY_CLASSES)
     latent_dim: int = hp(0, "implicit policy: size m of the latent noise z ~ N(0, I_m); 0: max(1, round(obs_dim/3))",
                          ge=0)
     num_samples: int = hp(2, "K: noise draws per state for the projection and the bootstrap (published: 32; "
@@ -91,75 +90,50 @@ class WPPGState:
     critic_opt: optax.OptState
 
 
-def latent_size(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> int:
-    """Size of the noise z: D for the tanh-Gaussian, m for the implicit policy (default max(1, round(O/3)))."""
-    if cfg.policy == "gaussian":
-        return act_dim
-    return cfg.latent_dim or max(1, round(obs_dim / 3))
-
-
 def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
-    implicit = cfg.policy == "implicit"
-    z_dim = latent_size(cfg, obs_dim, act_dim)
-    actor = MLP(cfg.actor_hidden, act_dim if implicit else 2 * act_dim)
+    sampler = make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
     actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr)
     k_samples = cfg.num_samples
-    m_centres = min(cfg.entropy_centres or k_samples, k_samples)
-
-    def sampler(params, obs: jax.Array, z: jax.Array) -> jax.Array:
-        """a = g_theta(s, z) for obs (B, O) and noise z (..., B, z_dim): actions (..., B, D) in (-1, 1)."""
-        if implicit:
-            x = jnp.concatenate([jnp.broadcast_to(obs, (*z.shape[:-1], obs.shape[-1])), z], axis=-1)
-            return jnp.tanh(actor.apply(params, x))
-        mean, raw = jnp.split(actor.apply(params, obs), 2, axis=-1)
-        return jnp.tanh(mean + jnp.exp(squash_log_std(raw)) * z)
-
-    def noise(key: jax.Array, n: int, batch: int) -> jax.Array:
-        return jax.random.normal(key, (n, batch, z_dim))
 
     def init(key: jax.Array) -> WPPGState:
         ka, kc = jax.random.split(key)
-        actor_params = actor.init(ka, jnp.zeros((1, obs_dim + z_dim if implicit else obs_dim)))
+        actor_params = sampler.init(ka)
         critic_params = ensemble_init(qnet, kc, cfg.num_critics, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
         return WPPGState(actor_params, critic_params, critic_params, actor_tx.init(actor_params),
                          critic_tx.init(critic_params))
 
     def act(state: WPPGState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
-        z = jnp.zeros((obs.shape[0], z_dim)) if deterministic else jax.random.normal(key, (obs.shape[0], z_dim))
-        return sampler(state.actor, obs, z)  # z = 0: the tanh-Gaussian's mode tanh(mu), the implicit g(s, 0)
+        return sampler.act(state.actor, obs, key, deterministic)
 
     def update(state: WPPGState, batch: Batch, key: jax.Array):
         k_next, k_points, k_entropy, k_pi, k_heat = jax.random.split(key, 5)
         b = batch.obs.shape[0]
 
         # Critic: mean over K policy samples at s' of the twin-min target Q, plus tau H(pi(.|s')).
-        a_next = sampler(state.actor, batch.next_obs, noise(k_next, k_samples, b))  # (K, B, D)
-        v_next = bootstrap_value(qnet, state.target_critic, batch.next_obs, a_next, "mean")
-        entropy = jnp.zeros((b,))
-        if cfg.entropy_tau > 0:
-            points = sampler(state.actor, batch.next_obs, noise(k_points, cfg.entropy_points, b))
-            entropy = mixture_entropy(k_entropy, a_next[:m_centres], points, cfg.entropy_sigma)
-            v_next = v_next + cfg.entropy_tau * entropy
+        v_next, entropy, _ = soft_sample_value(qnet, state.target_critic, sampler, state.actor, batch.next_obs,
+                                               (k_next, k_points, k_entropy), k_samples, cfg.entropy_tau,
+                                               cfg.entropy_sigma, cfg.entropy_centres, cfg.entropy_points)
         target = td_target(batch, v_next)
         critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
                                                          target)
 
         # Policy: one split proximal step of K samples per state, then the W2 regression onto g_theta.
-        z = noise(k_pi, k_samples, b)
+        z = sampler.noise(k_pi, k_samples, b)
         samples = velocity_at(critic_q_fn(qnet, critic, cfg.policy_critic), batch.obs,
-                              sampler(state.actor, batch.obs, z))
+                              sampler.apply(state.actor, batch.obs, z))
         targets = proximal_targets(k_heat, samples, cfg.eta, cfg.entropy_tau)
 
         def regression_step(carry, _):
             params, opt_state = carry
-            loss, grads = jax.value_and_grad(lambda p: w2_projection_loss(sampler(p, batch.obs, z), targets))(params)
+            loss, grads = jax.value_and_grad(
+                lambda p: w2_projection_loss(sampler.apply(p, batch.obs, z), targets))(params)
             updates, opt_state = actor_tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
 
         (actor_params, actor_opt), losses = jax.lax.scan(regression_step, (state.actor, state.actor_opt), None,
                                                          length=cfg.inner_steps)
-        moved = sampler(actor_params, batch.obs, z)
+        moved = sampler.apply(actor_params, batch.obs, z)
         new = WPPGState(actor_params, critic, polyak(state.target_critic, critic, cfg.target_tau), actor_opt,
                         critic_opt)
         displacement = targets - samples.actions

@@ -1,0 +1,95 @@
+"""Policies used only through their samples, a = g_theta(s, z) with z ~ N(0, I), and their soft bootstrap.
+
+Shared by the agents that never evaluate a log-density (WPPG and the direct particle method):
+
+- :func:`make_sampler`: the tanh-Gaussian g(s, z) = tanh(mu(s) + sigma(s) z), z ~ N(0, I_D), or the implicit
+  g(s, z) = tanh(f([s, z])), z ~ N(0, I_m);
+- :func:`soft_sample_value`: the soft state value at s' from K samples of the policy,
+      V(s') = (1/K) sum_k min_i Q_i'(s', a_k) + temperature * H(pi(.|s')),
+  with H the plug-in Gaussian-mixture estimate (:func:`wrl.geometry.entropy.mixture_entropy`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from wrl.critics import bootstrap_value
+from wrl.distributions.tanh_gaussian import squash_log_std
+from wrl.geometry.entropy import mixture_entropy
+from wrl.networks import MLP
+
+POLICY_CLASSES = ("gaussian", "implicit")
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A policy known through its samples: ``apply(params, obs (B, O), z (..., B, z_dim)) -> (..., B, D)``."""
+
+    kind: str
+    z_dim: int
+    init: Callable[[jax.Array], Any]
+    apply: Callable[[Any, jax.Array, jax.Array], jax.Array]
+
+    def noise(self, key: jax.Array, n: int, batch: int) -> jax.Array:
+        """n draws of z per state: (n, batch, z_dim)."""
+        return jax.random.normal(key, (n, batch, self.z_dim))
+
+    def act(self, params: Any, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
+        """One action per state; deterministic: z = 0 (the tanh-Gaussian's mode tanh(mu), the implicit g(s, 0))."""
+        shape = (obs.shape[0], self.z_dim)
+        z = jnp.zeros(shape) if deterministic else jax.random.normal(key, shape)
+        return self.apply(params, obs, z)
+
+
+def latent_size(kind: str, latent_dim: int, obs_dim: int, act_dim: int) -> int:
+    """Size of the noise z: D for the tanh-Gaussian, m for the implicit policy (0: max(1, round(O / 3)))."""
+    if kind == "gaussian":
+        return act_dim
+    return latent_dim or max(1, round(obs_dim / 3))
+
+
+def make_sampler(kind: str, hidden: tuple[int, ...], obs_dim: int, act_dim: int, latent_dim: int = 0) -> Sampler:
+    """The tanh-Gaussian (``gaussian``) or implicit (``implicit``) sampler with an MLP of widths ``hidden``."""
+    implicit = kind == "implicit"
+    z_dim = latent_size(kind, latent_dim, obs_dim, act_dim)
+    net = MLP(hidden, act_dim if implicit else 2 * act_dim)
+
+    def init(key: jax.Array) -> Any:
+        return net.init(key, jnp.zeros((1, obs_dim + z_dim if implicit else obs_dim)))
+
+    def apply(params: Any, obs: jax.Array, z: jax.Array) -> jax.Array:
+        if implicit:
+            x = jnp.concatenate([jnp.broadcast_to(obs, (*z.shape[:-1], obs.shape[-1])), z], axis=-1)
+            return jnp.tanh(net.apply(params, x))
+        mean, raw = jnp.split(net.apply(params, obs), 2, axis=-1)
+        return jnp.tanh(mean + jnp.exp(squash_log_std(raw)) * z)
+
+    return Sampler(kind, z_dim, init, apply)
+
+
+def soft_sample_value(qnet: Any, target_critic: Any, sampler: Sampler, params: Any, next_obs: jax.Array,
+                      keys: tuple[jax.Array, jax.Array, jax.Array], num_samples: int, temperature: float,
+                      entropy_sigma: float, entropy_centres: int,
+                      entropy_points: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """V(s') = (1/K) sum_k min_i Q_i'(s', a_k) + temperature * H(pi(.|s')), a_k = g(s', z_k).
+
+    H is the plug-in mixture estimate over the first ``entropy_centres`` (0: all K) samples as centres and
+    ``entropy_points`` further samples (skipped, and 0, when temperature is 0). ``keys``: for the K samples,
+    the further samples and the estimator's kernel noise. Returns (V (B,), H (B,), the K samples (K, B, D)).
+    """
+    k_next, k_points, k_entropy = keys
+    b = next_obs.shape[0]
+    a_next = sampler.apply(params, next_obs, sampler.noise(k_next, num_samples, b))  # (K, B, D)
+    v_next = bootstrap_value(qnet, target_critic, next_obs, a_next, "mean")
+    entropy = jnp.zeros((b,))
+    if temperature > 0:
+        m_centres = min(entropy_centres or num_samples, num_samples)
+        points = sampler.apply(params, next_obs, sampler.noise(k_points, entropy_points, b))
+        entropy = mixture_entropy(k_entropy, a_next[:m_centres], points, entropy_sigma)
+        v_next = v_next + temperature * entropy
+    return v_next, entropy, a_next

@@ -1,0 +1,145 @@
+"""The direct method of "Policy Optimization as Wasserstein Gradient Flows" (Zhang et al., ICML 2018).
+
+Per state s the policy pi(.|s) follows the Wasserstein gradient flow of KL(pi(.|s) || p_s) with the target
+p_s(a) proportional to exp(Q(s, a) / alpha). An amortised sampler a = f_phi(s, xi), xi ~ N(0, I)
+(:mod:`wrl.agents.samplers`), draws M action particles a_j = f_phi(s, xi_j) per state; each moves with the
+particle velocity (:func:`wrl.flows.particles.particle_velocity`, the estimator chosen by ``--method``)
+
+    v_j = grad_a Q(s, a_j) / alpha + (estimate of -grad_a log pi(a_j|s))      (blob, gfsd, gfsf)
+    v_j = (1/M) sum_l [K_jl grad_a Q(s, a_l) / alpha + grad_{a_l} k(a_l, a_j)]  (svgd, the comparator),
+
+with grad_a Q from the twin critics (:mod:`wrl.flows.velocity`). phi follows the particles by
+back-propagating the velocity through the sampler (amortisation):
+
+    phi <- phi + lr * (1 / (B M)) sum_{s, j} (d f_phi(s, xi_j) / d phi)^T v_j,
+
+i.e. the gradient of the surrogate L(phi) = -mean_{s, j} <stopgrad(v_j), f_phi(s, xi_j)>, whose value carries
+no meaning (its gradient does). The critic is soft: twin critics with Polyak targets, bootstrapped by the
+mean over the M particles at s' of the twin-min target Q plus alpha times the sample-based entropy estimate
+(:func:`wrl.agents.samplers.soft_sample_value`), so that the critic and the flow share one temperature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from wrl.agents.base import ActorCriticConfig, Agent
+from wrl.agents.samplers import POLICY_CLASSES, Sampler, make_sampler, soft_sample_value
+from wrl.config import hp
+from wrl.critics import critic_step, polyak, td_target
+from wrl.flows.particles import METHODS, particle_velocity
+from wrl.flows.velocity import QFn, critic_q_fn, velocity_at
+from wrl.networks import QNetwork, ensemble_init
+from wrl.replay import Batch
+
+
+@dataclass(frozen=True)
+class WGFDirectConfig(ActorCriticConfig):
+    method: str = hp("blob", "particle velocity estimator: blob, gfsd, gfsf (smoothed functions) or svgd",
+                     choices=METHODS)
+    num_particles: int = hp(8, "M: action particles per state (flow, bootstrap and entropy estimate)", ge=2)
+    alpha: float = hp(0.05, "temperature alpha of the target exp(Q / alpha) and of the critic's entropy bonus",
+                      gt=0)
+    bandwidth: float = hp(0.0, "RBF kernel bandwidth h on the action particles; 0: the median heuristic per state",
+                          ge=0)
+    lam: float = hp(0.1, "GFSF's regulariser lambda", ge=0)
+    policy: str = hp("implicit", "sampler class: implicit tanh(f([s, xi])) or a tanh-Gaussian through its samples",
+                     choices=POLICY_CLASSES)
+    latent_dim: int = hp(0, "implicit sampler: size of the noise xi ~ N(0, I_m); 0: max(1, round(obs_dim/3))", ge=0)
+    policy_critic: str = hp("min", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
+    target_tau: float = hp(0.005, "Polyak rate of the target critic", gt=0, le=1)
+    entropy_sigma: float = hp(0.2, "kernel width sigma of the Gaussian-mixture entropy estimate", gt=0)
+    entropy_points: int = hp(4, "further policy samples per state at which the mixture density is evaluated",
+                             ge=1)
+
+
+@flax.struct.dataclass
+class WGFDirectState:
+    actor: dict
+    critic: dict
+    target_critic: dict
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+
+
+def direct_policy_step(sampler: Sampler, tx: optax.GradientTransformation, params: Any, opt_state: Any,
+                       q_fn: QFn, obs: jax.Array, xi: jax.Array, cfg: WGFDirectConfig):
+    """One step of the direct method on the sampler parameters phi, for noise xi (M, B, m).
+
+    The particles a_j = f_phi(s, xi_j) per state get v_j = particle_velocity(a, grad_a Q / alpha) under
+    ``cfg.method``; phi moves along (1 / (B M)) sum (d f_phi / d phi)^T v_j through the optimizer ``tx``
+    (the gradient of -mean <stopgrad(v), f_phi(s, xi)>). Returns (phi, opt_state, the particles' velocity
+    samples (M, B, D), the velocity v (M, B, D), the score grad_a Q / alpha (M, B, D)).
+    """
+    samples = velocity_at(q_fn, obs, sampler.apply(params, obs, xi))
+    score = samples.dq_da / cfg.alpha  # grad_a log p_s, p_s proportional to exp(Q(s, .) / alpha)
+    per_state = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731  (M, B, D) <-> (B, M, D): one particle set per state
+    velocity = per_state(particle_velocity(per_state(samples.actions), per_state(score), cfg.method,
+                                           cfg.bandwidth or None, cfg.lam))
+
+    def surrogate(p: Any) -> jax.Array:
+        return -jnp.mean(jnp.sum(jax.lax.stop_gradient(velocity) * sampler.apply(p, obs, xi), axis=-1))
+
+    grads = jax.grad(surrogate)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, samples, velocity, score
+
+
+def make_agent(cfg: WGFDirectConfig, obs_dim: int, act_dim: int) -> Agent:
+    sampler = make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim)
+    qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
+    actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr)
+    m = cfg.num_particles
+
+    def init(key: jax.Array) -> WGFDirectState:
+        ka, kc = jax.random.split(key)
+        actor_params = sampler.init(ka)
+        critic_params = ensemble_init(qnet, kc, cfg.num_critics, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
+        return WGFDirectState(actor_params, critic_params, critic_params, actor_tx.init(actor_params),
+                              critic_tx.init(critic_params))
+
+    def act(state: WGFDirectState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
+        return sampler.act(state.actor, obs, key, deterministic)
+
+    def update(state: WGFDirectState, batch: Batch, key: jax.Array):
+        k_next, k_points, k_entropy, k_pi = jax.random.split(key, 4)
+        b = batch.obs.shape[0]
+
+        # Soft critic: V(s') = mean over the M particles of the twin-min target Q + alpha H(pi(.|s')).
+        v_next, entropy, _ = soft_sample_value(qnet, state.target_critic, sampler, state.actor, batch.next_obs,
+                                               (k_next, k_points, k_entropy), m, cfg.alpha, cfg.entropy_sigma, 0,
+                                               cfg.entropy_points)
+        target = td_target(batch, v_next)
+        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
+                                                         target)
+
+        # Policy: M particles per state, their velocity under the chosen estimator, back-propagated into phi.
+        q_fn = critic_q_fn(qnet, critic, cfg.policy_critic)
+        xi = sampler.noise(k_pi, m, b)
+        actor_params, actor_opt, samples, velocity, score = direct_policy_step(
+            sampler, actor_tx, state.actor, state.actor_opt, q_fn, batch.obs, xi, cfg)
+        moved = sampler.apply(actor_params, batch.obs, xi)
+        new = WGFDirectState(actor_params, critic, polyak(state.target_critic, critic, cfg.target_tau), actor_opt,
+                             critic_opt)
+        repulsion = velocity - score if cfg.method != "svgd" else velocity
+        metrics = {
+            "losses/critic_loss": critic_loss, "losses/q_mean": jnp.mean(q),
+            "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
+            "policy/velocity_norm": jnp.mean(jnp.linalg.norm(velocity, axis=-1)),
+            # the density-gradient (repulsive) part of the velocity; for SVGD the whole smoothed direction
+            "policy/repulsion_norm": jnp.mean(jnp.linalg.norm(repulsion, axis=-1)),
+            # E |f_new(s, xi) - f_old(s, xi)|^2: an upper bound on E_s W2^2(pi_old, pi_new) through the coupling xi
+            "policy/w2_sq_move": jnp.mean(jnp.sum(jnp.square(moved - samples.actions), axis=-1)),
+            "policy/sample_std": jnp.mean(jnp.std(samples.actions, axis=0)),
+            "policy/saturated": jnp.mean(jnp.abs(samples.actions) > 0.99),
+            "policy/entropy": jnp.mean(entropy),
+        }
+        return new, metrics
+
+    return Agent(init, act, update)
