@@ -56,18 +56,21 @@ def _base_type(tp: Any) -> Any:
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
-                skip: tuple[str, ...] = (), hidden: bool = False) -> None:
+                skip: tuple[str, ...] = (), hidden: bool = False, defaults: dict[str, Any] | None = None) -> None:
     """One ``--option`` per field of dataclass ``cls``; defaults are left as None (unset).
 
-    ``hidden`` options are parsed but not listed in ``--help``.
+    ``hidden`` options are parsed but not listed in ``--help``; ``defaults`` replaces the default shown in the
+    help for some fields (an algorithm's own training defaults).
     """
+    defaults = defaults or {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip or f.metadata.get("cli") is False:
             continue
         tp = _base_type(hints[f.name])
         name = _cli_name(prefix + f.name)
-        help_text = argparse.SUPPRESS if hidden else f"{f.metadata.get('help', '')} (default: {f.default!r})"
+        shown = defaults.get(f.name, f.default)
+        help_text = argparse.SUPPRESS if hidden else f"{f.metadata.get('help', '')} (default: {shown!r})"
         kwargs: dict[str, Any] = {"dest": prefix + f.name, "default": None, "help": help_text}
         if tp is bool:
             parser.add_argument(name, action=argparse.BooleanOptionalAction, **kwargs)

@@ -87,3 +87,28 @@ def replay_sample(rb: ReplayState, key: jax.Array, batch_size: int, n_step: int,
     discount = (gamma ** m.astype(jnp.float32)) * (1.0 - rb.terminated[last].astype(jnp.float32))
     return Batch(obs=rb.obs[i], action=rb.action[i], reward=reward, discount=discount,
                  next_obs=rb.next_obs[last])
+
+
+class Rollout(NamedTuple):
+    """The last T steps of every environment, in time order: arrays (T, num_envs, ...)."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array  # the true next observation (the final one at an episode's end)
+    discount: jax.Array  # gamma (1 - terminated): multiplies the value of next_obs
+    trace: jax.Array  # gamma (1 - ended), ended = terminated or truncated: how far a return may reach back
+
+
+def replay_recent(rb: ReplayState, steps: int, num_envs: int, gamma: float) -> Rollout:
+    """The newest ``steps`` rows of every environment as a :class:`Rollout` (on-policy learners).
+
+    Rows are written ``num_envs`` at a time, so the newest ``steps * num_envs`` rows, reshaped to
+    (steps, num_envs), are each environment's last ``steps`` transitions in order (the capacity must hold them).
+    """
+    cap = rb.obs.shape[0]
+    rows = ((rb.ptr - steps * num_envs + jnp.arange(steps * num_envs)) % cap).reshape(steps, num_envs)
+    discount = gamma * (1.0 - rb.terminated[rows].astype(jnp.float32))
+    trace = gamma * (1.0 - rb.ended[rows].astype(jnp.float32))
+    return Rollout(obs=rb.obs[rows], action=rb.action[rows], reward=rb.reward[rows], next_obs=rb.next_obs[rows],
+                   discount=discount, trace=trace)

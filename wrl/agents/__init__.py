@@ -15,6 +15,7 @@ ALGOS: dict[str, tuple[str, str]] = {
     "wpo": ("wrl.agents.wpo", "WPOConfig"),
     "wppg": ("wrl.agents.wppg", "WPPGConfig"),
     "wgf-direct": ("wrl.agents.wgf_direct", "WGFDirectConfig"),
+    "wgf-indirect": ("wrl.agents.wgf_indirect", "WGFIndirectConfig"),
 }
 
 
@@ -33,8 +34,21 @@ def presets(algo: str) -> dict[str, Preset]:
     return dict(getattr(_module(algo), "PRESETS", {}))
 
 
+def train_defaults(algo: str) -> dict[str, Any]:
+    """Training settings in which ``algo`` departs from the shared defaults (its module's ``TRAIN_DEFAULTS``)."""
+    return dict(getattr(_module(algo), "TRAIN_DEFAULTS", {}))
+
+
+def check_train_config(algo: str, cfg: Any, agent_cfg: Any) -> None:
+    """Raise a ConfigError if the training settings do not suit ``algo`` (its module's ``check_train_config``)."""
+    check = getattr(_module(algo), "check_train_config", None)
+    if check is not None:
+        check(cfg, agent_cfg)
+
+
 def make_agent(algo: str, cfg: Any, obs_dim: int, act_dim: int) -> Agent:
     return _module(algo).make_agent(cfg, obs_dim, act_dim)
 
 
-__all__ = ["ALGOS", "Agent", "Preset", "config_class", "make_agent", "presets"]
+__all__ = ["ALGOS", "Agent", "Preset", "check_train_config", "config_class", "make_agent", "presets",
+           "train_defaults"]

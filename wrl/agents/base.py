@@ -15,7 +15,7 @@ import jax
 import optax
 
 from wrl.config import hp
-from wrl.replay import Batch
+from wrl.replay import Batch, Rollout
 
 AgentState = Any
 Metrics = dict[str, jax.Array]
@@ -26,8 +26,11 @@ class Agent(NamedTuple):
     """key -> initial agent state."""
     act: Callable[[AgentState, jax.Array, jax.Array, bool], jax.Array]
     """(state, obs batch, key, deterministic) -> actions in [-1, 1]."""
-    update: Callable[[AgentState, Batch, jax.Array], tuple[AgentState, Metrics]]
-    """(state, batch, key) -> (new state, scalar metrics): one gradient step."""
+    update: Callable[[AgentState, Batch, jax.Array], tuple[AgentState, Metrics]] | None
+    """(state, batch, key) -> (new state, scalar metrics): one gradient step (off-policy agents)."""
+    rollout_update: Callable[[AgentState, Rollout, jax.Array], tuple[AgentState, Metrics]] | None = None
+    """On-policy agents: (state, the last ``update_every`` steps of every env, key) -> (new state, metrics),
+    called every ``update_every`` environment steps instead of ``update`` on sampled minibatches."""
 
 
 @dataclass(frozen=True)

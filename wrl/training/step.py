@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from wrl.agents import make_agent
 from wrl.agents.base import Agent
-from wrl.replay import ReplayState, replay_add, replay_init, replay_sample
+from wrl.replay import ReplayState, replay_add, replay_init, replay_recent, replay_sample
 from wrl.training.config import TrainConfig
 
 
@@ -93,6 +93,11 @@ def run_updates(agent: Agent, cfg: TrainConfig, agent_state, replay: ReplayState
     """
     average = cfg.objective == "average"
     gamma, offset = (1.0, avg_reward) if average else (cfg.gamma, 0.0)
+    if agent.rollout_update is not None:  # on-policy: one update on every env's last update_every steps
+        rollout = replay_recent(replay, cfg.update_every, cfg.num_envs, cfg.gamma)
+        s, metrics = agent.rollout_update(agent_state, rollout, key)
+        counts = {k: (~jnp.isnan(v)).astype(jnp.int32) for k, v in metrics.items()}
+        return s, {k: jnp.nan_to_num(v).astype(jnp.float32) for k, v in metrics.items()}, counts
 
     def one_update(s, k):
         k_batch, k_update = jax.random.split(k)
@@ -141,7 +146,7 @@ def make_step_fns(agent: Agent, cfg: TrainConfig, seeds_axis: bool = False) -> t
     updated side by side in the same compiled program (one vmapped update). Seeds share the step counter,
     so whether to update is decided once for all of them (a real branch, not a select under vmap).
     """
-    updates_per_step = cfg.utd * cfg.num_envs
+    updates_per_step = 1 if agent.rollout_update is not None else cfg.utd * cfg.num_envs
 
     def vmap(f: Callable, **kw: Any) -> Callable:
         return jax.vmap(f, **kw) if seeds_axis else f

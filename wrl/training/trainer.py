@@ -22,7 +22,7 @@ import numpy as np
 
 import wrl
 from wrl import config as C
-from wrl.agents import config_class, make_agent
+from wrl.agents import check_train_config, config_class, make_agent, train_defaults
 from wrl.envs import VecEnv, env_factory, env_spec, import_env_modules, make_env
 from wrl.errors import CheckpointError, ConfigError, DivergenceError, RunDirError
 from wrl.training.checkpoint import load_checkpoint, read_meta, save_checkpoint
@@ -41,6 +41,7 @@ def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
     if not isinstance(agent_cfg, config_class(cfg.algo)):
         raise ConfigError(f"agent config {type(agent_cfg).__name__} does not belong to --algo {cfg.algo}")
     C.validate(agent_cfg)
+    check_train_config(cfg.algo, cfg, agent_cfg)
     if cfg.buffer_size < cfg.batch_size:
         raise ConfigError(f"--buffer-size ({cfg.buffer_size}) must be at least --batch-size ({cfg.batch_size})")
 
@@ -250,6 +251,7 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
     spec = env_spec(cfg.env)
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
     fns = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim, seeds_axis)
+    on_policy = agent.rollout_update is not None
 
     def one(tree: Any, i: int) -> Any:
         """Member i's part of a (possibly stacked) pytree."""
@@ -322,8 +324,12 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
                                            for f in ("reward", "next_obs", "terminated", "truncated")))
             prev, step = step, step + cfg.num_envs
             obs = stacked([o.obs for o in outs])
-            action = fns.act(ts, obs, np.int32(step))  # parameters one update behind: see make_step_fns
-            ts = fns.learn_step(ts, tr)  # dispatched asynchronously; the host steps the env meanwhile
+            if on_policy:  # the next action from the updated policies: every rollout is the current policy's
+                ts = fns.learn_step(ts, tr)
+                action = fns.act(ts, obs, np.int32(step))
+            else:
+                action = fns.act(ts, obs, np.int32(step))  # parameters one update behind: see make_step_fns
+                ts = fns.learn_step(ts, tr)  # dispatched asynchronously; the host steps the env meanwhile
             for m, out in zip(members, outs, strict=True):
                 for ret, length in zip(out.episode_returns, out.episode_lengths, strict=True):
                     m.host["episodes"] += 1
@@ -383,7 +389,7 @@ def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
 
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
-    return dataclasses.replace(TrainConfig(), algo=algo, **overrides)
+    return dataclasses.replace(TrainConfig(), algo=algo, **{**train_defaults(algo), **overrides})
 
 
 def agent_config_from(algo: str, overrides: dict[str, Any] | None = None) -> Any:
