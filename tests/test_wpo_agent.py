@@ -83,3 +83,24 @@ def test_policy_climbs_a_learned_linear_critic(policy):
     after = float(jnp.mean(act(state, b.obs)))
     assert np.isfinite(float(metrics["losses/policy_loss"]))
     assert abs(before) < 0.1 and after > before + 0.3, (before, after)
+
+
+def test_acme_preset_is_the_published_configuration_with_the_factor_n():
+    """`--preset acme`: Acme's WPO settings; its KL weights divided by its N = 20 (Acme sums the loss over the
+    samples, wrl averages); explicit options still win."""
+    import math
+
+    from wrl.agents import presets
+    from wrl.cli import _train_algo, build_parser
+    from wrl.training.commands import configs_from_args
+
+    acme = presets("wpo")["acme"]
+    assert acme.agent["num_samples"] == 20 and acme.train["n_step"] == 5 and acme.train["update_every"] == 8
+    argv = ["train", "--algo", "wpo", "--preset", "acme", "--critic-lr", "3e-4"]
+    cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    assert agent_cfg.critic_hidden == (512, 512, 256) and agent_cfg.critic_layer_norm and agent_cfg.actor_layer_norm
+    assert agent_cfg.target_update == "periodic" and agent_cfg.target_period == 100 and agent_cfg.num_critics == 1
+    assert agent_cfg.kl_alpha_mean * 20 == pytest.approx(math.log(1 + math.exp(0.0)))
+    assert agent_cfg.kl_alpha_std * 20 == pytest.approx(1e4)
+    assert agent_cfg.actor_lr == 1e-4 and agent_cfg.critic_lr == 3e-4  # the explicit option wins
+    assert cfg.batch_size == 256 and cfg.n_step == 5 and cfg.update_every == 8

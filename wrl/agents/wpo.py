@@ -25,6 +25,7 @@ action itself, so it is never a silent zero.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import flax.struct
@@ -32,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wrl.agents.base import ActorCriticConfig, Agent
+from wrl.agents.base import ActorCriticConfig, Agent, Preset
 from wrl.config import hp
 from wrl.critics import bootstrap_value, critic_step, target_update, td_target
 from wrl.distributions.base import sample
@@ -88,6 +89,31 @@ class WPOConfig(ActorCriticConfig):
         return KLConfig(mode=self.kl_mode, alpha_mean=self.kl_alpha_mean, alpha_std=self.kl_alpha_std,
                         epsilon_mean=self.kl_epsilon_mean, epsilon_std=self.kl_epsilon_std,
                         dual_learning_rate=self.dual_lr)
+
+
+# Acme's loss sums over its N = 20 samples where ours averages: its KL weights, softplus(0) and softplus(1e4),
+# weigh a loss N times larger, so the same balance of policy loss and KL is N times smaller weights here.
+_ACME_N = 20
+
+PRESETS = {
+    "acme": Preset(
+        help="the official Acme WPO configuration (google-deepmind/acme, agents/jax/wpo): LayerNorm MLPs "
+             "(256, 256, 256) / (512, 512, 256), one critic, n-step 5, 20 samples, 128 bootstrap samples, KL "
+             "weights softplus(0) and softplus(1e4) for a sum over 20 samples, hard target copies every 100 "
+             "updates, Adam 1e-4 (duals 1e-2), 1 update per 8 steps (samples per insert 32 at batch 256), "
+             "unbounded mean, std 0.7 at init and >= 1e-6, no gradient clip",
+        agent={"actor_hidden": (256, 256, 256), "actor_layer_norm": True, "critic_hidden": (512, 512, 256),
+               "critic_layer_norm": True, "num_critics": 1, "actor_lr": 1e-4, "critic_lr": 1e-4, "dual_lr": 1e-2,
+               "grad_clip": 0.0, "num_samples": _ACME_N, "num_bootstrap_samples": 128, "bootstrap": "mean",
+               "policy_critic": "first", "target_update": "periodic", "target_period": 100, "init_std": 0.7,
+               "min_std": 1e-6, "bounded_mean": False, "kl_mode": "soft",
+               "kl_alpha_mean": math.log(2.0) / _ACME_N,  # softplus(0) = log 2
+               "kl_alpha_std": 1e4 / _ACME_N,  # softplus(1e4) = 1e4 to float precision
+               "kl_epsilon_mean": 2.5e-3, "kl_epsilon_std": 1e-6},
+        train={"batch_size": 256, "gamma": 0.99, "n_step": 5, "utd": 1, "update_every": 8,
+               "learning_starts": 1000, "buffer_size": 1_000_000},
+    ),
+}
 
 
 @flax.struct.dataclass
