@@ -107,7 +107,7 @@ def test_flow_particles_command(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == {"svgd", "blob", "gfsd", "gfsf"}
     for method, r in summary["methods"].items():
-        assert len(r["w2"]) == 4, method
+        assert len(r["w2"]) == 5 and r["w2"][0] == summary["w2_start"], method  # steps 0, 50, ..., 200
         assert r["w2_final"] < 0.5 * summary["w2_start"], method  # every estimator spreads out to the 4 modes
     assert set(summary["cost_us_per_evaluation"]["blob"]) == {"10", "20"}
     assert (out / "particles.png").stat().st_size > 0

@@ -122,7 +122,7 @@ def simulate(cfg: ParticleToyConfig) -> dict[str, Any]:
     x0 = cfg.init_std * jax.random.normal(key_init, (cfg.particles, 2))
     reference = target_samples(key_ref, cfg.particles, cfg)
     floor = target_samples(key_floor, cfg.particles, cfg)
-    steps = [cfg.record_every * (i + 1) for i in range(cfg.iterations // cfg.record_every)]
+    steps = [cfg.record_every * i for i in range(cfg.iterations // cfg.record_every + 1)]  # 0: the start
     out: dict[str, Any] = {
         "steps": steps,
         "reference": np.asarray(reference),
@@ -141,7 +141,7 @@ def simulate(cfg: ParticleToyConfig) -> dict[str, Any]:
         start = time.perf_counter()
         final, snaps = jax.block_until_ready(compiled(x0))
         run_s = time.perf_counter() - start
-        snaps = np.asarray(snaps)
+        snaps = np.concatenate([np.asarray(x0)[None], np.asarray(snaps)])
         out["methods"][method] = {
             "final": np.asarray(final),
             "snapshots": snaps,
