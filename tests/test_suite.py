@@ -106,3 +106,12 @@ def test_sweep_finds_the_known_best_of_a_one_parameter_space(tmp_path, capsys):
     argv = ["train", "--config", str(tmp_path / "sw" / "best.toml")]
     cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
     assert cfg.algo == "sac" and agent_cfg.critic_lr == 3e-4
+
+
+def test_an_algorithms_own_options_win_over_the_suite_wide_ones(tmp_path):
+    suite = S.SUITES["smoke"]
+    spec = next(a for a in suite.algos if a.startswith("wgf-indirect="))
+    argv = ["train", *S.train_args(suite, spec, "gym:Pendulum-v1", tmp_path / "u")]
+    cfg, _ = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    assert "--learning-starts" in suite.train_args and cfg.learning_starts == 0
+    assert {S.parse_variant(a)[1] for a in suite.algos} >= {"sac", "td3", "wpo", "wppg", "wgf-direct", "wgf-indirect"}

@@ -131,3 +131,14 @@ def test_help_shows_the_algorithms_own_training_defaults(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "--learning-starts INT uniform-random steps before updates start (default: 0)" in out
     assert "--update-every INT" in out and "(default: 16)" in out
+
+
+def test_seeds_side_by_side_match_seeds_alone(tmp_path):
+    """Two seeds in one group (vmapped) evaluate as each seed trained alone (same machine, float tolerance)."""
+    from wrl.training.trainer import train_group
+
+    cfg, agent_cfg = small(total_steps=400), tiny(num_particles=2)
+    group = train_group(cfg, agent_cfg, tmp_path / "g", [1, 2], progress=False, tensorboard=False)
+    alone = train(dataclasses.replace(cfg, seed=2), agent_cfg, tmp_path / "a", progress=False, tensorboard=False)
+    assert group["finished"] and len(group["final_eval_return"]) == 2
+    assert group["final_eval_return"][1] == pytest.approx(alone["final_eval_return"], rel=1e-4, abs=1e-3)

@@ -72,7 +72,8 @@ class Suite:
 
 
 SUITES: dict[str, Suite] = {
-    "smoke": Suite("smoke", ("sac", "td3", "wpo", "wppg", "wppg-i=wppg --policy implicit"), ("gym:Pendulum-v1",),
+    "smoke": Suite("smoke", ("sac", "td3", "wpo", "wppg", "wppg-i=wppg --policy implicit", "wgf-direct",
+                             "wgf-indirect=wgf-indirect --learning-starts 0"), ("gym:Pendulum-v1",),
                    (0, 1), total_steps=3000, eval_every=1000, eval_episodes=5, train_args="--learning-starts 500"),
     "mujoco": Suite("mujoco", ("sac", "td3", "wpo", "wppg"),
                     ("gym:HalfCheetah-v5", "gym:Hopper-v5", "gym:Walker2d-v5", "gym:Ant-v5", "gym:Humanoid-v5"),
@@ -115,11 +116,12 @@ def _state(path: Path) -> str:
 
 
 def train_args(suite: Suite, algo_spec: str, task: str, path: Path) -> list[str]:
-    """The `wrl train` options of one (algorithm, task) group of the suite."""
+    """The `wrl train` options of one (algorithm, task) group of the suite; an algorithm's own options come
+    after the suite-wide ``train_args``, so they win."""
     _, algo, opts = parse_variant(algo_spec)
-    return ["--algo", algo, *opts, "--env", task, "--seeds", *map(str, suite.seeds), "--total-steps",
+    return ["--algo", algo, "--env", task, "--seeds", *map(str, suite.seeds), "--total-steps",
             str(suite.total_steps), "--eval-every", str(suite.eval_every), "--eval-episodes",
-            str(suite.eval_episodes), *shlex.split(suite.train_args), "--run-dir", str(path)]
+            str(suite.eval_episodes), *shlex.split(suite.train_args), *opts, "--run-dir", str(path)]
 
 
 def run_unit(argv: list[str], single_thread: bool) -> None:
