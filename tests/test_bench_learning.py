@@ -40,3 +40,19 @@ def test_bad_jobs_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--jobs" in err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_bench_seeds_bound_has_every_core_and_bad_input_exits_2():
+    import os
+
+    import pytest
+
+    from wrl.bench.seeds import core_bound
+    from wrl.cli import main
+
+    bound = core_bound(0.5)
+    assert sorted(c["core"] for c in bound["per_core"]) == sorted(os.sched_getaffinity(0))
+    assert bound["gflop_per_second"] == pytest.approx(sum(c["gflop_per_second"] for c in bound["per_core"]))
+    assert all(c["gflop_per_second"] > 0 and c["windows"] >= 1 for c in bound["per_core"])
+    assert main(["bench", "seeds", "--seeds", "1"]) == 2
+    assert main(["bench", "seeds", "--experiment-steps", "500"]) == 2

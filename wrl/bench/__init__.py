@@ -5,6 +5,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "solve": ("wrl.bench.solve", "wall-clock until Pendulum-v1 is solved, wrl SAC vs SBX SAC"),
     "learning": ("wrl.bench.learning", "learning curves over seeds, written to docs/"),
     "sweep": ("wrl.bench.sweep", "hyperparameter search with Ray Tune; the best settings as a wrl train file"),
+    "seeds": ("wrl.bench.seeds", "seeds side by side: update FLOP rate vs the cores' bound, wall-clock vs SBX"),
     "suite": ("wrl.bench.suite", "algorithms x tasks x seeds, resumable, with aggregate statistics (rliable)"),
     "random-returns": ("wrl.bench.random_returns", "returns of the uniform random policy (normalised-score anchors)"),
     "lqr-average": ("wrl.bench.lqr_average", "average-reward agents on ergodic LQR vs the Riccati optimum"),

@@ -43,7 +43,9 @@ def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: 
                 raise ConfigError(tail.splitlines()[-1] if tail else "wrl train rejected its arguments")
             raise RuntimeError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{tail}")
         summary = json.loads((run_dir / "summary.json").read_text())
-        summary["rows"] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        # a group of seeds (--seeds): the rows of its first seed (the seeds share the clock)
+        rows_dir = run_dir / summary["runs"][0] if "runs" in summary else run_dir
+        summary["rows"] = [json.loads(line) for line in (rows_dir / "metrics.jsonl").read_text().splitlines()]
         summary["process_seconds"] = elapsed
         summary["command"] = "wrl train " + " ".join(train_args)
         return summary

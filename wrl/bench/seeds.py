@@ -1,0 +1,163 @@
+"""`wrl bench seeds`: seeds side by side in one process, against the machine's bound and against SBX.
+
+Three measurements in one run (HalfCheetah-v5, SAC, UTD 1, batch 256, (256, 256) MLPs, one environment
+per seed):
+
+1. The machine's bound: the matmul rate of the update's dominant shape (tanh(x @ W), 256 x 256 x 256,
+   float32) in one single-threaded XLA process pinned to each core, all cores at once, summed. A training
+   program cannot do more useful FLOPs per second on this machine.
+2. The update FLOP rate of training: steps/s after warm-up of one seed alone, and of ``--seeds`` seeds
+   side by side (``wrl train --seeds``, one vmapped update), times XLA's FLOP count of one update; each as a
+   fraction of the bound.
+3. The wall-clock of a whole experiment of ``--seeds`` seeds x ``--experiment-steps`` steps: wrl, all seeds
+   in one process, against SBX SAC running the same seeds as separate processes two at a time (the best a
+   user can do with it on 2 cores). Process wall-clock, start to exit, both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from wrl.bench.common import (
+    SINGLE_THREAD_XLA,
+    command_line,
+    machine_info,
+    machine_line,
+    markdown_table,
+    run_wrl,
+    write_json,
+)
+from wrl.bench.throughput import update_ceiling, wrl_throughput
+from wrl.errors import ConfigError
+
+_MATMUL_CHILD = """
+import json, os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+import jax, jax.numpy as jnp
+x = jnp.full((256, 256), 0.01, jnp.float32); w = jnp.full((256, 256), 0.01, jnp.float32)
+depth = 50
+chain = jax.jit(lambda x, w: jax.lax.fori_loop(0, depth, lambda _, y: jnp.tanh(y @ w), x))
+jax.block_until_ready(chain(x, w))
+rates, end = [], time.perf_counter() + float(sys.argv[2])
+while time.perf_counter() < end:
+    start = time.perf_counter()
+    for _ in range(5):
+        y = chain(x, w)
+    jax.block_until_ready(y)
+    rates.append(2 * 256**3 * 5 * depth / (time.perf_counter() - start) / 1e9)
+rates.sort()
+print(json.dumps({"core": int(sys.argv[1]), "gflop_per_second": rates[len(rates) // 2], "windows": len(rates)}))
+"""
+
+
+def core_bound(seconds: float = 8.0) -> dict[str, Any]:
+    """Median matmul GFLOP/s of one single-threaded XLA process per core, all running at once, and their sum."""
+    cores = sorted(os.sched_getaffinity(0))
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()}
+    procs = [subprocess.Popen([sys.executable, "-c", _MATMUL_CHILD, str(c), str(seconds)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for c in cores]
+    per_core = []
+    for p in procs:
+        out, err = p.communicate(timeout=seconds + 120)
+        if p.returncode != 0:
+            raise RuntimeError(f"matmul process failed (exit {p.returncode}): {err.strip().splitlines()[-1:]}")
+        per_core.append(json.loads(out.strip().splitlines()[-1]))
+    return {"per_core": per_core, "gflop_per_second": sum(c["gflop_per_second"] for c in per_core),
+            "seconds": seconds}
+
+
+def wrl_experiment(seeds: list[int], env: str, steps: int, warmup: int) -> dict[str, Any]:
+    """Process wall-clock of ``wrl train --seeds ...`` for ``steps`` steps (no evaluation, one checkpoint)."""
+    start = time.perf_counter()
+    s = run_wrl(["--algo", "sac", "--env", env, "--seeds", *map(str, seeds), "--total-steps", str(steps),
+                 "--learning-starts", str(warmup), "--eval-every", str(steps), "--eval-episodes", "1",
+                 "--checkpoint-every", "1000000000", "--log-every", "1000", "--batch-size", "256", "--utd", "1"])
+    return {"wall_seconds": time.perf_counter() - start, "command": s["command"]}
+
+
+def sbx_experiment(seeds: list[int], env: str, steps: int, warmup: int, parallel: int = 2) -> dict[str, Any]:
+    """Process wall-clock of one SBX SAC run per seed, ``parallel`` processes at a time."""
+    from wrl.bench.peers import peer_throughput, require_peer
+
+    require_peer("sbx")
+
+    def one(seed: int) -> dict[str, Any]:
+        return peer_throughput("sbx", env.partition(":")[2], steps=max(steps - warmup - 10, 1),
+                               warmup_steps=warmup, seed=seed)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        runs = list(pool.map(one, seeds))
+    return {"wall_seconds": time.perf_counter() - start, "parallel": parallel,
+            "per_run_process_seconds": [r["process_seconds"] for r in runs]}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default="gym:HalfCheetah-v5", help="environment id (default: gym:HalfCheetah-v5)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds side by side (default: 5)")
+    p.add_argument("--steps", type=int, default=3000, help="measured steps of the rate runs (default: 3000)")
+    p.add_argument("--warmup", type=int, default=1000, help="random steps before learning (default: 1000)")
+    p.add_argument("--experiment-steps", type=int, default=20_000,
+                   help="steps per seed of the wall-clock experiment (0: skip it; default: 20000)")
+    p.add_argument("--bound-seconds", type=float, default=8.0, help="seconds of each bound measurement")
+    p.add_argument("--out", default=None, help="output path without extension: writes OUT.md and OUT.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seeds < 2 or args.steps <= 0 or args.warmup < 256 or args.experiment_steps < 0:
+        raise ConfigError("--seeds must be >= 2, --steps > 0, --warmup >= 256 (one batch), --experiment-steps >= 0")
+    if 0 < args.experiment_steps <= args.warmup + 10:
+        raise ConfigError(f"--experiment-steps must exceed --warmup + 10 ({args.warmup + 10})")
+    seeds = list(range(args.seeds))
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
+                               "seeds": args.seeds}
+    print("bound: one pinned single-threaded matmul process per core ...", flush=True)
+    bound = results["bound"] = core_bound(args.bound_seconds)
+    print("XLA's FLOP count of one SAC update ...", flush=True)
+    gflop = results["gflop_per_update"] = update_ceiling("sac", args.env, updates=30)["gflop_per_update"]
+    print("one seed ...", flush=True)
+    one = results["one_seed"] = wrl_throughput("sac", args.env, args.steps, args.warmup)
+    print(f"{args.seeds} seeds side by side ...", flush=True)
+    group = results["group"] = wrl_throughput("sac", args.env, args.steps, args.warmup,
+                                              ["--seeds", *map(str, seeds)])
+    rate_one = one["steps_per_second"] * gflop
+    rate_group = group["steps_per_second"] * args.seeds * gflop
+    results["fraction_of_bound"] = {"one_seed": rate_one / bound["gflop_per_second"],
+                                    "group": rate_group / bound["gflop_per_second"]}
+    rows = [["one seed", one["steps_per_second"], one["steps_per_second"], rate_one,
+             rate_one / bound["gflop_per_second"]],
+            [f"{args.seeds} seeds in one process", group["steps_per_second"], group["steps_per_second"] * args.seeds,
+             rate_group, rate_group / bound["gflop_per_second"]]]
+    table = markdown_table(["wrl SAC", "steps/s per seed", "updates/s, all seeds", "update GFLOP/s",
+                            "x the bound"], rows)
+    per_core = ", ".join(f"core {c['core']}: {c['gflop_per_second']:.0f}" for c in bound["per_core"])
+    text = [table, "", f"Bound: {bound['gflop_per_second']:.0f} GFLOP/s ({per_core}; one single-threaded XLA "
+            f"process pinned to each core, at once). One SAC update: {gflop:.3f} GFLOP (XLA's count)."]
+    if args.experiment_steps:
+        print(f"wall-clock: wrl, {args.seeds} seeds in one process ...", flush=True)
+        ours = results["experiment_wrl"] = wrl_experiment(seeds, args.env, args.experiment_steps, args.warmup)
+        print(f"wall-clock: SBX, {args.seeds} runs two at a time ...", flush=True)
+        theirs = results["experiment_sbx"] = sbx_experiment(seeds, args.env, args.experiment_steps, args.warmup)
+        ratio = results["experiment_ratio"] = ours["wall_seconds"] / theirs["wall_seconds"]
+        text += ["", markdown_table(
+            [f"{args.seeds} seeds x {args.experiment_steps} steps", "wall-clock s", "x SBX"],
+            [[f"wrl SAC, {args.seeds} seeds in one process", ours["wall_seconds"], ratio],
+             ["SBX SAC, one process per seed, two at a time", theirs["wall_seconds"], 1.0]])]
+    report = "\n".join(text)
+    print(report)
+    if args.out:
+        out = Path(args.out)
+        write_json(out.with_suffix(".json"), results)
+        out.with_suffix(".md").write_text(
+            f"# Seeds side by side, {args.env}\n\nCommand: `{results['command']}`\n\n{machine_line(results['machine'])}"
+            f"\n\nSAC, UTD 1, batch 256, (256, 256) MLPs, one environment per seed, {args.warmup} random steps "
+            f"first; rates over {args.steps} measured steps after learning starts.\n\n{report}\n")
+    return 0
