@@ -9,13 +9,13 @@ particle velocity (:func:`wrl.flows.particles.particle_velocity`, the estimator 
     v_j = (1/M) sum_l [K_jl grad_a Q(s, a_l) / alpha + grad_{a_l} k(a_l, a_j)]  (svgd, the comparator),
 
 with grad_a Q from the twin critics (:mod:`wrl.flows.velocity`). phi follows the particles by
-back-propagating the velocity through the sampler (amortisation):
+back-propagating the velocity through the sampler (amortisation,
+:func:`wrl.projections.amortised.amortised_particle_loss`):
 
-    phi <- phi + lr * (1 / (B M)) sum_{s, j} (d f_phi(s, xi_j) / d phi)^T v_j,
+    phi <- phi + lr * (1 / (B M)) sum_{s, j} (d f_phi(s, xi_j) / d phi)^T v_j.
 
-i.e. the gradient of the surrogate L(phi) = -mean_{s, j} <stopgrad(v_j), f_phi(s, xi_j)>, whose value carries
-no meaning (its gradient does). The critic is soft: twin critics with Polyak targets, bootstrapped by the
-mean over the M particles at s' of the twin-min target Q plus alpha times the sample-based entropy estimate
+The critic is soft: twin critics with Polyak targets, bootstrapped by the mean over the M particles at s'
+of the twin-min target Q plus alpha times the sample-based entropy estimate
 (:func:`wrl.agents.samplers.soft_sample_value`), so that the critic and the flow share one temperature.
 """
 
@@ -36,6 +36,7 @@ from wrl.critics import critic_step, polyak, td_target
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.flows.velocity import QFn, critic_q_fn, velocity_at
 from wrl.networks import QNetwork, ensemble_init
+from wrl.projections.amortised import amortised_particle_loss
 from wrl.replay import Batch
 
 
@@ -83,10 +84,7 @@ def direct_policy_step(sampler: Sampler, tx: optax.GradientTransformation, param
     velocity = per_state(particle_velocity(per_state(samples.actions), per_state(score), cfg.method,
                                            cfg.bandwidth or None, cfg.lam))
 
-    def surrogate(p: Any) -> jax.Array:
-        return -jnp.mean(jnp.sum(jax.lax.stop_gradient(velocity) * sampler.apply(p, obs, xi), axis=-1))
-
-    grads = jax.grad(surrogate)(params)
+    grads = jax.grad(lambda p: amortised_particle_loss(sampler.apply(p, obs, xi), velocity))(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, samples, velocity, score
 
