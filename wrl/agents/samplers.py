@@ -6,7 +6,9 @@ Shared by the agents that never evaluate a log-density (WPPG and the direct part
   g(s, z) = tanh(f([s, z])), z ~ N(0, I_m);
 - :func:`soft_sample_value`: the soft state value at s' from K samples of the policy,
       V(s') = (1/K) sum_k min_i Q_i'(s', a_k) + temperature * H(pi(.|s')),
-  with H the plug-in Gaussian-mixture estimate (:func:`wrl.geometry.entropy.mixture_entropy`).
+  with H the plug-in Gaussian-mixture estimate (:func:`wrl.geometry.entropy.mixture_entropy`), and
+  :func:`soft_critic_update`, the critic's TD step on that target;
+- :class:`SamplerCriticState`: a sampler, a critic ensemble, its target and their optimizer states.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import flax.struct
 import jax
 import jax.numpy as jnp
+import optax
 
-from wrl.critics import bootstrap_value
+from wrl.critics import bootstrap_value, critic_step, td_target
 from wrl.distributions.tanh_gaussian import squash_log_std
 from wrl.geometry.entropy import mixture_entropy
-from wrl.networks import MLP
+from wrl.networks import MLP, QNetwork, ensemble_init
+from wrl.replay import Batch
 
 POLICY_CLASSES = ("gaussian", "implicit")
 
@@ -93,3 +98,64 @@ def soft_sample_value(qnet: Any, target_critic: Any, sampler: Sampler, params: A
         entropy = mixture_entropy(k_entropy, a_next[:m_centres], points, entropy_sigma)
         v_next = v_next + temperature * entropy
     return v_next, entropy, a_next
+
+
+@flax.struct.dataclass
+class SamplerCriticState:
+    actor: dict
+    critic: dict
+    target_critic: dict
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+
+
+def init_sampler_critic(key: jax.Array, sampler: Sampler, qnet: Any, num_critics: int,
+                        actor_tx: optax.GradientTransformation, critic_tx: optax.GradientTransformation,
+                        obs_dim: int, act_dim: int) -> SamplerCriticState:
+    """A fresh sampler and critic ensemble; the target critic starts equal to the critic."""
+    ka, kc = jax.random.split(key)
+    actor_params = sampler.init(ka)
+    critic_params = ensemble_init(qnet, kc, num_critics, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
+    return SamplerCriticState(actor_params, critic_params, critic_params, actor_tx.init(actor_params),
+                              critic_tx.init(critic_params))
+
+
+def soft_critic_update(qnet: Any, critic_tx: optax.GradientTransformation, state: SamplerCriticState,
+                       sampler: Sampler, batch: Batch, keys: tuple[jax.Array, jax.Array, jax.Array],
+                       num_samples: int, temperature: float, entropy_sigma: float, entropy_centres: int,
+                       entropy_points: int):
+    """One TD step of the critic towards r + discount * V(s'), V from :func:`soft_sample_value`.
+
+    Returns (critic params, critic optimizer state, critic loss, Q at the batch, H(pi(.|s')) (B,)).
+    """
+    v_next, entropy, _ = soft_sample_value(qnet, state.target_critic, sampler, state.actor, batch.next_obs, keys,
+                                           num_samples, temperature, entropy_sigma, entropy_centres,
+                                           entropy_points)
+    critic, critic_opt, loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
+                                              td_target(batch, v_next))
+    return critic, critic_opt, loss, q, entropy
+
+
+@dataclass(frozen=True)
+class SamplerCritic:
+    """The static parts of a sampler-and-critic agent, and its ``init`` and ``act``."""
+
+    sampler: Sampler
+    qnet: Any
+    actor_tx: optax.GradientTransformation
+    critic_tx: optax.GradientTransformation
+
+    def init(self, key: jax.Array, num_critics: int, obs_dim: int, act_dim: int) -> SamplerCriticState:
+        return init_sampler_critic(key, self.sampler, self.qnet, num_critics, self.actor_tx, self.critic_tx,
+                                   obs_dim, act_dim)
+
+    def act(self, state: SamplerCriticState, obs: jax.Array, key: jax.Array, deterministic: bool = False):
+        return self.sampler.act(state.actor, obs, key, deterministic)
+
+
+def make_sampler_critic(cfg: Any, obs_dim: int, act_dim: int) -> SamplerCritic:
+    """Sampler (``cfg.policy``, ``cfg.actor_hidden``, ``cfg.latent_dim``), critic network and both optimizers
+    from an agent config with those fields and the :class:`~wrl.agents.base.ActorCriticConfig` ones."""
+    return SamplerCritic(make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim),
+                         QNetwork(cfg.critic_hidden, cfg.critic_layer_norm), cfg.optimizer(cfg.actor_lr),
+                         cfg.optimizer(cfg.critic_lr))

@@ -24,18 +24,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent
-from wrl.agents.samplers import POLICY_CLASSES, Sampler, make_sampler, soft_sample_value
+from wrl.agents.samplers import (
+    POLICY_CLASSES,
+    Sampler,
+    SamplerCriticState,
+    make_sampler_critic,
+    soft_critic_update,
+)
 from wrl.config import hp
-from wrl.critics import critic_step, polyak, td_target
+from wrl.critics import polyak
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.flows.velocity import QFn, critic_q_fn, velocity_at
-from wrl.networks import QNetwork, ensemble_init
 from wrl.projections.amortised import amortised_particle_loss
 from wrl.replay import Batch
 
@@ -60,13 +64,7 @@ class WGFDirectConfig(ActorCriticConfig):
                              ge=1)
 
 
-@flax.struct.dataclass
-class WGFDirectState:
-    actor: dict
-    critic: dict
-    target_critic: dict
-    actor_opt: optax.OptState
-    critic_opt: optax.OptState
+WGFDirectState = SamplerCriticState  # sampler, critic ensemble, target critic, optimizer states
 
 
 def direct_policy_step(sampler: Sampler, tx: optax.GradientTransformation, params: Any, opt_state: Any,
@@ -90,32 +88,21 @@ def direct_policy_step(sampler: Sampler, tx: optax.GradientTransformation, param
 
 
 def make_agent(cfg: WGFDirectConfig, obs_dim: int, act_dim: int) -> Agent:
-    sampler = make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim)
-    qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr)
+    parts = make_sampler_critic(cfg, obs_dim, act_dim)
+    sampler, qnet, actor_tx, critic_tx = parts.sampler, parts.qnet, parts.actor_tx, parts.critic_tx
     m = cfg.num_particles
 
     def init(key: jax.Array) -> WGFDirectState:
-        ka, kc = jax.random.split(key)
-        actor_params = sampler.init(ka)
-        critic_params = ensemble_init(qnet, kc, cfg.num_critics, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
-        return WGFDirectState(actor_params, critic_params, critic_params, actor_tx.init(actor_params),
-                              critic_tx.init(critic_params))
-
-    def act(state: WGFDirectState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
-        return sampler.act(state.actor, obs, key, deterministic)
+        return parts.init(key, cfg.num_critics, obs_dim, act_dim)
 
     def update(state: WGFDirectState, batch: Batch, key: jax.Array):
         k_next, k_points, k_entropy, k_pi = jax.random.split(key, 4)
         b = batch.obs.shape[0]
 
         # Soft critic: V(s') = mean over the M particles of the twin-min target Q + alpha H(pi(.|s')).
-        v_next, entropy, _ = soft_sample_value(qnet, state.target_critic, sampler, state.actor, batch.next_obs,
-                                               (k_next, k_points, k_entropy), m, cfg.alpha, cfg.entropy_sigma, 0,
-                                               cfg.entropy_points)
-        target = td_target(batch, v_next)
-        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
-                                                         target)
+        critic, critic_opt, critic_loss, q, entropy = soft_critic_update(
+            qnet, critic_tx, state, sampler, batch, (k_next, k_points, k_entropy), m, cfg.alpha,
+            cfg.entropy_sigma, 0, cfg.entropy_points)
 
         # Policy: M particles per state, their velocity under the chosen estimator, back-propagated into phi.
         q_fn = critic_q_fn(qnet, critic, cfg.policy_critic)
@@ -140,4 +127,4 @@ def make_agent(cfg: WGFDirectConfig, obs_dim: int, act_dim: int) -> Agent:
         }
         return new, metrics
 
-    return Agent(init, act, update)
+    return Agent(init, parts.act, update)

@@ -34,17 +34,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent, Preset
-from wrl.agents.samplers import POLICY_CLASSES, make_sampler, soft_sample_value
+from wrl.agents.samplers import (
+    POLICY_CLASSES,
+    SamplerCriticState,
+    make_sampler_critic,
+    soft_critic_update,
+)
 from wrl.config import hp
-from wrl.critics import critic_step, polyak, td_target
+from wrl.critics import polyak
 from wrl.flows.velocity import critic_q_fn, velocity_at
-from wrl.networks import QNetwork, ensemble_init
 from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
 from wrl.replay import Batch
 
@@ -81,42 +84,25 @@ PRESETS = {
 }
 
 
-@flax.struct.dataclass
-class WPPGState:
-    actor: dict
-    critic: dict
-    target_critic: dict
-    actor_opt: optax.OptState
-    critic_opt: optax.OptState
+WPPGState = SamplerCriticState  # sampler, critic ensemble, target critic, optimizer states
 
 
 def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
-    sampler = make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim)
-    qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr)
+    parts = make_sampler_critic(cfg, obs_dim, act_dim)
+    sampler, qnet, actor_tx, critic_tx = parts.sampler, parts.qnet, parts.actor_tx, parts.critic_tx
     k_samples = cfg.num_samples
 
     def init(key: jax.Array) -> WPPGState:
-        ka, kc = jax.random.split(key)
-        actor_params = sampler.init(ka)
-        critic_params = ensemble_init(qnet, kc, cfg.num_critics, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
-        return WPPGState(actor_params, critic_params, critic_params, actor_tx.init(actor_params),
-                         critic_tx.init(critic_params))
-
-    def act(state: WPPGState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
-        return sampler.act(state.actor, obs, key, deterministic)
+        return parts.init(key, cfg.num_critics, obs_dim, act_dim)
 
     def update(state: WPPGState, batch: Batch, key: jax.Array):
         k_next, k_points, k_entropy, k_pi, k_heat = jax.random.split(key, 5)
         b = batch.obs.shape[0]
 
         # Critic: mean over K policy samples at s' of the twin-min target Q, plus tau H(pi(.|s')).
-        v_next, entropy, _ = soft_sample_value(qnet, state.target_critic, sampler, state.actor, batch.next_obs,
-                                               (k_next, k_points, k_entropy), k_samples, cfg.entropy_tau,
-                                               cfg.entropy_sigma, cfg.entropy_centres, cfg.entropy_points)
-        target = td_target(batch, v_next)
-        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
-                                                         target)
+        critic, critic_opt, critic_loss, q, entropy = soft_critic_update(
+            qnet, critic_tx, state, sampler, batch, (k_next, k_points, k_entropy), k_samples, cfg.entropy_tau,
+            cfg.entropy_sigma, cfg.entropy_centres, cfg.entropy_points)
 
         # Policy: one split proximal step of K samples per state, then the W2 regression onto g_theta.
         z = sampler.noise(k_pi, k_samples, b)
@@ -150,4 +136,4 @@ def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
         }
         return new, metrics
 
-    return Agent(init, act, update)
+    return Agent(init, parts.act, update)
