@@ -155,15 +155,16 @@ def simulate(cfg: ParticleToyConfig) -> dict[str, Any]:
     return out
 
 
-def estimator_costs(sizes: list[int], repeats: int = 20, seed: int = 0) -> dict[str, dict[int, float]]:
+def estimator_costs(sizes: list[int], bandwidth: float = 0.0, repeats: int = 20,
+                    seed: int = 0) -> dict[str, dict[int, float]]:
     """Microseconds per velocity evaluation of each estimator on one set of M particles in 2-D (compiled,
-    median over ``repeats`` calls, median-heuristic bandwidth included)."""
+    median over ``repeats`` calls; ``bandwidth`` 0: the median heuristic, its cost included)."""
     costs: dict[str, dict[int, float]] = {m: {} for m in METHODS}
     for m in sizes:
         x = jax.random.normal(jax.random.key(seed), (m, 2))
         score = -x
         for method in METHODS:
-            fn = jax.jit(lambda x, s, method=method: particle_velocity(x, s, method))
+            fn = jax.jit(lambda x, s, method=method: particle_velocity(x, s, method, bandwidth or None))
             jax.block_until_ready(fn(x, score))
             times = []
             for _ in range(repeats):
@@ -189,7 +190,8 @@ def _tables(result: dict, cfg: ParticleToyConfig, costs: dict[str, dict[int, flo
                  "   (two exact sample sets of size M: the noise floor)")
     if costs:
         sizes = sorted(next(iter(costs.values())))
-        lines += ["", "microseconds per velocity evaluation (one set of M particles in 2-D, compiled, median):",
+        how = "median heuristic" if cfg.bandwidth == 0 else f"bandwidth {cfg.bandwidth:g}"
+        lines += ["", f"microseconds per velocity evaluation (one set of M particles in 2-D, {how}, compiled, median):",
                   f"{'estimator':<10}" + "".join(f"{f'M={m}':>11}" for m in sizes)]
         lines += [f"{method:<10}" + "".join(f"{costs[method][m]:11.0f}" for m in sizes) for method in costs]
     return "\n".join(lines)
@@ -271,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--cost-sizes must all be at least 2")
     out = prepare_out_dir(args.out, args.overwrite)
     result = simulate(cfg)
-    costs = estimator_costs(args.cost_sizes) if args.cost_sizes else None
+    costs = estimator_costs(args.cost_sizes, cfg.bandwidth) if args.cost_sizes else None
     print(_tables(result, cfg, costs))
     _plot(result, cfg, out / "particles.png")
     if args.animate:
