@@ -241,8 +241,10 @@ def load_group_config(group_dir: str | Path) -> tuple[TrainConfig, Any, list[int
                               "that wrote it") from None
 
 
-def _stack(trees: list[Any]) -> Any:
-    return jax.tree.map(lambda *xs: jax.numpy.stack(xs), *trees)
+def _stack(trees: list[Any], xp: Any = np) -> Any:
+    """The trees stacked leaf by leaf along a new leading axis: host arrays with NumPy (``xp=np``, no device
+    dispatch in the per-step loop), device arrays with ``xp=jax.numpy``."""
+    return jax.tree.map(lambda *xs: xp.stack(xs), *trees)
 
 
 def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis: bool, progress: bool,
@@ -257,8 +259,8 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
         """Member i's part of a (possibly stacked) pytree."""
         return jax.tree.map(lambda x: x[i], tree) if seeds_axis else tree
 
-    def stacked(parts: list[Any]) -> Any:
-        return _stack(parts) if seeds_axis else parts[0]
+    def stacked(parts: list[Any], xp: Any = np) -> Any:
+        return _stack(parts, xp) if seeds_axis else parts[0]
 
     states = [init_train_state(agent, m.cfg, spec.obs_dim, spec.act_dim) for m in members]
     if members[0].resume:
@@ -267,9 +269,9 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
             raise CheckpointError(f"the seeds' checkpoints in {members[0].run_dir.parent} are at different steps; "
                                   "resume each seed's directory on its own")
         states, obs, action = (list(x) for x in zip(*restored, strict=True))
-        ts, obs, action = stacked(states), stacked(obs), jax.numpy.asarray(stacked(action))
+        ts, obs, action = stacked(states, jax.numpy), stacked(obs), jax.numpy.asarray(stacked(action))
     else:
-        ts, obs = stacked(states), stacked([m.envs.reset() for m in members])
+        ts, obs = stacked(states, jax.numpy), stacked([m.envs.reset() for m in members])
         action = fns.act(ts, obs, np.int32(0))
     for m in members:
         m.open_logger()
