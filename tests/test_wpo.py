@@ -566,3 +566,16 @@ def test_box_pull_is_the_gradient_of_the_penalised_value():
     pen = lambda x: jnp.sum(dq * x) - 2.0 * rms / 2 * jnp.sum((x - jnp.clip(x, -1, 1)) ** 2)  # noqa: E731
     np.testing.assert_allclose(g, jax.grad(pen)(a), rtol=1e-6)
     assert float(g[1, 0]) < 0 < float(g[1, 1])  # outside: pulled back towards the box
+
+
+def test_executed_velocity_is_the_gradient_of_the_value_of_the_clipped_action():
+    """grad_a Q(s, clip(a)): the critic's gradient at the clipped action inside the box, zero outside."""
+    w = jnp.array([1.0, -2.0, 0.5])
+    q = lambda obs, a: jnp.sum(w * a + a**2, -1)  # noqa: E731  grad_a = w + 2a
+    a = jnp.array([[[0.3, 1.7, -2.5], [-0.9, 0.2, 1.01]]])  # (N=1, B=2, D=3)
+    _, g = velocity.action_value_gradients(velocity.executed_q_fn(q), None, a)
+    inside = jnp.abs(a) < 1
+    expected = jnp.where(inside, w + 2 * jnp.clip(a, -1, 1), 0.0)
+    np.testing.assert_allclose(g, expected, rtol=1e-6)
+    _, raw = velocity.action_value_gradients(q, None, a)
+    assert float(jnp.max(jnp.abs(raw - (w + 2 * a)))) < 1e-5  # the default keeps the raw extrapolation

@@ -41,7 +41,7 @@ from wrl.distributions.gaussian import DiagGaussian, diag_gaussian
 from wrl.distributions.mixture import GaussianMixture
 from wrl.distributions.mixture import weights as mixture_weights
 from wrl.errors import ConfigError
-from wrl.flows.velocity import box_pull, critic_q_fn, sample_actions
+from wrl.flows.velocity import box_pull, critic_q_fn, executed_q_fn, sample_actions
 from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
 from wrl.networks import MLP, QNetwork, ensemble_init
 from wrl.projections.fisher import natural_gradient_adaptor, output_fisher_adaptor, wpo_surrogate
@@ -73,6 +73,9 @@ class WPOConfig(ActorCriticConfig):
     bootstrap: str = hp("mean", "reduce the target Q over the bootstrap samples", choices=("mean", "max"))
     policy_critic: str = hp("first", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
     squash: str = hp("identity", "squash grad_a Q elementwise", choices=("identity", "cbrt"))
+    off_box: str = hp("extrapolate", "velocity at sampled coordinates outside the action box: the critic's "
+                                     "gradient at the raw sample, or that of the executed action Q(s, clip(a)) "
+                                     "(zero outside the box)", choices=("extrapolate", "executed"))
     box_pull: float = hp(0.0, "pull samples outside the action box back: grad_a Q - w rms(grad_a Q) (a - clip(a)); "
                               "0 disables", ge=0)
     target_update: str = hp("periodic", "target networks: hard copies or Polyak", choices=("periodic", "polyak"))
@@ -195,8 +198,9 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
 
         def policy_loss_fn(p):
             dist = policy(p, batch.obs)
-            samples = sample_actions(k_pi, dist, batch.obs, critic_q_fn(qnet, critic, cfg.policy_critic),
-                                     cfg.num_samples)
+            q_fn = critic_q_fn(qnet, critic, cfg.policy_critic)
+            q_fn = executed_q_fn(q_fn) if cfg.off_box == "executed" else q_fn
+            samples = sample_actions(k_pi, dist, batch.obs, q_fn, cfg.num_samples)
             samples = samples._replace(dq_da=box_pull(samples.dq_da, samples.actions, cfg.box_pull))
             wpo = wpo_surrogate(fisher_adapted(dist, k_fisher), samples, squash=cfg.squash)
             penalty, _, kl_aux = decoupled_kl_loss(dist, anchor, state.duals, kl_cfg)

@@ -8,5 +8,6 @@ BENCHES: dict[str, tuple[str, str]] = {
     "seeds": ("wrl.bench.seeds", "seeds side by side: update FLOP rate vs the cores' bound, wall-clock vs SBX"),
     "suite": ("wrl.bench.suite", "algorithms x tasks x seeds, resumable, with aggregate statistics (rliable)"),
     "random-returns": ("wrl.bench.random_returns", "returns of the uniform random policy (normalised-score anchors)"),
+    "box-edge": ("wrl.bench.box_edge", "WPO's policy std on a bandit whose optimum lies on the edge of the action box"),
     "lqr-average": ("wrl.bench.lqr_average", "average-reward agents on ergodic LQR vs the Riccati optimum"),
 }

@@ -12,6 +12,7 @@ methods; each method then contributes only its *projection* back to a representa
 (:mod:`wrl.projections`).
 
 - :func:`critic_q_fn`: Q(s, a) of a critic ensemble under a member reduction (first / mean / min);
+- :func:`executed_q_fn`: Q(s, clip(a)), the value of the action the environment executes;
 - :func:`action_value_gradients` and :func:`sample_actions`: Q and v = grad_a Q at actions, held constant;
 - :func:`squash_action_gradient`, :func:`box_pull`: transforms of the velocity field;
 - :func:`transport_step`, :func:`heat_step`, :func:`langevin_step`: the Lie-Trotter split of one flow step
@@ -71,6 +72,18 @@ def critic_q_fn(qnet: nn.Module, critic_params: Any, reduction: Reduction) -> QF
     if reduction == "min":
         return lambda obs, action: ensemble_apply(qnet, critic_params, obs, action).min(0)
     raise ConfigError(f"unknown critic reduction {reduction!r}; use 'first', 'mean' or 'min'")
+
+
+def executed_q_fn(q_fn: QFn, low: float = -1.0, high: float = 1.0) -> QFn:
+    """The value of the action the environment executes: Q_exec(s, a) = Q(s, clip(a, low, high)).
+
+    Its velocity field is grad_a Q_exec(s, a) = 1[low < a < high] * (grad_a Q)(s, clip(a)) elementwise: the
+    critic's gradient at the executed action for coordinates inside the box, zero for coordinates outside,
+    since moving such a coordinate further out (or back towards the edge) changes nothing the environment
+    sees. This is the exact Wasserstein gradient of the return the policy earns, E_a Q(s, clip(a)); the raw
+    critic gradient at an unclipped sample is instead an extrapolation from data the critic never saw.
+    """
+    return lambda obs, action: q_fn(obs, jnp.clip(action, low, high))
 
 
 def action_value_gradients(q_fn: QFn, obs: Obs, actions: Array) -> tuple[Array, Array]:
