@@ -56,3 +56,24 @@ def test_bench_seeds_bound_has_every_core_and_bad_input_exits_2():
     assert all(c["gflop_per_second"] > 0 and c["windows"] >= 1 for c in bound["per_core"])
     assert main(["bench", "seeds", "--seeds", "1"]) == 2
     assert main(["bench", "seeds", "--experiment-steps", "500"]) == 2
+
+
+def test_bench_box_edge_writes_every_variant_and_bad_input_exits_2(tmp_path, capsys):
+    out = tmp_path / "edge"
+    code = main(["bench", "box-edge", "--tasks", "interior", "--variants", "a=wpo --actor-hidden 8 --critic-hidden 8",
+                 "b=wpo --actor-hidden 8 --critic-hidden 8 --off-box executed", "--seeds", "0", "1", "--updates",
+                 "100", "--act-dim", "2", "--out", str(out)])
+    assert code == 0
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["task"], r["variant"]) for r in data["runs"]] == [("interior", "a"), ("interior", "b")]
+    assert all(len(r["per_seed"]) == 2 and len(r["std_trace"][0]) == 1 for r in data["runs"])
+    assert "| b | --actor-hidden 8" in out.with_suffix(".md").read_text()
+    capsys.readouterr()
+    for bad in (["--variants", "x=sac"], ["--variants", "x=wpo --bogus 1"], ["--updates", "150"], ["--seeds", "1", "1"]):
+        try:
+            code = main(["bench", "box-edge", *bad, "--out", str(tmp_path / "bad")])
+        except SystemExit as e:  # a bad wrl train option: argparse's one line and exit 2
+            code = e.code
+        assert code == 2
+        assert "\n" not in capsys.readouterr().err.strip()
+    assert not (tmp_path / "bad.json").exists()

@@ -17,32 +17,32 @@ is learned exactly as in training (gamma = 0, so the critic learns Q(s, a) = r(c
   uniform in the box; then the agent's own update (critic step, WPO policy step with its KL anchor, target
   copies), with the options of the variant.
 
-Per variant (``LABEL=wrl train options``) and seed it reports the final and the largest mean policy std,
-the share of sampled action coordinates outside the box, the mean |deterministic action|, and the regret
-of the stochastic policy, (r* - E_{a~pi} r(clip(a))) / (c D) with r* the best reward, estimated with 64
-actions on each of 1024 states. The optimum of both edge tasks is the deterministic corner: a correct
-update shrinks the std there; in the interior task it shrinks the std around a = 1/2.
+Per variant (``LABEL=wpo [wrl train options]``, as in suites) and seed it reports the final and the
+largest mean policy std, the share of sampled action coordinates outside the box, the mean |deterministic
+action|, and the regret of the stochastic policy, (r* - E_{a~pi} r(clip(a))) / (c D) with r* the best
+reward, estimated with 64 actions on each of 1024 states. The optimum of both edge tasks is the
+deterministic corner: a correct update shrinks the std there; in the interior task it shrinks the std
+around a = 1/2.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import time
 from pathlib import Path
 from typing import Any
 
-from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
+from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, parse_variant, write_json
 from wrl.errors import ConfigError
 
 TASKS = ("edge-convex", "edge-linear", "interior")
 DEFAULT_VARIANTS = (
-    "defaults=",
-    "box-pull=--box-pull 1",
-    "acme-anchor=--kl-alpha-std 500",
-    "layernorm-critic=--critic-layer-norm",
-    "executed=--off-box executed",
-    "executed+box-pull=--off-box executed --box-pull 1",
+    "defaults=wpo",
+    "box-pull=wpo --box-pull 1",
+    "acme-anchor=wpo --kl-alpha-std 500",
+    "layernorm-critic=wpo --critic-layer-norm",
+    "executed=wpo --off-box executed",
+    "executed+box-pull=wpo --off-box executed --box-pull 1",
 )
 _OBS_DIM = 4
 
@@ -63,14 +63,6 @@ def bandit_reward(task: str, action, scale: float):
 
 def _best_reward(task: str, scale: float, act_dim: int) -> float:
     return 0.0 if task == "interior" else scale * act_dim
-
-
-def parse_variant(spec: str) -> tuple[str, list[str]]:
-    """'LABEL=OPTIONS' -> (label, option list); a bare 'LABEL' has no options."""
-    label, _, options = spec.partition("=")
-    if not label.strip():
-        raise ConfigError(f"variant {spec!r}: expected LABEL=OPTIONS (wrl train --algo wpo options)")
-    return label.strip(), shlex.split(options)
 
 
 def wpo_config(options: list[str]) -> Any:
@@ -143,7 +135,7 @@ def run_variant(agent_cfg: Any, task: str, seeds: list[int], updates: int, act_d
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS, help="bandit tasks (default: all)")
     p.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
-                   help="'LABEL=wrl train --algo wpo options' (default: the six of the study)")
+                   help="'LABEL=wpo [wrl train options]' (default: the six of the study)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds, side by side (default: 0 1 2)")
     p.add_argument("--updates", type=int, default=3000, help="updates per run (default: 3000)")
     p.add_argument("--act-dim", type=int, default=6, help="action dimensions D (default: 6)")
@@ -157,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
     if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
         raise ConfigError(f"--seeds must be distinct non-negative integers (got {args.seeds})")
     variants = [parse_variant(v) for v in args.variants]
-    configs = [(label, options, wpo_config(options)) for label, options in variants]
+    if any(algo != "wpo" for _, algo, _ in variants):
+        raise ConfigError("every --variants entry must run wpo: 'LABEL=wpo [wrl train options]'")
+    configs = [(label, options, wpo_config(options)) for label, _, options in variants]
     results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "updates": args.updates,
                                "act_dim": args.act_dim, "reward_scale": args.reward_scale, "seeds": args.seeds,
                                "runs": []}
