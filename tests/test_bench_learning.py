@@ -69,7 +69,8 @@ def test_bench_box_edge_writes_every_variant_and_bad_input_exits_2(tmp_path, cap
     assert all(len(r["per_seed"]) == 2 and len(r["std_trace"][0]) == 1 for r in data["runs"])
     assert "| b | --actor-hidden 8" in out.with_suffix(".md").read_text()
     capsys.readouterr()
-    for bad in (["--variants", "x=sac"], ["--variants", "x=wpo --bogus 1"], ["--updates", "150"], ["--seeds", "1", "1"]):
+    bads = (["--variants", "x=sac"], ["--variants", "x=wpo --bogus 1"], ["--updates", "150"], ["--seeds", "1", "1"])
+    for bad in bads:
         try:
             code = main(["bench", "box-edge", *bad, "--out", str(tmp_path / "bad")])
         except SystemExit as e:  # a bad wrl train option: argparse's one line and exit 2

@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
-from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, parse_variant, write_json
+from wrl.bench.common import command_line, machine_info, markdown_table, parse_variant, write_report
 from wrl.errors import ConfigError
 
 TASKS = ("edge-convex", "edge-linear", "interior")
@@ -171,12 +170,10 @@ def run(args: argparse.Namespace) -> int:
         sections.append(f"## {task}\n\n{table}")
         print(sections[-1], flush=True)
     if args.out:
-        out = Path(args.out)
-        write_json(out.with_suffix(".json"), results)
-        out.with_suffix(".md").write_text(
-            f"# WPO at the edge of the action box\n\nCommand: `{results['command']}`\n\n"
-            f"{machine_line(results['machine'])}\n\nOne-step bandit (`wrl bench box-edge --help`): D = "
+        write_report(
+            args.out, "WPO at the edge of the action box", results,
+            "One-step bandit (`wrl bench box-edge --help`): D = "
             f"{args.act_dim}, reward scale {args.reward_scale:g}, {args.updates} updates of batch 256, seeds "
             f"{', '.join(map(str, args.seeds))}; the std is the batch mean of the policy std, averaged over the "
-            f"last 100 updates; regret = (r* - E r(clip(a))) / (c D).\n\n" + "\n\n".join(sections) + "\n")
+            f"last 100 updates; regret = (r* - E r(clip(a))) / (c D).\n\n" + "\n\n".join(sections))
     return 0

@@ -89,6 +89,15 @@ def write_json(path: str | Path | None, data: dict) -> None:
         Path(path).write_text(json.dumps(data, indent=2))
 
 
+def write_report(out: str | Path, title: str, results: dict, body: str) -> None:
+    """OUT.json (``results``, with its ``command`` and ``machine``) and OUT.md: the title, the command, the
+    machine line, then ``body``."""
+    out = Path(out)
+    write_json(out.with_suffix(".json"), results)
+    out.with_suffix(".md").write_text(f"# {title}\n\nCommand: `{results['command']}`\n\n"
+                                      f"{machine_line(results['machine'])}\n\n{body}\n")
+
+
 def command_line() -> str:
     return "wrl " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "wrl" else shlex.join(sys.argv)
 

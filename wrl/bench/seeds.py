@@ -23,17 +23,15 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from wrl.bench.common import (
     SINGLE_THREAD_XLA,
     command_line,
     machine_info,
-    machine_line,
     markdown_table,
     run_wrl,
-    write_json,
+    write_report,
 )
 from wrl.bench.throughput import update_ceiling, wrl_throughput
 from wrl.errors import ConfigError
@@ -154,10 +152,7 @@ def run(args: argparse.Namespace) -> int:
     report = "\n".join(text)
     print(report)
     if args.out:
-        out = Path(args.out)
-        write_json(out.with_suffix(".json"), results)
-        out.with_suffix(".md").write_text(
-            f"# Seeds side by side, {args.env}\n\nCommand: `{results['command']}`\n\n{machine_line(results['machine'])}"
-            f"\n\nSAC, UTD 1, batch 256, (256, 256) MLPs, one environment per seed, {args.warmup} random steps "
-            f"first; rates over {args.steps} measured steps after learning starts.\n\n{report}\n")
+        write_report(args.out, f"Seeds side by side, {args.env}", results,
+                     f"SAC, UTD 1, batch 256, (256, 256) MLPs, one environment per seed, {args.warmup} random steps "
+                     f"first; rates over {args.steps} measured steps after learning starts.\n\n{report}")
     return 0
