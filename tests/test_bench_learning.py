@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from wrl.cli import main
 
 TINY = "--learning-starts 64 --batch-size 32 --actor-hidden 16 --critic-hidden 16"
@@ -45,8 +47,6 @@ def test_bad_jobs_is_one_line_and_exit_2(tmp_path, capsys):
 def test_bench_seeds_bound_has_every_core_and_bad_input_exits_2():
     import os
 
-    import pytest
-
     from wrl.bench.seeds import core_bound
     from wrl.cli import main
 
@@ -77,4 +77,24 @@ def test_bench_box_edge_writes_every_variant_and_bad_input_exits_2(tmp_path, cap
             code = e.code
         assert code == 2
         assert "\n" not in capsys.readouterr().err.strip()
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_bench_indirect_speed_reports_the_group_against_one_agent_and_bad_input_exits_2(tmp_path, capsys):
+    out = tmp_path / "speed"
+    code = main(["bench", "indirect-speed", "--env", "gym:Pendulum-v1", "--particles", "2", "--envs-per-particle",
+                 "1", "--update-every", "2", "--steps-per-particle", "200", "--update-repeats", "3", "--methods",
+                 "blob", "--out", str(out)])
+    assert code == 0
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    assert list(runs) == ["one agent alone", "M = 2, blob"]
+    alone, group = runs["one agent alone"], runs["M = 2, blob"]
+    assert alone["speedup_vs_one_at_a_time"] == 1.0 and alone["particles"] == 1
+    assert group["speedup_vs_one_at_a_time"] == pytest.approx(group["steps_per_second"] / alone["steps_per_second"])
+    assert "--num-particles 2 --num-envs 2 --method blob" in group["command"]
+    assert all(r["measured_steps"] > 0 and r["ms_per_update"] > 0 for r in runs.values())
+    assert "| M = 2, blob |" in out.with_suffix(".md").read_text()
+    capsys.readouterr()
+    assert main(["bench", "indirect-speed", "--particles", "1", "--out", str(tmp_path / "bad")]) == 2
+    assert "\n" not in capsys.readouterr().err.strip()
     assert not (tmp_path / "bad.json").exists()

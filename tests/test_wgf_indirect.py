@@ -63,6 +63,48 @@ def test_without_interaction_the_particles_are_independent_agents():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("method", ["independent", "blob"])
+def test_observation_normalisation_makes_the_update_invariant_to_affine_changes_of_the_observations(method):
+    """With observations standardised by the running moments, a first update on observations c * o + b
+    (per coordinate, in obs and next_obs alike) is the update on o; without it, it is not. The moments are
+    each particle's own (env e belongs to particle e mod M)."""
+    m = 2
+    ro = rollout(n=2 * m)
+    c, b = jnp.array([10.0, 0.1, 3.0]), jnp.array([-5.0, 2.0, 40.0])
+    moved = ro._replace(obs=ro.obs * c + b, next_obs=ro.next_obs * c + b)
+    for normalise in (True, False):
+        agent = make_agent("wgf-indirect", tiny(method=method, num_particles=m, normalize_observations=normalise), 3, 2)
+        state = agent.init(jax.random.key(0))
+        new, _ = jax.jit(agent.rollout_update)(state, ro, jax.random.key(1))
+        new_moved, _ = jax.jit(agent.rollout_update)(state, moved, jax.random.key(1))
+        close = [np.allclose(x, y, rtol=1e-3, atol=1e-6) for x, y in
+                 zip(jax.tree.leaves((new.policy, new.value)), jax.tree.leaves((new_moved.policy, new_moved.value)),
+                     strict=True)]
+        assert all(close) if normalise else not all(close)
+    for i in range(m):
+        own = np.asarray(moved.obs[:, i::m]).reshape(-1, 3)
+        np.testing.assert_allclose(new_moved.obs_moments.mean[i], own.mean(0), rtol=1e-5)
+        np.testing.assert_allclose(new_moved.obs_moments.var[i], own.var(0), rtol=1e-4)
+        assert float(new_moved.obs_moments.count[i]) == own.shape[0]
+
+
+def test_reward_scale_multiplies_the_rewards_of_the_update():
+    ro = rollout(n=4)
+    scaled = make_agent("wgf-indirect", tiny(num_particles=2, reward_scale=0.1), 3, 2)
+    plain = make_agent("wgf-indirect", tiny(num_particles=2), 3, 2)
+    state = plain.init(jax.random.key(0))
+    a, _ = jax.jit(scaled.rollout_update)(state, ro, jax.random.key(1))
+    b, _ = jax.jit(plain.rollout_update)(state, ro._replace(reward=0.1 * ro.reward), jax.random.key(1))
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+    c, _ = jax.jit(plain.rollout_update)(state, ro, jax.random.key(1))
+    assert not np.allclose(ravel(c.value), ravel(a.value))
+
+
+def ravel(tree):
+    return np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
+
+
 @pytest.mark.parametrize("method", ["blob", "gfsd", "gfsf", "svgd"])
 def test_interaction_pushes_close_particles_apart_and_independent_does_not(method):
     theta = jax.random.normal(jax.random.key(0), (2, 50))
@@ -130,7 +172,7 @@ def test_help_shows_the_algorithms_own_training_defaults(capsys):
         main(["train", "--algo", "wgf-indirect", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--learning-starts INT uniform-random steps before updates start (default: 0)" in out
-    assert "--update-every INT" in out and "(default: 16)" in out
+    assert "--update-every INT" in out and "(default: 5)" in out and "--num-envs INT" in out and "(default: 32)" in out
 
 
 def test_seeds_side_by_side_match_seeds_alone(tmp_path):

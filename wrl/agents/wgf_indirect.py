@@ -15,6 +15,11 @@ particles move with the chosen estimator's velocity on the flattened parameter v
 (Liu et al., 2017). ``independent`` drops the interaction: each particle ascends its own g_i, i.e. M
 independent A2C agents. The velocity v_i drives Adam (the update is Adam's step on -v_i); the value
 networks regress the GAE returns A_t + V_i(s_t). Everything is vmapped over the particles in one program.
+
+As in every on-policy learner for continuous control, each particle standardises its observations by the
+running mean and variance of the observations it has seen (:mod:`wrl.running_moments`; its own, so the
+particles stay independent when they do not interact), and the rewards can be scaled before the advantages
+and value targets (``reward_scale``) so that the value networks fit returns of order one.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from wrl.errors import ConfigError
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.networks import MLP
 from wrl.replay import Rollout
+from wrl.running_moments import Moments, moments_init, moments_update, normalize
 
 INDEPENDENT = "independent"
 
@@ -51,15 +57,19 @@ class WGFIndirectConfig:
     lam: float = hp(0.1, "GFSF's regulariser lambda", ge=0)
     actor_hidden: tuple[int, ...] = hp((64, 64), "policy MLP hidden sizes (tanh)", ge=1)
     critic_hidden: tuple[int, ...] = hp((64, 64), "value MLP hidden sizes (tanh)", ge=1)
-    actor_lr: float = hp(3e-4, "Adam learning rate of the particles' moves", gt=0)
+    actor_lr: float = hp(1e-3, "Adam learning rate of the particles' moves", gt=0)
     critic_lr: float = hp(1e-3, "Adam learning rate of the value networks", gt=0)
     gae_lambda: float = hp(0.95, "GAE lambda of the advantages", ge=0, le=1)
-    normalize_advantages: bool = hp(False, "standardise each particle's advantages over its rollout")
+    normalize_advantages: bool = hp(True, "standardise each particle's advantages over its rollout")
     init_log_std: float = hp(0.0, "initial log standard deviation of the (pre-tanh) Gaussian policy")
+    normalize_observations: bool = hp(True, "standardise observations by each particle's running mean and "
+                                            "variance (of the observations it has seen)")
+    reward_scale: float = hp(1.0, "multiplies the rewards before the advantages and value targets", gt=0)
 
 
-# An on-policy learner: updates every 16 steps on the last 16 steps of every env, from the first step.
-TRAIN_DEFAULTS: dict[str, Any] = {"num_envs": 8, "learning_starts": 0, "update_every": 16, "buffer_size": 4096,
+# An on-policy learner: 4 environments per particle (32 for the default M = 8), an update every 5 steps on the
+# last 5 steps of every env (A2C's usual rollout), from the first step (docs/particles.md: the settings study).
+TRAIN_DEFAULTS: dict[str, Any] = {"num_envs": 32, "learning_starts": 0, "update_every": 5, "buffer_size": 4096,
                                   "eval_episodes": 8}
 
 
@@ -86,6 +96,7 @@ class WGFIndirectState:
     value: dict  # M stacked value networks
     policy_opt: optax.OptState
     value_opt: optax.OptState
+    obs_moments: Moments  # each particle's running observation moments: (M, O), (M, O), (M,)
 
 
 def gae(reward: jax.Array, value: jax.Array, next_value: jax.Array, discount: jax.Array, trace: jax.Array,
@@ -136,15 +147,21 @@ def make_agent(cfg: WGFIndirectConfig, obs_dim: int, act_dim: int) -> Agent:
         kp, kv = jax.random.split(key)
         policy = jax.vmap(init_policy)(jax.random.split(kp, m))
         value = jax.vmap(lambda k: vnet.init(k, jnp.zeros((1, obs_dim))))(jax.random.split(kv, m))
-        return WGFIndirectState(policy, value, policy_tx.init(policy), value_tx.init(value))
+        moments = jax.vmap(lambda _: moments_init(obs_dim))(jnp.arange(m))
+        return WGFIndirectState(policy, value, policy_tx.init(policy), value_tx.init(value), moments)
+
+    def observe(moments: Moments, obs: jax.Array) -> jax.Array:
+        return normalize(moments, obs) if cfg.normalize_observations else obs
 
     def mean_of(policy: dict, obs: jax.Array) -> jax.Array:
         return net.apply(policy["net"], obs)
 
     def act(state: WGFIndirectState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
         """Row i of ``obs`` is acted on by particle i mod M (the training envs and the evaluation episodes)."""
-        rows = jax.tree.map(lambda p: p[jnp.arange(obs.shape[0]) % m], state.policy)
-        mean = jax.vmap(lambda p, o: mean_of(p, o[None])[0])(rows, obs)
+        owner = jnp.arange(obs.shape[0]) % m
+        rows = jax.tree.map(lambda p: p[owner], state.policy)
+        moments = jax.tree.map(lambda x: x[owner], state.obs_moments)
+        mean = jax.vmap(lambda p, mo, o: mean_of(p, observe(mo, o)[None])[0])(rows, moments, obs)
         if deterministic:
             return jnp.tanh(mean)
         return jnp.tanh(mean + jnp.exp(rows["log_std"]) * jax.random.normal(key, mean.shape))
@@ -154,8 +171,12 @@ def make_agent(cfg: WGFIndirectConfig, obs_dim: int, act_dim: int) -> Agent:
         t, n = x.shape[:2]
         return jnp.moveaxis(x.reshape(t, n // m, m, *x.shape[2:]), 2, 0)
 
-    def particle_gradients(policy: dict, value: dict, ro: Rollout):
-        """One particle: (policy gradient g (tree), value loss gradient (tree), metrics) on its rollout (T, E)."""
+    def particle_gradients(policy: dict, value: dict, moments: Moments, ro: Rollout):
+        """One particle: (policy gradient g (tree), value loss gradient (tree), its observation moments with the
+        rollout merged, metrics) on its rollout (T, E)."""
+        moments = moments_update(moments, ro.obs)
+        ro = ro._replace(obs=observe(moments, ro.obs), next_obs=observe(moments, ro.next_obs),
+                         reward=cfg.reward_scale * ro.reward)
         v = vnet.apply(value, ro.obs)[..., 0]
         v_next = vnet.apply(value, ro.next_obs)[..., 0]
         adv, ret = gae(ro.reward, v, v_next, ro.discount, ro.trace, cfg.gae_lambda)
@@ -171,12 +192,12 @@ def make_agent(cfg: WGFIndirectConfig, obs_dim: int, act_dim: int) -> Agent:
 
         obj, g = jax.value_and_grad(objective)(policy)
         vloss, gv = jax.value_and_grad(value_loss)(value)
-        return g, gv, {"objective": obj, "value_loss": vloss, "advantage_std": jnp.std(adv)}
+        return g, gv, moments, {"objective": obj, "value_loss": vloss, "advantage_std": jnp.std(adv)}
 
     def rollout_update(state: WGFIndirectState, ro: Rollout, key: jax.Array):
         del key  # the update is a deterministic function of the rollout
         ro = jax.tree.map(per_particle, ro)
-        g, gv, parts = jax.vmap(particle_gradients)(state.policy, state.value, ro)
+        g, gv, moments, parts = jax.vmap(particle_gradients)(state.policy, state.value, state.obs_moments, ro)
         theta = jax.vmap(lambda p: ravel_pytree(p)[0])(state.policy)  # (M, P)
         g_flat = jax.vmap(lambda t: ravel_pytree(t)[0])(g)
         velocity, score = posterior_velocity(theta, g_flat, cfg)
@@ -184,7 +205,7 @@ def make_agent(cfg: WGFIndirectConfig, obs_dim: int, act_dim: int) -> Agent:
         updates, policy_opt = policy_tx.update(ascent, state.policy_opt, state.policy)
         updates_v, value_opt = value_tx.update(gv, state.value_opt, state.value)
         new = WGFIndirectState(optax.apply_updates(state.policy, updates), optax.apply_updates(state.value, updates_v),
-                               policy_opt, value_opt)
+                               policy_opt, value_opt, moments)
         diff = theta[:, None, :] - theta[None, :, :]
         pairwise = jnp.sqrt(jnp.sum(diff * diff, axis=-1) + 1e-12)
         spread = jnp.sum(jnp.where(jnp.eye(m, dtype=bool), 0.0, pairwise)) / max(m * (m - 1), 1)

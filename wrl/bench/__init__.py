@@ -9,5 +9,6 @@ BENCHES: dict[str, tuple[str, str]] = {
     "suite": ("wrl.bench.suite", "algorithms x tasks x seeds, resumable, with aggregate statistics (rliable)"),
     "random-returns": ("wrl.bench.random_returns", "returns of the uniform random policy (normalised-score anchors)"),
     "box-edge": ("wrl.bench.box_edge", "WPO's policy std on a bandit whose optimum lies on the edge of the action box"),
+    "indirect-speed": ("wrl.bench.indirect_speed", "the indirect particle method: M particles vs one agent alone"),
     "lqr-average": ("wrl.bench.lqr_average", "average-reward agents on ergodic LQR vs the Riccati optimum"),
 }
