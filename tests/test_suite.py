@@ -45,6 +45,16 @@ def test_suite_is_incremental_and_reports(tiny, tmp_path, capsys):
         S.run_suite(other, out)
     assert main(["plot", str(out), "--out", str(tmp_path / "c.svg")]) == 0
     assert "4 runs, 2 (algorithm, task) groups" in capsys.readouterr().out
+    # diagnostics: the last logged value of each named metric, per seed (None where never logged)
+    payload = S.report(tiny, out, reps=100, diagnostics=("charts/episodic_return", "policy/none"))
+    for algo in ("sac", "td3"):
+        for r in payload["results"][algo]["gym:Pendulum-v1"]:
+            rows = [json.loads(line) for line in
+                    (S.unit_dir(out, algo, "gym:Pendulum-v1") / f"seed-{r['seed']}" / "metrics.jsonl").open()]
+            last = [row["charts/episodic_return"] for row in rows if "charts/episodic_return" in row][-1]
+            assert r["diagnostics"] == {"charts/episodic_return": last, "policy/none": None}
+    text = (out / "report.md").read_text()
+    assert "| algo | charts/episodic_return | policy/none |" in text and "| sac | " in text.split("policy/none |")[1]
 
 
 def test_a_killed_suite_ends_with_the_numbers_of_one_never_killed(tiny, tmp_path):

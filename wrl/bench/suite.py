@@ -183,8 +183,19 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
     return counts
 
 
-def collect(suite: Suite, out: Path) -> dict[str, Any]:
-    """Every finished group's per-seed results: final, best, curves, wall-clock, steps/s."""
+def last_metrics(metrics_file: Path, names: tuple[str, ...]) -> dict[str, float | None]:
+    """The last logged value of each metric in ``names`` (a window mean of the run's last metric row holding
+    it), or None where the run never logged it."""
+    last: dict[str, float | None] = dict.fromkeys(names)
+    for line in metrics_file.read_text().splitlines():
+        row = json.loads(line)
+        last.update({k: row[k] for k in names if k in row})
+    return last
+
+
+def collect(suite: Suite, out: Path, diagnostics: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every finished group's per-seed results: final, best, curves, wall-clock, steps/s, and the last value
+    of each metric named in ``diagnostics``."""
     results: dict[str, dict[str, Any]] = {}
     for spec in suite.algos:
         label = parse_variant(spec)[0]
@@ -197,16 +208,18 @@ def collect(suite: Suite, out: Path) -> dict[str, Any]:
                 summary = json.loads((path / f"seed-{s}" / "summary.json").read_text())
                 seeds.append({"seed": s, "final": summary["final_eval_return"], "best": summary["best_eval_return"],
                               "evals": [(e["step"], e["mean_return"]) for e in summary["evaluations"]],
-                              "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"]})
+                              "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"],
+                              "diagnostics": last_metrics(path / f"seed-{s}" / "metrics.jsonl", diagnostics)})
             results.setdefault(label, {})[task] = seeds
     return results
 
 
-def report(suite: Suite, out: Path, reps: int = 2000) -> dict[str, Any]:
-    """Write OUT/report.md, report.json, curves.png and profiles.png from the finished groups."""
+def report(suite: Suite, out: Path, reps: int = 2000, diagnostics: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Write OUT/report.md, report.json, curves.png and profiles.png from the finished groups; ``diagnostics``
+    adds, per task, the last logged value of those metrics for every seed."""
     from wrl.bench.aggregate import iqm, performance_profiles, summarise
 
-    results = collect(suite, out)
+    results = collect(suite, out, diagnostics)
     final = {a: {t: [r["final"] for r in runs] for t, runs in tasks.items()} for a, tasks in results.items()}
     stats = summarise(final, reps=reps) if final else {"aggregate": None, "why_no_aggregate": "no finished group"}
     payload = {"suite": dataclasses.asdict(suite), "machine": machine_info(), "command": command_line(),
@@ -228,6 +241,14 @@ def report(suite: Suite, out: Path, reps: int = 2000) -> dict[str, Any]:
         if rows:
             lines += [f"## {task}", "", markdown_table(["algo", "per seed: final (best)", "mean final", "IQM final",
                                                         "wall-clock s (per seed)", "steps/s per seed"], rows), ""]
+        if rows and diagnostics:
+            def show(v: float | None) -> str:
+                return "-" if v is None else f"{v:.3g}"
+
+            rows = [[algo, *(", ".join(show(r["diagnostics"][m]) for r in tasks[task]) for m in diagnostics)]
+                    for algo, tasks in results.items() if task in tasks]
+            lines += ["Last logged value of each diagnostic (the mean over the last logging window), per seed:", "",
+                      markdown_table(["algo", *diagnostics], rows), ""]
     if stats.get("aggregate"):
         lines += ["## Aggregate over tasks (normalised scores, 95% stratified bootstrap intervals)", "",
                   "Normalisation: " + "; ".join(f"{t}: {h}" for t, h in stats["normalisation"].items()) + ".", ""]
@@ -290,6 +311,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     p.add_argument("--report-only", action="store_true", help="write the report from the finished groups only")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap replications (default: 2000)")
+    p.add_argument("--diagnostics", nargs="+", default=(), metavar="METRIC",
+                   help="logged metrics whose last value per seed the report tables (e.g. policy/std)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -306,6 +329,6 @@ def run(args: argparse.Namespace) -> int:
         counts = run_suite(suite, out, jobs=args.jobs, backend=args.backend, address=args.address)
         print(f"suite {suite.name}: {counts['reused']} groups reused, {counts['resumed']} resumed, "
               f"{counts['ran']} run ({time.perf_counter() - start:.0f} s)")
-    report(suite, out, reps=args.reps)
+    report(suite, out, reps=args.reps, diagnostics=tuple(args.diagnostics))
     print(f"report: {out / 'report.md'}")
     return 0
