@@ -83,8 +83,8 @@ def test_bench_box_edge_writes_every_variant_and_bad_input_exits_2(tmp_path, cap
 def test_bench_indirect_speed_reports_the_group_against_one_agent_and_bad_input_exits_2(tmp_path, capsys):
     out = tmp_path / "speed"
     code = main(["bench", "indirect-speed", "--env", "gym:Pendulum-v1", "--particles", "2", "--envs-per-particle",
-                 "1", "--update-every", "2", "--steps-per-particle", "200", "--update-repeats", "3", "--methods",
-                 "blob", "--out", str(out)])
+                 "1", "--update-every", "2", "--steps-per-particle", "200", "--update-repeats", "3", "--repeats", "1",
+                 "--methods", "blob", "--out", str(out)])
     assert code == 0
     runs = json.loads(out.with_suffix(".json").read_text())["runs"]
     assert list(runs) == ["one agent alone", "M = 2, blob"]
@@ -93,6 +93,7 @@ def test_bench_indirect_speed_reports_the_group_against_one_agent_and_bad_input_
     assert group["speedup_vs_one_at_a_time"] == pytest.approx(group["steps_per_second"] / alone["steps_per_second"])
     assert "--num-particles 2 --num-envs 2 --method blob" in group["command"]
     assert all(r["measured_steps"] > 0 and r["ms_per_update"] > 0 for r in runs.values())
+    assert all(r["all_steps_per_second"] == [r["steps_per_second"]] for r in runs.values())
     assert "| M = 2, blob |" in out.with_suffix(".md").read_text()
     capsys.readouterr()
     assert main(["bench", "indirect-speed", "--particles", "1", "--out", str(tmp_path / "bad")]) == 2
