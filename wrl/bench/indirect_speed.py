@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _training_rate(env: str, m: int, e: int, method: str, steps_per_particle: int, update_every: int) -> dict:
     """Env steps/s of one `wrl train` run over its metric rows after the first (compilation excluded)."""
-    total = m * e * max(update_every, 1) * max(1, steps_per_particle // (e * update_every))
+    total = m * e * update_every * max(1, steps_per_particle // (e * update_every))  # whole rollouts per env
     log_every = max(total // 10, m * e * update_every)
     s = run_wrl(["--algo", "wgf-indirect", "--env", env, "--num-particles", str(m), "--num-envs", str(m * e),
                  "--method", method, "--update-every", str(update_every), "--total-steps", str(total),
