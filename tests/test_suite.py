@@ -125,3 +125,41 @@ def test_an_algorithms_own_options_win_over_the_suite_wide_ones(tmp_path):
     cfg, _ = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
     assert "--learning-starts" in suite.train_args and cfg.learning_starts == 0
     assert {S.parse_variant(a)[1] for a in suite.algos} >= {"sac", "td3", "wpo", "wppg", "wgf-direct", "wgf-indirect"}
+
+
+def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
+    tiny = S.Suite(**{**tiny.__dict__, "algos": ("sac",)})
+    split, grouped = tmp_path / "split", tmp_path / "grouped"
+    path = S.unit_dir(split, "sac", "gym:Pendulum-v1")
+    # seed 1 was stopped after its first checkpoint, as a kill would leave it; seed 0 not started
+    path.mkdir(parents=True)
+    (path / S.SPLIT_FILE).write_text(json.dumps({"seeds": [0, 1]}))
+    argv = ["train", *S.train_args(tiny, "sac", "gym:Pendulum-v1", path, seed=1), "--checkpoint-every", "100"]
+    assert argv[argv.index("--run-dir") + 1] == str(path / "seed-1") and "--seeds" not in argv
+    cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    from wrl.training.trainer import train
+
+    train(cfg, agent_cfg, path / "seed-1", progress=False, tensorboard=False, stop_at=200)
+    assert S._state(path) == "interrupted"
+    units = S.group_units(tiny, "sac", "gym:Pendulum-v1", path, split=True)
+    assert units[0][-1] == "--overwrite" and "--seed" in units[0] and units[1] == ["--resume", str(path / "seed-1")]
+    assert S.run_suite(tiny, split, split_seeds=True) == {"reused": 0, "resumed": 1, "ran": 0}
+    assert S._state(path) == "finished" and not (path / "group.json").exists()
+    assert S.run_suite(tiny, split) == {"reused": 1, "resumed": 0, "ran": 0}  # finished, whatever the mode
+    # each seed of the split group is that seed trained alone: the same evaluations as `wrl train --seed S`
+    for s in (0, 1):
+        alone = tmp_path / f"alone-{s}"
+        argv = ["train", *S.train_args(tiny, "sac", "gym:Pendulum-v1", alone, seed=s)]
+        cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+        summary = train(cfg, agent_cfg, alone / f"seed-{s}", progress=False, tensorboard=False)
+        mine = S.collect(tiny, split)["sac"]["gym:Pendulum-v1"][s]
+        assert mine["evals"] == [(e["step"], e["mean_return"]) for e in summary["evaluations"]]
+    # a group started side by side keeps its mode under --split-seeds
+    S.run_suite(tiny, grouped, limit=0)
+    gpath = S.unit_dir(grouped, "sac", "gym:Pendulum-v1")
+    train_group(*configs_from_args(build_parser(_train_algo(a := ["train", *S.train_args(
+        tiny, "sac", "gym:Pendulum-v1", gpath), "--checkpoint-every", "100"])).parse_args(a)), gpath, [0, 1],
+        progress=False, tensorboard=False, stop_at=200)
+    assert S.group_units(tiny, "sac", "gym:Pendulum-v1", gpath, split=True) == [["--resume", str(gpath)]]
+    report = S.report(tiny, split, reps=50)
+    assert [r["seed"] for r in report["results"]["sac"]["gym:Pendulum-v1"]] == [0, 1]

@@ -8,7 +8,7 @@ import pytest
 
 from wrl import CheckpointError
 from wrl.cli import main
-from wrl.training.checkpoint import read_meta, save_checkpoint
+from wrl.training.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.training.config import TrainConfig
 from wrl.training.logger import read_metrics
 from wrl.training.trainer import agent_config_from, train
@@ -181,16 +181,41 @@ def test_missing_corrupt_and_mismatched_checkpoints(finished_run, tmp_path, caps
     meta["agent_config"]["actor_hidden"] = [64, 64]
     with np.load(finished_run / "checkpoint.npz") as z:
         arrays = {k: z[k] for k in z.files if k != "__meta__"}
-    state = {k: v for k, v in arrays.items() if k.startswith("state/")}
+    state = {k[len("state/"):]: v for k, v in arrays.items() if k.startswith("state/")}  # same leaf names
     extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
     save_checkpoint(mism / "checkpoint.npz", state, extra, meta)
     code, err = run_cli(capsys, "eval", str(mism))
-    assert code == 2 and "does not match" in err
+    assert code == 2 and "does not match" in err and "actor" in err and "is float32[32], expected float32[64]" in err
     with pytest.raises(CheckpointError):
         from wrl.training.trainer import load_run_config
 
         cfg, acfg = load_run_config(mism)
         train(cfg, acfg, mism, resume=True, progress=False, tensorboard=False)
+
+
+def test_checkpoint_stores_the_filled_replay_rows_and_loads_the_capacity_back(tmp_path, finished_run):
+    meta = read_meta(finished_run / "checkpoint.npz")
+    with np.load(finished_run / "checkpoint.npz") as z:
+        assert z["state/replay/obs"].shape[0] == 300 and z["state/replay/reward"].shape == (300,)  # 300 steps
+    assert meta["trimmed_rows"]["state/replay/obs"] == SMALL.buffer_size
+
+    # a buffer of capacity 6 with 4 filled rows: stored as 4 rows, loaded as 6 with zero rows past the data
+    rows = np.zeros((6, 2), np.float32)
+    rows[:4] = np.arange(8, dtype=np.float32).reshape(4, 2) + 1
+    state = {"replay": {"obs": rows, "size": np.int32(4)}, "params": np.ones((6, 2), np.float32)}
+    save_checkpoint(tmp_path / "c.npz", state, {}, {"v": 1}, filled={"state/replay/": 4})
+    with np.load(tmp_path / "c.npz") as z:
+        assert z["state/replay/obs"].shape == (4, 2) and z["state/params"].shape == (6, 2)  # only under the prefix
+    template = {"replay": {"obs": np.zeros((6, 2), np.float32), "size": np.int32(0)},
+                "params": np.zeros((6, 2), np.float32)}
+    loaded, _, meta = load_checkpoint(tmp_path / "c.npz", template)
+    np.testing.assert_array_equal(loaded["replay"]["obs"], rows)
+    np.testing.assert_array_equal(loaded["params"], state["params"])
+    assert meta["v"] == 1
+    # a configuration with another capacity does not match
+    small = {**template, "replay": {"obs": np.zeros((5, 2), np.float32), "size": np.int32(0)}}
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(tmp_path / "c.npz", small)
 
 
 def test_checkpoint_holds_no_pickle(finished_run):

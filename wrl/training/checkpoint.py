@@ -3,6 +3,10 @@
 Array names are the pytree key paths of the training state (``state/agent/actor/params/...``), so a
 checkpoint is checked leaf by leaf (name, shape, dtype) against the state a config builds before it is
 loaded; any difference is a :class:`~wrl.errors.CheckpointError` naming the fix.
+
+Arrays that are only partly filled (the replay buffer, rows ``[0, size)`` of its capacity) are stored up to
+their filled rows (``filled``) and padded back with zeros, their initial value, on load: a checkpoint early
+in a run with a 1M-row buffer holds its few thousand rows, not 1M.
 """
 
 from __future__ import annotations
@@ -27,10 +31,23 @@ def _leaf_names(tree: Any, prefix: str) -> list[tuple[str, Any]]:
     return [(prefix + jax.tree_util.keystr(path, simple=True, separator="/"), leaf) for path, leaf in leaves]
 
 
-def save_checkpoint(path: str | Path, state: Any, extra_arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Write ``state`` (pytree), extra named arrays and JSON ``meta`` to ``path`` atomically."""
+def save_checkpoint(path: str | Path, state: Any, extra_arrays: dict[str, np.ndarray], meta: dict,
+                    filled: dict[str, int] | None = None) -> None:
+    """Write ``state`` (pytree), extra named arrays and JSON ``meta`` to ``path`` atomically.
+
+    ``filled`` maps a leaf-name prefix (``"state/replay/"``) to the number of leading rows that hold data:
+    every array under it with more rows than that is stored up to them (its full row count recorded in the
+    metadata, and restored by :func:`load_checkpoint` with zero rows, the initial value).
+    """
     path = Path(path)
     arrays = {name: np.asarray(leaf) for name, leaf in _leaf_names(state, "state/")}
+    trimmed = {}
+    for prefix, rows in (filled or {}).items():
+        for name, arr in arrays.items():
+            if name.startswith(prefix) and arr.ndim >= 1 and arr.shape[0] > rows:
+                trimmed[name] = arr.shape[0]
+                arrays[name] = arr[:rows]
+    meta = {**meta, "trimmed_rows": trimmed} if trimmed else meta
     arrays.update({f"extra/{k}": np.asarray(v) for k, v in extra_arrays.items()})
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -85,6 +102,9 @@ def load_checkpoint(path: str | Path, template: Any) -> tuple[Any, dict[str, np.
                     raise CheckpointError(f"checkpoint {path} does not match this configuration (missing "
                                           f"{name}); resume with the run's own config")
                 arr = data[name]
+                full_rows = meta.get("trimmed_rows", {}).get(name)
+                if full_rows is not None and arr.ndim >= 1 and full_rows == leaf.shape[0] >= arr.shape[0]:
+                    arr = np.concatenate([arr, np.zeros((full_rows - arr.shape[0], *arr.shape[1:]), arr.dtype)])
                 if arr.shape != leaf.shape or arr.dtype != leaf.dtype:
                     raise CheckpointError(
                         f"checkpoint {path} does not match this configuration ({name} is {arr.dtype}"

@@ -142,7 +142,8 @@ class _Member:
         env_arrays = {f"env/{k}": v for k, v in self.envs.state_dict().items()}
         meta = {"version": wrl.__version__, "algo": self.cfg.algo, "env": self.cfg.env,
                 "config": C.to_dict(self.cfg), "agent_config": C.to_dict(self.agent_cfg), "host": self.host}
-        save_checkpoint(self.run_dir / CHECKPOINT, ts, {**env_arrays, "pending_action": np.asarray(action)}, meta)
+        save_checkpoint(self.run_dir / CHECKPOINT, ts, {**env_arrays, "pending_action": np.asarray(action)}, meta,
+                        filled={"state/replay/": int(ts.replay.size)})
 
     def summary(self, step: int, seconds: float) -> dict:
         evals, target = self.host["evaluations"], self.cfg.target_return
