@@ -146,6 +146,9 @@ def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
     assert S.run_suite(tiny, split, split_seeds=True) == {"reused": 0, "resumed": 1, "ran": 0}
     assert S._state(path) == "finished" and not (path / "group.json").exists()
     assert S.run_suite(tiny, split) == {"reused": 1, "resumed": 0, "ran": 0}  # finished, whatever the mode
+    # seeds trained apart before the group was marked split are adopted, not rerun
+    (path / S.SPLIT_FILE).unlink()
+    assert S.run_suite(tiny, split, split_seeds=True) == {"reused": 1, "resumed": 0, "ran": 0}
     # each seed of the split group is that seed trained alone: the same evaluations as `wrl train --seed S`
     for s in (0, 1):
         alone = tmp_path / f"alone-{s}"

@@ -220,8 +220,12 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
                 continue
             if limit is not None and len(todo) >= limit:
                 continue
+            units = group_units(suite, spec, task, path, split_seeds)
+            if not units:  # seeds run apart, each already finished
+                counts["reused"] += 1
+                continue
             counts["resumed" if state == "interrupted" else "ran"] += 1
-            todo.append(group_units(suite, spec, task, path, split_seeds))
+            todo.append(units)
     units = [argv for group in todo for argv in group]
     if backend == "ray":
         from wrl.bench.ray_backend import run_units_on_ray
