@@ -20,8 +20,10 @@ def _ray() -> Any:
     return ray
 
 
-def run_units_on_ray(units: list[list[str]], address: str | None = None, jobs: int = 1) -> None:
-    """Run every ``wrl train`` argument list in ``units`` as a Ray task (at most ``jobs`` at a time locally)."""
+def run_units_on_ray(units: list[list[str]], address: str | None = None, jobs: int = 1,
+                     single_thread: bool | None = None) -> None:
+    """Run every ``wrl train`` argument list in ``units`` as a Ray task (at most ``jobs`` at a time locally),
+    each with one XLA thread if ``single_thread`` (default: when ``jobs`` > 1)."""
     if not units:
         return
     ray = _ray()
@@ -33,7 +35,8 @@ def run_units_on_ray(units: list[list[str]], address: str | None = None, jobs: i
         ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
     try:
         task = ray.remote(num_cpus=1)(run_unit)
-        ray.get([task.remote(argv, jobs > 1) for argv in units])
+        one_thread = jobs > 1 if single_thread is None else single_thread
+        ray.get([task.remote(argv, one_thread) for argv in units])
     except ray.exceptions.RayTaskError as e:
         cause = e.as_instanceof_cause()
         raise cause from None

@@ -110,10 +110,15 @@ def unit_dir(out: Path, label: str, task: str) -> Path:
 SPLIT_FILE = "split_seeds.json"  # in a group directory whose seeds train as separate runs: {"seeds": [...]}
 
 
+def _finished(path: Path) -> bool:
+    """Whether the run or group in ``path`` has a summary saying it finished."""
+    summary = path / "summary.json"
+    return summary.exists() and bool(json.loads(summary.read_text()).get("finished"))
+
+
 def _run_state(run: Path) -> str:
     """State of one run directory (a seed trained alone): 'finished', 'interrupted' or 'new'."""
-    summary = run / "summary.json"
-    if summary.exists() and json.loads(summary.read_text()).get("finished"):
+    if _finished(run):
         return "finished"
     return "interrupted" if (run / "checkpoint.npz").exists() else "new"
 
@@ -130,8 +135,7 @@ def _state(path: Path) -> str:
     if split is not None:
         states = {_run_state(path / f"seed-{s}") for s in split}
         return "finished" if states == {"finished"} else "interrupted" if states - {"new"} else "new"
-    summary = path / "summary.json"
-    if summary.exists() and json.loads(summary.read_text()).get("finished"):
+    if _finished(path):
         return "finished"
     seeds = json.loads((path / "group.json").read_text())["seeds"] if (path / "group.json").exists() else []
     if seeds and all((path / f"seed-{s}" / "checkpoint.npz").exists() for s in seeds):
@@ -230,7 +234,7 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
     if backend == "ray":
         from wrl.bench.ray_backend import run_units_on_ray
 
-        run_units_on_ray(units, address=address, jobs=jobs)
+        run_units_on_ray(units, address=address, jobs=jobs, single_thread=jobs > 1 or split_seeds)
     else:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             for f in [pool.submit(run_unit, argv, jobs > 1 or split_seeds) for argv in units]:
