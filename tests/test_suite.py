@@ -166,3 +166,31 @@ def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
     assert S.group_units(tiny, "sac", "gym:Pendulum-v1", gpath, split=True) == [["--resume", str(gpath)]]
     report = S.report(tiny, split, reps=50)
     assert [r["seed"] for r in report["results"]["sac"]["gym:Pendulum-v1"]] == [0, 1]
+
+
+def test_collapse_check_flags_the_off_box_collapse_and_only_it():
+    """The HalfCheetah collapse of docs/benchmarks/halfcheetah_wpo_sac.md (best 1905 -> final -604 with the std
+    at 1e5) is a collapse; the same fall with the std and the means inside the box is a fall, not a collapse; a
+    run within half of its best is neither; Pendulum's negative returns are read above the first evaluation."""
+    def run(final, best, evals, std=None, mean_abs=None):
+        return {"final": final, "best": best, "evals": evals, "box": {"policy/std": std, "policy/mean_abs": mean_abs}}
+
+    cheetah = [(10000, -300.0), (50000, 1905.0), (100000, -604.0)]
+    c = S.collapse_check("gym:HalfCheetah-v5", run(-604.0, 1905.0, cheetah, std=1e5, mean_abs=1.0))
+    assert c["fell"] and c["collapsed"] is True and c["baseline"] == pytest.approx(-289.27)
+    c = S.collapse_check("gym:HalfCheetah-v5", run(-604.0, 1905.0, cheetah, std=0.4, mean_abs=0.7))
+    assert c["fell"] and c["collapsed"] is False
+    assert S.collapse_check("gym:HalfCheetah-v5", run(-604.0, 1905.0, cheetah))["collapsed"] is None  # e.g. SAC
+    # half of the best above the random score (-289.27): 807.9; 800 fell, 820 did not
+    assert S.collapse_check("gym:HalfCheetah-v5", run(800.0, 1905.0, cheetah, std=2.0))["collapsed"] is True
+    assert not S.collapse_check("gym:HalfCheetah-v5", run(820.0, 1905.0, cheetah, std=2.0))["fell"]
+    # DMC: above 0; walker-walk 72 after a best of 469 fell (the executed-pull seed 2), 240 did not
+    walker = [(10000, 30.0), (90000, 469.0), (100000, 72.0)]
+    assert S.collapse_check("dmc:walker-walk", run(72.0, 469.0, walker, 0.6, 0.71)) == {
+        "fell": True, "collapsed": False, "baseline": 0.0, "std": 0.6, "mean_abs": 0.71}
+    assert not S.collapse_check("dmc:walker-walk", run(240.0, 469.0, walker, 0.6, 0.71))["fell"]
+    # Pendulum (no reference scores): above the first evaluation, -1200; -150 after a best of -130 did not fall,
+    # -700 did (a raw "half of the best" would call both falls, every return being negative)
+    pendulum = [(1000, -1200.0), (5000, -130.0)]
+    assert not S.collapse_check("gym:Pendulum-v1", run(-150.0, -130.0, pendulum, 0.3, 0.99))["fell"]
+    assert S.collapse_check("gym:Pendulum-v1", run(-700.0, -130.0, pendulum, 0.3, 0.99))["collapsed"] is True

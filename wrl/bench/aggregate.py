@@ -49,6 +49,14 @@ def normalise(task: str, returns: np.ndarray) -> tuple[np.ndarray, str]:
     return returns, "raw return (no reference scores)"
 
 
+def random_score(task: str) -> float | None:
+    """The score :func:`normalise` maps to 0 (DMC: 0; a Gymnasium task with reference scores: the uniform
+    random policy's return), or None for a task reported on its raw scale."""
+    if task.startswith("dmc:"):
+        return 0.0
+    return REFERENCE_SCORES[task][0] if task in REFERENCE_SCORES else None
+
+
 def iqm(scores: np.ndarray) -> float:
     """Interquartile mean of all entries: the mean of the middle 50% (scipy's 25%-trimmed mean)."""
     from rliable import metrics

@@ -9,7 +9,8 @@ checkpoints (exactly: a suite killed mid-run ends with the numbers of one never 
 so a long suite survives interruptions. The report (``OUT/report.md``, ``report.json``, ``curves.png``,
 ``profiles.png``) has per-task tables of every seed, learning curves with bands, and the aggregate
 interquartile mean with stratified bootstrap confidence intervals, the probability of improvement and
-performance profiles (:mod:`wrl.bench.aggregate`).
+performance profiles (:mod:`wrl.bench.aggregate`), and a no-collapse check: every run that ended below half
+of its best, and whether it did so with saturated actions or a runaway std (:func:`collapse_check`).
 
 A user suite is a TOML file with the fields of :class:`Suite`::
 
@@ -252,6 +253,39 @@ def last_metrics(metrics_file: Path, names: tuple[str, ...]) -> dict[str, float 
     return last
 
 
+# The policy's box diagnostics read for the collapse check, where an agent logs them (WPO does).
+BOX_METRICS = ("policy/std", "policy/mean_abs")
+SATURATED_MEAN_ABS = 0.95  # mean |deterministic action| at or above this: the means sit on the box's edge
+RUNAWAY_STD = 1.0  # a policy std at or above the box's half-width: most samples leave the box
+
+
+def collapse_check(task: str, run: dict[str, Any]) -> dict[str, Any]:
+    """Whether one run fell, and whether that fall is the off-box collapse.
+
+    ``fell``: the final evaluation is below half of the run's best, both measured above a baseline:
+    (final - b) < (best - b) / 2, with b the task's random score where :func:`wrl.bench.aggregate.normalise`
+    knows one (0 for DeepMind Control, the uniform policy's return for the Gymnasium tasks with reference
+    scores) and the run's first evaluation otherwise (so that negative returns, e.g. Pendulum's, are read the
+    same way). ``collapsed``: it fell with saturated actions (mean |deterministic action| >=
+    ``SATURATED_MEAN_ABS``) or a runaway std (>= ``RUNAWAY_STD``) in the last logging window; None where
+    the agent logs neither diagnostic (then only ``fell`` is known).
+    """
+    from wrl.bench.aggregate import random_score
+
+    final, best = float(run["final"]), float(run["best"])
+    baseline = random_score(task)
+    if baseline is None:
+        baseline = float(run["evals"][0][1]) if run["evals"] else final
+    fell = bool(final - baseline < 0.5 * (best - baseline))
+    std, mean_abs = (run.get("box") or {}).get("policy/std"), (run.get("box") or {}).get("policy/mean_abs")
+    if std is None and mean_abs is None:
+        collapsed = None if fell else False
+    else:
+        off_box = (mean_abs is not None and mean_abs >= SATURATED_MEAN_ABS) or (std is not None and std >= RUNAWAY_STD)
+        collapsed = bool(fell and off_box)
+    return {"fell": fell, "collapsed": collapsed, "baseline": baseline, "std": std, "mean_abs": mean_abs}
+
+
 def collect(suite: Suite, out: Path, diagnostics: tuple[str, ...] = ()) -> dict[str, Any]:
     """Every finished group's per-seed results: final, best, curves, wall-clock, steps/s, and the last value
     of each metric named in ``diagnostics``."""
@@ -265,10 +299,14 @@ def collect(suite: Suite, out: Path, diagnostics: tuple[str, ...] = ()) -> dict[
             seeds = []
             for s in suite.seeds:
                 summary = json.loads((path / f"seed-{s}" / "summary.json").read_text())
-                seeds.append({"seed": s, "final": summary["final_eval_return"], "best": summary["best_eval_return"],
-                              "evals": [(e["step"], e["mean_return"]) for e in summary["evaluations"]],
-                              "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"],
-                              "diagnostics": last_metrics(path / f"seed-{s}" / "metrics.jsonl", diagnostics)})
+                names = tuple(dict.fromkeys(diagnostics + BOX_METRICS))
+                last = last_metrics(path / f"seed-{s}" / "metrics.jsonl", names)
+                run = {"seed": s, "final": summary["final_eval_return"], "best": summary["best_eval_return"],
+                       "evals": [(e["step"], e["mean_return"]) for e in summary["evaluations"]],
+                       "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"],
+                       "diagnostics": {m: last[m] for m in diagnostics}, "box": {m: last[m] for m in BOX_METRICS}}
+                run["check"] = collapse_check(task, run)
+                seeds.append(run)
             results.setdefault(label, {})[task] = seeds
     return results
 
@@ -308,6 +346,10 @@ def report(suite: Suite, out: Path, reps: int = 2000, diagnostics: tuple[str, ..
                     for algo, tasks in results.items() if task in tasks]
             lines += ["Last logged value of each diagnostic (the mean over the last logging window), per seed:", "",
                       markdown_table(["algo", *diagnostics], rows), ""]
+        if rows:
+            lines += [_fell_line(results, task), ""]
+    if results:
+        lines += _collapse_summary(results)
     if stats.get("aggregate"):
         lines += ["## Aggregate over tasks (normalised scores, 95% stratified bootstrap intervals)", "",
                   "Normalisation: " + "; ".join(f"{t}: {h}" for t, h in stats["normalisation"].items()) + ".", ""]
@@ -336,6 +378,37 @@ def report(suite: Suite, out: Path, reps: int = 2000, diagnostics: tuple[str, ..
         lines += ["![learning curves](curves.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     return payload
+
+
+def _fell_line(results: dict[str, Any], task: str) -> str:
+    """One sentence naming every run of ``task`` that ended below half of its best, with its box diagnostics."""
+    def describe(algo: str, r: dict[str, Any]) -> str:
+        c = r["check"]
+        box = ", ".join(f"{n} {v:.3g}" for n, v in (("std", c["std"]), ("mean |a|", c["mean_abs"])) if v is not None)
+        verdict = {True: "the off-box collapse", False: "not the off-box collapse",
+                   None: "no box diagnostics logged"}[c["collapsed"]]
+        box = f"; {box}" if box else ""
+        return f"{algo} s{r['seed']} (final {r['final']:.0f}, best {r['best']:.0f}{box}: {verdict})"
+
+    fell = [describe(a, r) for a, tasks in results.items() for r in tasks.get(task, []) if r["check"]["fell"]]
+    return "Ended below half of their best: " + ("; ".join(fell) if fell else "none") + "."
+
+
+def _collapse_summary(results: dict[str, Any]) -> list[str]:
+    """The no-collapse check over every finished run (see :func:`collapse_check`)."""
+    lines = ["## No-collapse check", "",
+             "A run *fell* when its final return is below half of its best, both above the task's random score "
+             "(the first evaluation where none is known); it *collapsed* when it fell with saturated actions "
+             f"(mean |deterministic action| >= {SATURATED_MEAN_ABS}) or a runaway std (>= {RUNAWAY_STD}) in its "
+             "last logging window.", ""]
+    rows = []
+    for algo, tasks in results.items():
+        checks = [r["check"] for runs in tasks.values() for r in runs]
+        unknown = sum(c["collapsed"] is None for c in checks)
+        collapsed = sum(c["collapsed"] is True for c in checks)
+        rows.append([algo, len(checks), sum(c["fell"] for c in checks),
+                     f"{collapsed} (+{unknown} fell without box diagnostics)" if unknown else collapsed])
+    return [*lines, markdown_table(["algo", "runs", "fell", "collapsed"], rows), ""]
 
 
 def _plot_profiles(taus: np.ndarray, profiles: dict, bands: dict, path: Path) -> None:
