@@ -104,18 +104,22 @@ def test_acme_preset_is_the_published_configuration_with_the_factor_n():
     assert agent_cfg.kl_alpha_std * 20 == pytest.approx(1e4)
     assert agent_cfg.actor_lr == 1e-4 and agent_cfg.critic_lr == 3e-4  # the explicit option wins
     assert cfg.batch_size == 256 and cfg.n_step == 5 and cfg.update_every == 8
+    assert agent_cfg.off_box == "executed" and agent_cfg.box_pull == 0.0  # Acme's critic clips; no pull
 
 
-def test_std_shrinks_at_the_box_edge_with_the_executed_velocity_and_runs_away_with_the_extrapolated_one():
+def test_std_shrinks_at_the_box_edge_at_the_defaults_and_runs_away_with_the_raw_extrapolated_gradient():
     """The return rises (convexly) to the corner of the box; the critic only ever sees executed, clipped actions.
-    With the critic's raw gradient at unclipped samples (`--off-box extrapolate`) the std grows (the critic's
-    outward extrapolation gets steeper further out, and d_sigma = E[eps grad_a Q] > 0); with the velocity of
-    the executed action Q(s, clip(a)) (`--off-box executed`) it shrinks towards the deterministic corner."""
+    With the critic's raw gradient at unclipped samples (`--off-box extrapolate --box-pull 0`) the std grows
+    (the critic's outward extrapolation gets steeper further out, and d_sigma = E[eps grad_a Q] > 0); at the
+    defaults (the box pull) and with the velocity of the executed action Q(s, clip(a)) (`--off-box executed
+    --box-pull 0`) it shrinks towards the deterministic corner."""
     from wrl.bench.box_edge import run_variant, wpo_config
 
     nets = ["--actor-hidden", "128", "128", "--critic-hidden", "128", "128"]
-    grows = run_variant(wpo_config(nets), "edge-convex", [0, 1], 1000, 6, 100.0)["per_seed"]
-    shrinks = run_variant(wpo_config([*nets, "--off-box", "executed"]), "edge-convex", [0, 1], 1000, 6, 100.0)
+    assert wpo_config([]).box_pull == 1.0 and wpo_config([]).off_box == "extrapolate"  # the defaults
+    grows = run_variant(wpo_config([*nets, "--box-pull", "0"]), "edge-convex", [0, 1], 1000, 6, 100.0)["per_seed"]
     assert all(p["final_std"] > 0.8 for p in grows), grows  # init 0.7: running away
-    assert all(p["final_std"] < 0.68 and p["max_std"] < 0.72 for p in shrinks["per_seed"]), shrinks["per_seed"]
-    assert all(p["mean_abs"] > 0.95 for p in shrinks["per_seed"])  # the means sit at the optimal corner
+    for options in ([], ["--off-box", "executed", "--box-pull", "0"]):
+        shrinks = run_variant(wpo_config([*nets, *options]), "edge-convex", [0, 1], 1000, 6, 100.0)["per_seed"]
+        assert all(p["final_std"] < 0.68 and p["max_std"] < 0.72 for p in shrinks), (options, shrinks)
+        assert all(p["mean_abs"] > 0.95 for p in shrinks)  # the means sit at the optimal corner

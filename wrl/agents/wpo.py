@@ -20,7 +20,10 @@ Critic: n-step TD towards a target critic, bootstrapping on the mean (or max) of
 ``num_bootstrap_samples`` actions from the target policy; the min over twin critics when
 ``num_critics = 2``. Actions outside [-1, 1] are never clipped inside the critic: the environment
 receives the clipped action (that is what the replay stores), while grad_a Q is evaluated at the sampled
-action itself, so it is never a silent zero.
+action itself, so it is never a silent zero. Outside the box that gradient is the critic's extrapolation
+beyond its data and can point outwards without end (the std then runs away); by default the velocity of
+such samples is pulled back to the box (``box_pull = 1``, :func:`wrl.flows.velocity.box_pull`), chosen by
+the comparison on five tasks in docs/wpo.md, section 4.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class WPOConfig(ActorCriticConfig):
     off_box: str = hp("extrapolate", "velocity at sampled coordinates outside the action box: the critic's "
                                      "gradient at the raw sample, or that of the executed action Q(s, clip(a)) "
                                      "(zero outside the box)", choices=("extrapolate", "executed"))
-    box_pull: float = hp(0.0, "pull samples outside the action box back: grad_a Q - w rms(grad_a Q) (a - clip(a)); "
+    box_pull: float = hp(1.0, "pull samples outside the action box back: grad_a Q - w rms(grad_a Q) (a - clip(a)); "
                               "0 disables", ge=0)
     target_update: str = hp("periodic", "target networks: hard copies or Polyak", choices=("periodic", "polyak"))
     target_period: int = hp(100, "updates between hard target copies", ge=1)
@@ -110,6 +113,7 @@ PRESETS = {
                "grad_clip": 0.0, "num_samples": _ACME_N, "num_bootstrap_samples": 128, "bootstrap": "mean",
                "policy_critic": "first", "target_update": "periodic", "target_period": 100, "init_std": 0.7,
                "min_std": 1e-6, "bounded_mean": False, "kl_mode": "soft",
+               "off_box": "executed", "box_pull": 0.0,  # Acme's critic clips its action (ClipToSpec); no pull
                "kl_alpha_mean": math.log(2.0) / _ACME_N,  # softplus(0) = log 2
                "kl_alpha_std": 1e4 / _ACME_N,  # softplus(1e4) = 1e4 to float precision
                "kl_epsilon_mean": 2.5e-3, "kl_epsilon_std": 1e-6},

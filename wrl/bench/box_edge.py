@@ -36,11 +36,11 @@ from wrl.errors import ConfigError
 
 TASKS = ("edge-convex", "edge-linear", "interior")
 DEFAULT_VARIANTS = (
-    "defaults=wpo",
+    "extrapolate=wpo --box-pull 0",
     "box-pull=wpo --box-pull 1",
-    "acme-anchor=wpo --kl-alpha-std 500",
-    "layernorm-critic=wpo --critic-layer-norm",
-    "executed=wpo --off-box executed",
+    "acme-anchor=wpo --box-pull 0 --kl-alpha-std 500",
+    "layernorm-critic=wpo --box-pull 0 --critic-layer-norm",
+    "executed=wpo --box-pull 0 --off-box executed",
     "executed+box-pull=wpo --off-box executed --box-pull 1",
 )
 _OBS_DIM = 4
