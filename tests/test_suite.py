@@ -41,8 +41,14 @@ def test_suite_is_incremental_and_reports(tiny, tmp_path, capsys):
     assert "## gym:Pendulum-v1" in text and "P(X > Y)" in text and (out / "curves.png").exists()
     # a different suite in the same directory is refused; `wrl plot` reads the suite
     other = S.Suite(**{**tiny.__dict__, "total_steps": 600})
-    with pytest.raises(ConfigError, match="different suite"):
+    with pytest.raises(ConfigError, match=r"different suite.*total_steps"):
         S.run_suite(other, out)
+    # a subset of its algorithms runs into the same directory (and finds its group finished) ...
+    assert S.run_suite(S.Suite(**{**tiny.__dict__, "algos": ("td3",)}), out) == {"reused": 1, "resumed": 0, "ran": 0}
+    # ... but not a label that is already there with other options
+    with pytest.raises(ConfigError, match="algorithm 'td3'"):
+        S.run_suite(S.Suite(**{**tiny.__dict__, "algos": ("td3=td3 --policy-delay 3",)}), out)
+    assert json.loads((out / "suite.json").read_text())["algos"] == ["sac", "td3"]
     assert main(["plot", str(out), "--out", str(tmp_path / "c.svg")]) == 0
     assert "4 runs, 2 (algorithm, task) groups" in capsys.readouterr().out
     # diagnostics: the last logged value of each named metric, per seed (None where never logged)
@@ -55,6 +61,21 @@ def test_suite_is_incremental_and_reports(tiny, tmp_path, capsys):
             assert r["diagnostics"] == {"charts/episodic_return": last, "policy/none": None}
     text = (out / "report.md").read_text()
     assert "| algo | charts/episodic_return | policy/none |" in text and "| sac | " in text.split("policy/none |")[1]
+
+
+def test_a_subset_or_an_extension_of_a_suite_shares_its_directory(tmp_path):
+    """What every run is must agree; algorithms and tasks may be a subset (nothing changes) or new ones (added to
+    the definition, in order); a known label must keep its options."""
+    base = {"name": "x", "algos": ["sac", "w=wpo --box-pull 0"], "tasks": ["gym:Pendulum-v1"], "seeds": [0, 1],
+            "total_steps": 100, "eval_every": 50, "eval_episodes": 2, "train_args": ""}
+    assert S.merged_record(base, {**base, "algos": ["w=wpo --box-pull 0"]}, tmp_path) == base
+    grown = S.merged_record(base, {**base, "algos": ["td3", "sac"], "tasks": ["dmc:cartpole-swingup"]}, tmp_path)
+    assert grown["algos"] == ["sac", "w=wpo --box-pull 0", "td3"]
+    assert grown["tasks"] == ["gym:Pendulum-v1", "dmc:cartpole-swingup"]
+    for change, what in (({"seeds": [0]}, "seeds"), ({"train_args": "--batch-size 64"}, "train_args"),
+                         ({"algos": ["w=wpo"]}, "algorithm 'w'"), ({"name": "y"}, "name")):
+        with pytest.raises(ConfigError, match=f"different suite.*{what}"):
+            S.merged_record(base, {**base, **change}, tmp_path)
 
 
 def test_a_killed_suite_ends_with_the_numbers_of_one_never_killed(tiny, tmp_path):

@@ -4,13 +4,14 @@ Every (algorithm, task) pair is one group of seeds trained side by side (`wrl tr
 process, written to ``OUT/runs/ALGO/TASK``; with ``--split-seeds`` every seed of a new group trains in a
 process of its own (`wrl train --seed S`, one XLA thread, ``--jobs`` processes at a time) into
 ``OUT/runs/ALGO/TASK/seed-S``, the same layout, which pays where one update is large (see :func:`run_suite`).
-Running the same command again reuses every finished group, resumes every interrupted one from its
-checkpoints (exactly: a suite killed mid-run ends with the numbers of one never killed) and starts the rest,
-so a long suite survives interruptions. The report (``OUT/report.md``, ``report.json``, ``curves.png``,
-``profiles.png``) has per-task tables of every seed, learning curves with bands, and the aggregate
-interquartile mean with stratified bootstrap confidence intervals, the probability of improvement and
-performance profiles (:mod:`wrl.bench.aggregate`), and a no-collapse check: every run that ended below half
-of its best, and whether it did so with saturated actions or a runaway std (:func:`collapse_check`).
+Running the same command again reuses every finished group, resumes every interrupted one from its checkpoints
+(exactly: a suite killed mid-run ends with the numbers of one never killed) and starts the rest, so a long suite
+survives interruptions; a subset of its algorithms or tasks (``--algos``, ``--tasks``) may run into the same
+directory, in any order, while the budget, seeds and run options must agree. The report (``OUT/report.md``,
+``report.json``, ``curves.png``, ``profiles.png``) has per-task tables of every seed, learning curves with bands,
+and the aggregate interquartile mean with stratified bootstrap confidence intervals, the probability of
+improvement and performance profiles (:mod:`wrl.bench.aggregate`), and a no-collapse check: every run that ended
+below half of its best, and whether it did so with saturated actions or a runaway std (:func:`collapse_check`).
 
 A user suite is a TOML file with the fields of :class:`Suite`::
 
@@ -192,6 +193,27 @@ def run_unit(argv: list[str], single_thread: bool) -> None:
         raise RuntimeError(f"`{shlex.join(cmd)}` failed (exit {proc.returncode}):\n{tail}")
 
 
+RUN_FIELDS = ("name", "seeds", "total_steps", "eval_every", "eval_episodes", "train_args")
+
+
+def merged_record(previous: dict[str, Any], record: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The suite definition of ``out`` once ``record`` runs there: what every run is (the fields in
+    ``RUN_FIELDS``) must agree, and an algorithm label already there must name the same options, so that a
+    subset of a suite's algorithms or tasks (``--algos``/``--tasks``) runs into the same directory; new
+    algorithms and tasks are added to the definition. Anything else is a different suite (a ConfigError)."""
+    differ = [k for k in RUN_FIELDS if previous.get(k) != record[k]]
+    known = {parse_variant(a)[0]: a for a in previous.get("algos", [])}
+    differ += [f"algorithm {parse_variant(a)[0]!r}" for a in record["algos"]
+               if known.get(parse_variant(a)[0], a) != a]
+    if differ:
+        raise ConfigError(f"{out} holds a different suite ({previous.get('name')!r}; {', '.join(differ)} "
+                          "differ); choose another --out")
+    merged = dict(previous)
+    merged["algos"] = list(previous["algos"]) + [a for a in record["algos"] if a not in previous["algos"]]
+    merged["tasks"] = list(previous["tasks"]) + [t for t in record["tasks"] if t not in previous["tasks"]]
+    return merged
+
+
 def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", address: str | None = None,
               limit: int | None = None, split_seeds: bool = False) -> dict[str, int]:
     """Bring every group of ``suite`` in ``out`` to its end; returns how many were reused, resumed and run.
@@ -205,14 +227,10 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
     """
     out.mkdir(parents=True, exist_ok=True)
     definition = out / "suite.json"
-    record = dataclasses.asdict(suite)
+    record = json.loads(json.dumps(dataclasses.asdict(suite)))
     if definition.exists():
-        previous = json.loads(definition.read_text())
-        if previous != json.loads(json.dumps(record)):
-            raise ConfigError(f"{out} holds a different suite ({previous.get('name')!r} with other settings); "
-                              "choose another --out")
-    else:
-        definition.write_text(json.dumps(record, indent=2))
+        record = merged_record(json.loads(definition.read_text()), record, out)
+    definition.write_text(json.dumps(record, indent=2))
     counts = {"reused": 0, "resumed": 0, "ran": 0}
     todo: list[list[str]] = []
     for spec in suite.algos:
@@ -434,8 +452,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="suite directory: runs/, report.md, report.json, curves.png")
     p.add_argument("--total-steps", type=int, default=None, help="override the suite's budget per run")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the suite's seeds")
-    p.add_argument("--algos", nargs="+", default=None, help="override the suite's algorithms")
-    p.add_argument("--tasks", nargs="+", default=None, help="override the suite's tasks")
+    p.add_argument("--algos", nargs="+", default=None,
+                   help="override the suite's algorithms (a subset, or new ones, may share the whole suite's --out)")
+    p.add_argument("--tasks", nargs="+", default=None,
+                   help="override the suite's tasks (a subset, or new ones, may share the whole suite's --out)")
     p.add_argument("--jobs", type=int, default=1,
                    help="groups at a time; with more than one, each uses one XLA thread (default: 1)")
     p.add_argument("--backend", choices=("local", "ray"), default="local",
