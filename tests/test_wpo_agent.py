@@ -105,6 +105,28 @@ def test_acme_preset_is_the_published_configuration_with_the_factor_n():
     assert agent_cfg.actor_lr == 1e-4 and agent_cfg.critic_lr == 3e-4  # the explicit option wins
     assert cfg.batch_size == 256 and cfg.n_step == 5 and cfg.update_every == 8
     assert agent_cfg.off_box == "executed" and agent_cfg.box_pull == 0.0  # Acme's critic clips; no pull
+    assert agent_cfg.bootstrap_actions == "executed"
+
+
+def test_executed_bootstrap_evaluates_the_target_critic_at_the_clipped_target_action():
+    """With --bootstrap-actions executed, a target policy whose samples all lie beyond the box's corner (mean 10 or
+    3, std ~1e-13) gives the TD target of the corner itself (mean exactly 1): the same critic loss; the raw
+    bootstrap evaluates the critic off the box and differs."""
+
+    def critic_loss(bootstrap_actions, mean):
+        cfg = tiny(bootstrap_actions=bootstrap_actions, bounded_mean=False, min_std=0.0)
+        agent = make_agent("wpo", cfg, 3, 1)
+        state = agent.init(jax.random.key(0))
+        head = state.target_actor["params"]["Dense_1"]
+        head = {"kernel": jnp.zeros_like(head["kernel"]), "bias": jnp.array([mean, -30.0])}  # mean, raw std
+        target = {"params": {**state.target_actor["params"], "Dense_1": head}}
+        _, metrics = jax.jit(agent.update)(state.replace(target_actor=target), batch(), jax.random.key(1))
+        return float(metrics["losses/critic_loss"])
+
+    corner = critic_loss("raw", 1.0)
+    assert critic_loss("executed", 10.0) == pytest.approx(corner, rel=1e-6)
+    assert critic_loss("executed", 3.0) == pytest.approx(corner, rel=1e-6)
+    assert abs(critic_loss("raw", 10.0) - corner) > 1e-3 * corner
 
 
 def test_std_shrinks_at_the_box_edge_at_the_defaults_and_runs_away_with_the_raw_extrapolated_gradient():

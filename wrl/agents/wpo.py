@@ -74,6 +74,9 @@ class WPOConfig(ActorCriticConfig):
     num_samples: int = hp(4, "actions sampled per state for the WPO update", ge=1)
     num_bootstrap_samples: int = hp(2, "target-policy actions per next state in the TD target", ge=1)
     bootstrap: str = hp("mean", "reduce the target Q over the bootstrap samples", choices=("mean", "max"))
+    bootstrap_actions: str = hp("raw", "target-policy actions the TD bootstrap evaluates: the raw samples a', or "
+                                       "the executed clip(a') the environment would run (Acme's critic clips)",
+                                choices=("raw", "executed"))
     policy_critic: str = hp("first", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
     squash: str = hp("identity", "squash grad_a Q elementwise", choices=("identity", "cbrt"))
     off_box: str = hp("extrapolate", "velocity at sampled coordinates outside the action box: the critic's "
@@ -107,13 +110,15 @@ PRESETS = {
              "(256, 256, 256) / (512, 512, 256), one critic, n-step 5, 20 samples, 128 bootstrap samples, KL "
              "weights softplus(0) and softplus(1e4) for a sum over 20 samples, hard target copies every 100 "
              "updates, Adam 1e-4 (duals 1e-2), 1 update per 8 steps (samples per insert 32 at batch 256), "
-             "unbounded mean, std 0.7 at init and >= 1e-6, no gradient clip",
+             "unbounded mean, std 0.7 at init and >= 1e-6, no gradient clip, the critic's action clipped to the box "
+             "(in the velocity and the bootstrap)",
         agent={"actor_hidden": (256, 256, 256), "actor_layer_norm": True, "critic_hidden": (512, 512, 256),
                "critic_layer_norm": True, "num_critics": 1, "actor_lr": 1e-4, "critic_lr": 1e-4, "dual_lr": 1e-2,
                "grad_clip": 0.0, "num_samples": _ACME_N, "num_bootstrap_samples": 128, "bootstrap": "mean",
                "policy_critic": "first", "target_update": "periodic", "target_period": 100, "init_std": 0.7,
                "min_std": 1e-6, "bounded_mean": False, "kl_mode": "soft",
-               "off_box": "executed", "box_pull": 0.0,  # Acme's critic clips its action (ClipToSpec); no pull
+               # Acme's critic clips its action (ClipToSpec): in the velocity and in the bootstrap; no pull
+               "off_box": "executed", "box_pull": 0.0, "bootstrap_actions": "executed",
                "kl_alpha_mean": math.log(2.0) / _ACME_N,  # softplus(0) = log 2
                "kl_alpha_std": 1e4 / _ACME_N,  # softplus(1e4) = 1e4 to float precision
                "kl_epsilon_mean": 2.5e-3, "kl_epsilon_std": 1e-6},
@@ -193,6 +198,8 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         k_fisher = jax.random.fold_in(k_pi, 1)  # used by the mixture only; the Gaussian streams are unchanged
         # Critic: bootstrap on target-policy samples at the next state.
         a_next = sample(k_boot, policy(state.target_actor, batch.next_obs), (cfg.num_bootstrap_samples,))
+        if cfg.bootstrap_actions == "executed":  # V(s') = E_a' min_i Q'_i(s', clip(a')): what the env would run
+            a_next = jnp.clip(a_next, -1.0, 1.0)
         target = td_target(batch, bootstrap_value(qnet, state.target_critic, batch.next_obs, a_next, cfg.bootstrap))
         critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
                                                          target)
