@@ -19,11 +19,17 @@ from wrl.errors import ConfigError
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
+# Pins itself to the cores in argv[1], then becomes ``python argv[2:]`` (exec: the same process, pinned).
+_PINNED = ("import os, sys; os.sched_setaffinity(0, {int(c) for c in sys.argv[1].split(',')}); "
+           "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])")
+
+
 def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: bool = False,
-            keep_dir: str | Path | None = None) -> dict[str, Any]:
+            keep_dir: str | Path | None = None, cores: set[int] | None = None) -> dict[str, Any]:
     """``wrl train ARGS`` in a fresh Python process (no compilation cache shared with the caller).
 
-    ``single_thread`` pins XLA to one thread, for runs that share the machine with other runs.
+    ``single_thread`` pins XLA to one thread, for runs that share the machine with other runs; ``cores``
+    pins the process to those CPU cores.
     ``keep_dir`` (must not exist) keeps the run directory there instead of in a temporary place.
     Returns the run's summary.json plus its metric rows (``rows``) and ``process_seconds``.
     """
@@ -35,7 +41,8 @@ def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: 
         env = dict(os.environ)
         if single_thread:
             env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
+        launch = [sys.executable, "-c", _PINNED, ",".join(map(str, sorted(cores))), *cmd[1:]] if cores else cmd
+        proc = subprocess.run(launch, capture_output=True, text=True, timeout=timeout, check=False, env=env)
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-10:])

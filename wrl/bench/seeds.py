@@ -6,9 +6,10 @@ per seed):
 1. The machine's bound: the matmul rate of the update's dominant shape (tanh(x @ W), 256 x 256 x 256,
    float32) in one single-threaded XLA process pinned to each core, all cores at once, summed. A training
    program cannot do more useful FLOPs per second on this machine.
-2. The update FLOP rate of training: steps/s after warm-up of one seed alone, and of ``--seeds`` seeds
-   side by side (``wrl train --seeds``, one vmapped update), times XLA's FLOP count of one update; each as a
-   fraction of the bound.
+2. The update FLOP rate of training: steps/s after warm-up of one seed alone, of ``--seeds`` seeds
+   side by side (``wrl train --seeds``, one vmapped update), and of the same seeds split over the cores (one
+   pinned single-threaded process per core, the layout of the bound itself), times XLA's FLOP count of one
+   update; each as a fraction of the bound.
 3. The wall-clock of a whole experiment of ``--seeds`` seeds x ``--experiment-steps`` steps: wrl, all seeds
    in one process, cold (an empty compilation cache) and warm (the same command again), against SBX SAC
    running the same seeds as separate processes two at a time (the best a user can do with it on 2 cores).
@@ -74,6 +75,27 @@ def core_bound(seconds: float = 8.0) -> dict[str, Any]:
             "seconds": seconds}
 
 
+def split_throughput(env: str, steps: int, warmup: int, seeds: list[int]) -> dict[str, Any]:
+    """The same seeds split over the cores: one single-threaded ``wrl train --seeds ...`` process pinned to each
+    core, all at once (seeds dealt out as evenly as they go). A process with fewer seeds measures
+    proportionally more steps, so that the processes run side by side for about the same time. Returns each
+    process's steps/s and the total updates/s (steps/s x seeds, summed)."""
+    cores = sorted(os.sched_getaffinity(0))
+    chunks = [c for c in (seeds[i::len(cores)] for i in range(len(cores))) if c]
+    most = max(len(c) for c in chunks)
+
+    def one(core: int, chunk: list[int]) -> dict[str, Any]:
+        n = max(500, round(steps * most / len(chunk) / 500) * 500)
+        group = ["--seeds", *map(str, chunk)] if len(chunk) > 1 else ["--seed", str(chunk[0])]
+        r = wrl_throughput("sac", env, n, warmup, group, single_thread=True, cores={core})
+        return {"core": core, "seeds": chunk, **r}
+
+    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+        procs = list(pool.map(one, cores[:len(chunks)], chunks))
+    return {"processes": procs,
+            "updates_per_second": sum(p["steps_per_second"] * len(p["seeds"]) for p in procs)}
+
+
 def wrl_experiment(seeds: list[int], env: str, steps: int, warmup: int, compile_cache: str = "off") -> dict[str, Any]:
     """Process wall-clock of ``wrl train --seeds ...`` for ``steps`` steps (no evaluation, one checkpoint), with
     the persistent compilation cache in ``compile_cache`` ("off": none)."""
@@ -130,14 +152,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.seeds} seeds side by side ...", flush=True)
     group = results["group"] = wrl_throughput("sac", args.env, args.steps, args.warmup,
                                               ["--seeds", *map(str, seeds)])
+    print(f"{args.seeds} seeds split over the cores, one single-threaded process each ...", flush=True)
+    split = results["split"] = split_throughput(args.env, args.steps, args.warmup, seeds)
     rate_one = one["steps_per_second"] * gflop
     rate_group = group["steps_per_second"] * args.seeds * gflop
+    rate_split = split["updates_per_second"] * gflop
     results["fraction_of_bound"] = {"one_seed": rate_one / bound["gflop_per_second"],
-                                    "group": rate_group / bound["gflop_per_second"]}
+                                    "group": rate_group / bound["gflop_per_second"],
+                                    "split": rate_split / bound["gflop_per_second"]}
+    layout = " + ".join(str(len(p["seeds"])) for p in split["processes"])
     rows = [["one seed", one["steps_per_second"], one["steps_per_second"], rate_one,
              rate_one / bound["gflop_per_second"]],
             [f"{args.seeds} seeds in one process", group["steps_per_second"], group["steps_per_second"] * args.seeds,
-             rate_group, rate_group / bound["gflop_per_second"]]]
+             rate_group, rate_group / bound["gflop_per_second"]],
+            [f"{args.seeds} seeds as one pinned single-threaded process per core ({layout})",
+             " / ".join(f"{p['steps_per_second']:.0f}" for p in split["processes"]), split["updates_per_second"],
+             rate_split, rate_split / bound["gflop_per_second"]]]
     table = markdown_table(["wrl SAC", "steps/s per seed", "updates/s, all seeds", "update GFLOP/s",
                             "x the bound"], rows)
     per_core = ", ".join(f"core {c['core']}: {c['gflop_per_second']:.0f}" for c in bound["per_core"])

@@ -39,13 +39,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", default=None, help="write a markdown report to this file")
 
 
-def wrl_throughput(algo: str, env: str, steps: int, warmup: int, extra: list[str] | None = None) -> dict[str, Any]:
-    """steps/s of ``wrl train --algo ALGO`` over the metric rows after learning starts (+1 row to settle)."""
+def wrl_throughput(algo: str, env: str, steps: int, warmup: int, extra: list[str] | None = None,
+                   single_thread: bool = False, cores: set[int] | None = None) -> dict[str, Any]:
+    """steps/s of ``wrl train --algo ALGO`` over the metric rows after learning starts (+1 row to settle);
+    ``single_thread`` and ``cores`` as in :func:`wrl.bench.common.run_wrl`."""
     log_every = 500
     s = run_wrl(["--algo", algo, "--env", env, "--total-steps", str(warmup + log_every + steps),
                  "--learning-starts", str(warmup), "--eval-every", "1000000000", "--checkpoint-every",
                  "1000000000", "--log-every", str(log_every), "--utd", "1", "--batch-size", "256",
-                 "--eval-episodes", "1", *(extra or [])])
+                 "--eval-episodes", "1", *(extra or [])], single_thread=single_thread, cores=cores)
     rows = [r for r in s["rows"] if "charts/SPS" in r and r["step"] > warmup + log_every]
     seconds = sum(log_every / r["charts/SPS"] for r in rows)
     return {"steps_per_second": len(rows) * log_every / seconds, "measured_steps": len(rows) * log_every,
