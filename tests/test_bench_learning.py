@@ -99,3 +99,12 @@ def test_bench_indirect_speed_reports_the_group_against_one_agent_and_bad_input_
     assert main(["bench", "indirect-speed", "--particles", "1", "--out", str(tmp_path / "bad")]) == 2
     assert "\n" not in capsys.readouterr().err.strip()
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_recorded_commands_name_no_path_of_the_machine_that_ran_them():
+    """A benchmark's recorded `wrl train` command writes a compilation-cache directory as DIR."""
+    from wrl.bench.common import _portable
+
+    args = ["--seed", "0", "--compile-cache", "/tmp/wrl-cache-x1", "--utd", "1"]
+    assert _portable(args) == ["--seed", "0", "--compile-cache", "DIR", "--utd", "1"]
+    assert _portable(["--compile-cache", "off"]) == ["--compile-cache", "off"] and _portable([]) == []

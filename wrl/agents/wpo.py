@@ -17,13 +17,14 @@ policy is regularised towards a target policy by the decoupled KL (mean and std 
 weights, soft or by dual ascent).
 
 Critic: n-step TD towards a target critic, bootstrapping on the mean (or max) of the target Q over
-``num_bootstrap_samples`` actions from the target policy; the min over twin critics when
-``num_critics = 2``. Actions outside [-1, 1] are never clipped inside the critic: the environment
-receives the clipped action (that is what the replay stores), while grad_a Q is evaluated at the sampled
-action itself, so it is never a silent zero. Outside the box that gradient is the critic's extrapolation
-beyond its data and can point outwards without end (the std then runs away); by default the velocity of
-such samples is pulled back to the box (``box_pull = 1``, :func:`wrl.flows.velocity.box_pull`), chosen by
-the comparison on five tasks in docs/wpo.md, section 4.
+``num_bootstrap_samples`` actions from the target policy; the min over twin critics when ``num_critics = 2``.
+By default actions outside [-1, 1] are not clipped inside the critic: the environment receives the clipped
+action (that is what the replay stores), while grad_a Q is evaluated at the sampled action itself, so it is
+never a silent zero (``off_box = "executed"`` and ``bootstrap_actions = "executed"`` clip it, as Acme's critic
+does, in the velocity and in the TD bootstrap). Outside the box that gradient is the critic's extrapolation
+beyond its data and can point outwards without end (the std then runs away); by default the velocity of such
+samples is pulled back to the box (``box_pull = 1``, :func:`wrl.flows.velocity.box_pull`), chosen by the
+comparison on four tasks in docs/wpo.md, section 4.
 """
 
 from __future__ import annotations

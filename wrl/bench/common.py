@@ -24,6 +24,13 @@ _PINNED = ("import os, sys; os.sched_setaffinity(0, {int(c) for c in sys.argv[1]
            "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])")
 
 
+def _portable(train_args: list[str]) -> list[str]:
+    """The arguments as a command anyone can rerun: a compilation-cache directory (a temporary path of the
+    machine that ran it) is written as DIR."""
+    return ["DIR" if prev == "--compile-cache" and a != "off" else a
+            for prev, a in zip([None, *train_args], train_args, strict=False)]
+
+
 def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: bool = False,
             keep_dir: str | Path | None = None, cores: set[int] | None = None) -> dict[str, Any]:
     """``wrl train ARGS`` in a fresh Python process (no compilation cache shared with the caller).
@@ -54,7 +61,7 @@ def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: 
         rows_dir = run_dir / summary["runs"][0] if "runs" in summary else run_dir
         summary["rows"] = [json.loads(line) for line in (rows_dir / "metrics.jsonl").read_text().splitlines()]
         summary["process_seconds"] = elapsed
-        summary["command"] = "wrl train " + " ".join(train_args)
+        summary["command"] = "wrl train " + " ".join(_portable(train_args))
         return summary
 
 
