@@ -78,6 +78,25 @@ def test_a_subset_or_an_extension_of_a_suite_shares_its_directory(tmp_path):
             S.merged_record(base, {**base, **change}, tmp_path)
 
 
+def test_algos_names_a_suite_label_and_an_unknown_algorithm_stops_before_anything_is_written(tmp_path, capsys):
+    """``--algos w`` runs the suite's own ``w=wpo --box-pull 0``; a name that is neither an algorithm nor one of
+    the suite's labels is one line and exit 2, with no suite directory created."""
+    defined = ("sac", "w=wpo --box-pull 0")
+    assert S.resolve_labels(("w", "td3", "v=wpo --n-step 3"), defined) == ("w=wpo --box-pull 0", "td3",
+                                                                           "v=wpo --n-step 3")
+    assert S.resolve_labels(("sac",), defined) == ("sac",)
+    with pytest.raises(ConfigError, match="'w-n3' names no algorithm"):
+        S.Suite("x", ("w-n3",), ("gym:Pendulum-v1",), (0,), total_steps=10, eval_every=5)
+    path = tmp_path / "s.toml"
+    path.write_text(TINY.replace('algos = ["sac", "td3"]', 'algos = ["sac", "t=td3 --policy-delay 3"]'))
+    out = tmp_path / "o"
+    assert main(["bench", "suite", str(path), "--out", str(out), "--algos", "nope"]) == 2
+    assert "'nope' names no algorithm" in capsys.readouterr().err and not out.exists()
+    args = build_parser("sac").parse_args(["bench", "suite", str(path), "--out", str(out), "--algos", "t"])
+    suite = S.load_suite(args.suite)
+    assert S.resolve_labels(tuple(args.algos), suite.algos) == ("t=td3 --policy-delay 3",)
+
+
 def test_a_killed_suite_ends_with_the_numbers_of_one_never_killed(tiny, tmp_path):
     tiny = S.Suite(**{**tiny.__dict__, "algos": ("sac",)})
     killed, clean = tmp_path / "killed", tmp_path / "clean"

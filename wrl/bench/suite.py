@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from wrl.agents import ALGOS
 from wrl.bench.common import (
     SINGLE_THREAD_XLA,
     command_line,
@@ -74,6 +75,11 @@ class Suite:
         labels = [parse_variant(a)[0] for a in self.algos]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"suite {self.name!r} has two algorithms with the same label; name them LABEL=ALGO")
+        for spec in self.algos:
+            algo = parse_variant(spec)[1]
+            if algo not in ALGOS:
+                raise ConfigError(f"suite {self.name!r}: {spec!r} names no algorithm (choose one of "
+                                  f"{', '.join(sorted(ALGOS))}, or a label of the suite's own entries)")
 
 
 SUITES: dict[str, Suite] = {
@@ -447,13 +453,24 @@ def _plot_profiles(taus: np.ndarray, profiles: dict, bands: dict, path: Path) ->
     plt.close(fig)
 
 
+def resolve_labels(entries: tuple[str, ...], defined: tuple[str, ...]) -> tuple[str, ...]:
+    """``--algos`` entries with every bare label the suite defines replaced by the suite's own entry.
+
+    ``wpo-n3`` in a suite whose ``algos`` holds ``"wpo-n3=wpo --n-step 3"`` means that entry; an algorithm name
+    or a full ``LABEL=ALGO [options]`` entry is kept as given.
+    """
+    by_label = {parse_variant(a)[0]: a for a in defined}
+    return tuple(by_label.get(e, e) if "=" not in e and " " not in e.strip() else e for e in entries)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("suite", help=f"a built-in suite ({', '.join(SUITES)}) or a TOML file")
     p.add_argument("--out", required=True, help="suite directory: runs/, report.md, report.json, curves.png")
     p.add_argument("--total-steps", type=int, default=None, help="override the suite's budget per run")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the suite's seeds")
     p.add_argument("--algos", nargs="+", default=None,
-                   help="override the suite's algorithms (a subset, or new ones, may share the whole suite's --out)")
+                   help="override the suite's algorithms (a subset, or new ones, may share the whole suite's --out); "
+                        "a label the suite defines ('wpo-n3' for 'wpo-n3=wpo --n-step 3') stands for its entry")
     p.add_argument("--tasks", nargs="+", default=None,
                    help="override the suite's tasks (a subset, or new ones, may share the whole suite's --out)")
     p.add_argument("--jobs", type=int, default=1,
@@ -474,6 +491,8 @@ def run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     overrides = {k: (tuple(v) if isinstance(v, list) else v) for k in ("total_steps", "seeds", "algos", "tasks")
                  if (v := getattr(args, k)) is not None}
+    if "algos" in overrides:
+        overrides["algos"] = resolve_labels(overrides["algos"], suite.algos)
     if overrides:
         suite = dataclasses.replace(suite, **overrides)
     if args.jobs < 1:
