@@ -579,3 +579,18 @@ def test_executed_velocity_is_the_gradient_of_the_value_of_the_clipped_action():
     np.testing.assert_allclose(g, expected, rtol=1e-6)
     _, raw = velocity.action_value_gradients(q, None, a)
     assert float(jnp.max(jnp.abs(raw - (w + 2 * a)))) < 1e-5  # the default keeps the raw extrapolation
+
+
+def test_tanh_link_velocity_is_the_critic_gradient_at_tanh_u_times_the_derivative_of_tanh():
+    """grad_u Q(s, tanh(u)) = (1 - tanh(u)^2) (grad_a Q)(s, tanh(u)): it fades as a coordinate saturates and the
+    critic is only ever evaluated inside the box."""
+    w = jnp.array([1.0, -2.0, 0.5])
+    q = lambda obs, a: jnp.sum(w * a + a**2, -1)  # noqa: E731  grad_a = w + 2a
+    u = jnp.array([[[0.3, 1.7, -2.5], [-0.9, 0.2, 6.0]]])  # (N=1, B=2, D=3), latent: unbounded
+    q_u, g = velocity.action_value_gradients(velocity.tanh_q_fn(q), None, u)
+    t = np.tanh(np.asarray(u, np.float64))
+    np.testing.assert_allclose(g, (1 - t**2) * (np.asarray(w) + 2 * t), rtol=1e-5, atol=1e-6)  # f32: 1 - tanh^2
+    np.testing.assert_allclose(q_u, np.sum(np.asarray(w) * t + t**2, -1), rtol=1e-6)
+    assert abs(float(g[0, 1, 2])) < 1e-4  # saturated coordinate: almost no velocity
+    critic_input = velocity.tanh_q_fn(lambda obs, a: a)(None, u)  # what the critic is given
+    assert float(jnp.max(jnp.abs(critic_input))) < 1  # only actions inside the box

@@ -145,3 +145,49 @@ def test_std_shrinks_at_the_box_edge_at_the_defaults_and_runs_away_with_the_raw_
         shrinks = run_variant(wpo_config([*nets, *options]), "edge-convex", [0, 1], 1000, 6, 100.0)["per_seed"]
         assert all(p["final_std"] < 0.68 and p["max_std"] < 0.72 for p in shrinks), (options, shrinks)
         assert all(p["mean_abs"] > 0.95 for p in shrinks)  # the means sit at the optimal corner
+
+
+def test_tanh_link_acts_with_tanh_of_the_sample_and_bootstraps_at_the_executed_action():
+    """--action-link tanh: the environment receives tanh(u) of the policy's latent sample u (the deterministic
+    action tanh(mean), the mean free), and the TD bootstrap evaluates the target critic at tanh(u'): a target
+    policy with latent mean 3 (std ~1e-13) gives the TD target of the clip-link policy whose action is
+    tanh(3) itself."""
+
+    def with_head(cfg, mean):
+        agent = make_agent("wpo", cfg, 3, 1)
+        state = agent.init(jax.random.key(0))
+        head = state.actor["params"]["Dense_1"]
+        head = {"kernel": jnp.zeros_like(head["kernel"]), "bias": jnp.array([mean, -30.0])}  # mean, raw std
+        params = {"params": {**state.actor["params"], "Dense_1": head}}
+        return agent, state.replace(actor=params, target_actor=params)
+
+    agent, state = with_head(tiny(action_link="tanh", min_std=0.0), 3.0)
+    obs = batch().obs
+    np.testing.assert_allclose(agent.act(state, obs, jax.random.key(2), True), np.tanh(3.0), rtol=1e-6)
+    agent, state = with_head(tiny(action_link="tanh"), 3.0)  # std 1e-3: the samples spread around tanh(3)
+    a = agent.act(state, obs, jax.random.key(2), False)
+    assert float(jnp.max(jnp.abs(a))) < 1.0 and float(jnp.std(a)) > 0
+
+    def critic_loss(cfg, mean):
+        agent, state = with_head(cfg, mean)
+        _, metrics = jax.jit(agent.update)(state, batch(), jax.random.key(1))
+        return float(metrics["losses/critic_loss"]), metrics
+
+    loss, metrics = critic_loss(tiny(action_link="tanh", min_std=0.0), 3.0)
+    same, _ = critic_loss(tiny(bounded_mean=False, min_std=0.0), float(np.tanh(3.0)))
+    assert loss == pytest.approx(same, rel=1e-5)
+    assert abs(critic_loss(tiny(bounded_mean=False, min_std=0.0), 3.0)[0] - same) > 1e-3 * same  # off the box
+    assert float(metrics["policy/out_of_box"]) == 0.0
+    assert float(metrics["policy/mean_abs"]) == pytest.approx(np.tanh(3.0), rel=1e-5)
+
+
+def test_tanh_link_shrinks_the_std_at_the_box_edge():
+    """On the bandit whose return rises convexly to the box's corner (where the raw extrapolated gradient runs
+    the std away: the test above), the tanh link's velocity fades as the latent sample saturates, so the std
+    shrinks and the executed deterministic action moves to the corner."""
+    from wrl.bench.box_edge import run_variant, wpo_config
+
+    cfg = wpo_config(["--actor-hidden", "128", "128", "--critic-hidden", "128", "128", "--action-link", "tanh"])
+    per_seed = run_variant(cfg, "edge-convex", [0, 1], 1000, 6, 100.0)["per_seed"]
+    assert all(p["final_std"] < 0.68 and p["max_std"] < 0.72 for p in per_seed), per_seed
+    assert all(p["mean_abs"] > 0.9 for p in per_seed), per_seed

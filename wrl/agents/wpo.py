@@ -24,7 +24,10 @@ never a silent zero (``off_box = "executed"`` and ``bootstrap_actions = "execute
 does, in the velocity and in the TD bootstrap). Outside the box that gradient is the critic's extrapolation
 beyond its data and can point outwards without end (the std then runs away); by default the velocity of such
 samples is pulled back to the box (``box_pull = 1``, :func:`wrl.flows.velocity.box_pull`), chosen by the
-comparison on four tasks in docs/wpo.md, section 4.
+comparison on four tasks in docs/wpo.md, section 4. With ``action_link = "tanh"`` the policy's sample u is
+latent and the environment executes tanh(u): the flow runs on u with the velocity grad_u Q(s, tanh(u))
+(:func:`wrl.flows.velocity.tanh_q_fn`), the bootstrap evaluates Q'(s', tanh(u')), and no action ever leaves
+the box.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from wrl.distributions.gaussian import DiagGaussian, diag_gaussian
 from wrl.distributions.mixture import GaussianMixture
 from wrl.distributions.mixture import weights as mixture_weights
 from wrl.errors import ConfigError
-from wrl.flows.velocity import box_pull, critic_q_fn, executed_q_fn, sample_actions
+from wrl.flows.velocity import box_pull, critic_q_fn, executed_q_fn, sample_actions, tanh_q_fn
 from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
 from wrl.networks import MLP, QNetwork, ensemble_init
 from wrl.projections.fisher import natural_gradient_adaptor, output_fisher_adaptor, wpo_surrogate
@@ -64,7 +67,8 @@ from wrl.replay import Batch
 class WPOConfig(ActorCriticConfig):
     actor_layer_norm: bool = hp(False, "LayerNorm in the policy MLP")
     grad_clip: float = hp(40.0, "global-norm gradient clip of both networks (applied; 0 disables)", ge=0)
-    bounded_mean: bool = hp(True, "policy mean tanh-bounded to the action box (samples are not)")
+    bounded_mean: bool = hp(True, "policy mean tanh-bounded to the action box (samples are not); clip link only: "
+                                  "under --action-link tanh the link bounds the action and the mean is free")
     init_std: float = hp(0.7, "policy standard deviation at initialisation", gt=0)
     min_std: float = hp(1e-3, "floor of the policy standard deviation", ge=0)
     policy: str = hp("gaussian", "action distribution: diagonal Gaussian or Gaussian mixture",
@@ -83,6 +87,10 @@ class WPOConfig(ActorCriticConfig):
     off_box: str = hp("extrapolate", "velocity at sampled coordinates outside the action box: the critic's "
                                      "gradient at the raw sample, or that of the executed action Q(s, clip(a)) "
                                      "(zero outside the box)", choices=("extrapolate", "executed"))
+    action_link: str = hp("clip", "how a policy sample u becomes the executed action: clip(u) (the critic sees u "
+                                  "itself) or tanh(u) (the flow runs on u with the velocity grad_u Q(s, tanh(u)); "
+                                  "nothing leaves the box, so --off-box, --box-pull and --bootstrap-actions do not "
+                                  "apply)", choices=("clip", "tanh"))
     box_pull: float = hp(1.0, "pull samples outside the action box back: grad_a Q - w rms(grad_a Q) (a - clip(a)); "
                               "0 disables", ge=0)
     target_update: str = hp("periodic", "target networks: hard copies or Polyak", choices=("periodic", "polyak"))
@@ -154,6 +162,11 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     if cfg.min_std >= cfg.init_std:
         raise ConfigError(f"--min-std ({cfg.min_std}) must be below --init-std ({cfg.init_std})")
     mixture = cfg.policy == "mixture"
+    tanh_link = cfg.action_link == "tanh"
+
+    def link(u: jax.Array) -> jax.Array:
+        """The executed action of a policy sample u: tanh(u), or clip(u, -1, 1) (the critic never clips)."""
+        return jnp.tanh(u) if tanh_link else jnp.clip(u, -1.0, 1.0)
     n_out = cfg.num_components * (1 + 2 * act_dim) if mixture else 2 * act_dim
     actor = MLP(cfg.actor_hidden, n_out, layer_norm=cfg.actor_layer_norm, out_scale=1e-2)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
@@ -170,7 +183,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             mean, raw_std = jnp.split(rest, 2, axis=-1)
         else:
             mean, raw_std = jnp.split(out, 2, axis=-1)
-        if cfg.bounded_mean:
+        if cfg.bounded_mean and not tanh_link:
             mean = jnp.tanh(mean)
         gauss = diag_gaussian(mean, raw_std, cfg.init_std, cfg.min_std)
         return GaussianMixture(logits, gauss.mean, gauss.std) if mixture else gauss
@@ -191,16 +204,15 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
 
     def act(state: WPOState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
         dist = policy(state.actor, obs)
-        a = policy_mode(dist) if deterministic else sample(key, dist)
-        return jnp.clip(a, -1.0, 1.0)  # the env acts in [-1, 1]; the critic never clips
+        return link(policy_mode(dist) if deterministic else sample(key, dist))  # the env acts in [-1, 1]
 
     def update(state: WPOState, batch: Batch, key: jax.Array):
         k_boot, k_pi = jax.random.split(key)
         k_fisher = jax.random.fold_in(k_pi, 1)  # used by the mixture only; the Gaussian streams are unchanged
         # Critic: bootstrap on target-policy samples at the next state.
         a_next = sample(k_boot, policy(state.target_actor, batch.next_obs), (cfg.num_bootstrap_samples,))
-        if cfg.bootstrap_actions == "executed":  # V(s') = E_a' min_i Q'_i(s', clip(a')): what the env would run
-            a_next = jnp.clip(a_next, -1.0, 1.0)
+        if tanh_link or cfg.bootstrap_actions == "executed":  # V(s') = E_a' min_i Q'_i(s', link(a')): as executed
+            a_next = link(a_next)
         target = td_target(batch, bootstrap_value(qnet, state.target_critic, batch.next_obs, a_next, cfg.bootstrap))
         critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
                                                          target)
@@ -211,9 +223,12 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         def policy_loss_fn(p):
             dist = policy(p, batch.obs)
             q_fn = critic_q_fn(qnet, critic, cfg.policy_critic)
-            q_fn = executed_q_fn(q_fn) if cfg.off_box == "executed" else q_fn
-            samples = sample_actions(k_pi, dist, batch.obs, q_fn, cfg.num_samples)
-            samples = samples._replace(dq_da=box_pull(samples.dq_da, samples.actions, cfg.box_pull))
+            if tanh_link:  # the flow on the latent u; every executed tanh(u) lies inside the box
+                samples = sample_actions(k_pi, dist, batch.obs, tanh_q_fn(q_fn), cfg.num_samples)
+            else:
+                q_fn = executed_q_fn(q_fn) if cfg.off_box == "executed" else q_fn
+                samples = sample_actions(k_pi, dist, batch.obs, q_fn, cfg.num_samples)
+                samples = samples._replace(dq_da=box_pull(samples.dq_da, samples.actions, cfg.box_pull))
             wpo = wpo_surrogate(fisher_adapted(dist, k_fisher), samples, squash=cfg.squash)
             penalty, _, kl_aux = decoupled_kl_loss(dist, anchor, state.duals, kl_cfg)
             return wpo + penalty, (wpo, kl_aux, samples, dist)
@@ -236,8 +251,10 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             "policy/kl_mean": jnp.sum(kl_aux.kl_mean), "policy/kl_std": jnp.sum(kl_aux.kl_std),
             "policy/alpha_mean": jnp.mean(kl_aux.alpha_mean), "policy/alpha_std": jnp.mean(kl_aux.alpha_std),
             "policy/std": jnp.mean(old_dist.stds if mixture else old_dist.std),
-            "policy/out_of_box": jnp.mean(jnp.abs(samples.actions) > 1.0),  # share of sampled coordinates
-            "policy/mean_abs": jnp.mean(jnp.abs(policy_mode(old_dist))),  # near 1: means saturate at the edge
+            # share of sampled coordinates outside the box (none under the tanh link)
+            "policy/out_of_box": jnp.mean(jnp.abs(samples.actions) > 1.0) if not tanh_link else jnp.zeros(()),
+            "policy/mean_abs": jnp.mean(jnp.abs(jnp.tanh(policy_mode(old_dist)) if tanh_link else  # near 1: at
+                                                policy_mode(old_dist))),  # the edge (the mean, unclipped)
         }
         if not mixture:  # how far this update moved the policy: E_s W2^2(pi_old(.|s), pi_new(.|s))
             new_dist = policy(actor_params, batch.obs)

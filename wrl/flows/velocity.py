@@ -86,6 +86,18 @@ def executed_q_fn(q_fn: QFn, low: float = -1.0, high: float = 1.0) -> QFn:
     return lambda obs, action: q_fn(obs, jnp.clip(action, low, high))
 
 
+def tanh_q_fn(q_fn: QFn) -> QFn:
+    """The value of a latent sample under the tanh link: Q_tanh(s, u) = Q(s, tanh(u)).
+
+    The policy draws u (unbounded) and the environment executes a = tanh(u), which always lies inside the
+    open box (-1, 1)^D. The flow then runs on the measure of u, with the velocity field
+    grad_u Q_tanh(s, u) = (1 - tanh(u)^2) * (grad_a Q)(s, tanh(u)) elementwise: the critic is differentiated
+    only at actions inside the box (where its data is), and the field fades as a coordinate saturates instead
+    of pointing outwards without end.
+    """
+    return lambda obs, latent: q_fn(obs, jnp.tanh(latent))
+
+
 def action_value_gradients(q_fn: QFn, obs: Obs, actions: Array) -> tuple[Array, Array]:
     """Q(s_b, a_nb) and v = grad_a Q(s_b, a_nb) for actions (N, B, D); both returned under stop-gradient.
 
