@@ -85,7 +85,8 @@ def test_group_resume_is_exact_and_eval_works_per_seed(tmp_path, capsys):
 
 def test_group_bad_input(tmp_path, capsys):
     for argv, match in ((["--seeds", "1", "1"], "distinct"), (["--num-seeds", "0"], "--num-seeds must be"),
-                        (["--seeds", "1", "2", "--target-return", "0"], "not available with --seeds")):
+                        (["--seeds", "1", "2", "--target-return", "0"], "not available with --seeds"),
+                        (["--seeds", "1", "2", "--min-std", "0.9"], "must be below --init-std")):
         code = main(["train", "--run-dir", str(tmp_path / "g"), "--no-progress", *argv])
         err = capsys.readouterr().err
         assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err

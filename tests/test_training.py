@@ -111,6 +111,9 @@ def run_cli(capsys, *argv):
     (["--policy-delay", "2"], "does not apply to --algo wpo"),
     (["--policy-delay", "2", "--target-noise", "0.1"], "do not apply to --algo wpo"),
     (["--batch-size", "abc"], "invalid int value"),
+    # raised when the agent is built: before anything is written, so the corrected command is not blocked
+    (["--min-std", "0.9"], "--min-std (0.9) must be below --init-std"),
+    (["--action-link", "tanh", "--off-box", "executed"], "under --action-link tanh"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
     parse_error = "abc" in argv or "--tau" in argv  # argparse itself rejects these (exit 2 by SystemExit)

@@ -191,3 +191,9 @@ def test_tanh_link_shrinks_the_std_at_the_box_edge():
     per_seed = run_variant(cfg, "edge-convex", [0, 1], 1000, 6, 100.0)["per_seed"]
     assert all(p["final_std"] < 0.68 and p["max_std"] < 0.72 for p in per_seed), per_seed
     assert all(p["mean_abs"] > 0.9 for p in per_seed), per_seed
+
+
+@pytest.mark.parametrize("option", [{"off_box": "executed"}, {"bootstrap_actions": "executed"}])
+def test_tanh_link_with_an_option_that_clips_is_one_clear_error(option):
+    with pytest.raises(ConfigError, match="action-link tanh"):
+        make_agent("wpo", tiny(action_link="tanh", **option), 3, 1)

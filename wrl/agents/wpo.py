@@ -163,6 +163,9 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         raise ConfigError(f"--min-std ({cfg.min_std}) must be below --init-std ({cfg.init_std})")
     mixture = cfg.policy == "mixture"
     tanh_link = cfg.action_link == "tanh"
+    if tanh_link and "executed" in (cfg.off_box, cfg.bootstrap_actions):
+        raise ConfigError("--off-box executed and --bootstrap-actions executed clip actions outside the box; under "
+                          "--action-link tanh no action leaves it: drop them (or use --action-link clip)")
 
     def link(u: jax.Array) -> jax.Array:
         """The executed action of a policy sample u: tanh(u), or clip(u, -1, 1) (the critic never clips)."""

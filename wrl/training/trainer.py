@@ -168,6 +168,13 @@ class _Member:
             env.close()
 
 
+def _check_before_writing(cfg: TrainConfig, agent_cfg: Any) -> None:
+    """Fail before anything is written: an unknown or unsupported environment, and an agent whose options
+    contradict each other (the agent is built, not initialised, here)."""
+    spec = env_spec(cfg.env)
+    make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
+
+
 def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool = False,
           overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
           stop_at: int | None = None) -> dict:
@@ -178,7 +185,7 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     """
     validate_configs(cfg, agent_cfg)
     import_env_modules(cfg.env_module)
-    env_spec(cfg.env)  # an unknown or unsupported environment fails before anything is written
+    _check_before_writing(cfg, agent_cfg)
     member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
     return _run([member], cfg, agent_cfg, seeds_axis=False, progress=progress, stop_at=stop_at)[0]
 
@@ -205,7 +212,7 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
     if cfg.target_return is not None:
         raise ConfigError("--target-return stops a single run; it is not available with --seeds")
     import_env_modules(cfg.env_module)
-    env_spec(cfg.env)  # an unknown or unsupported environment fails before anything is written
+    _check_before_writing(cfg, agent_cfg)
     if resume:
         if not (group_dir / GROUP_FILE).exists():
             raise CheckpointError(f"{group_dir} is not a group of seeds ({GROUP_FILE} missing); resume a single "
