@@ -181,16 +181,17 @@ def test_tanh_link_acts_with_tanh_of_the_sample_and_bootstraps_at_the_executed_a
     assert float(metrics["policy/mean_abs"]) == pytest.approx(np.tanh(3.0), rel=1e-5)
 
 
-def test_tanh_link_shrinks_the_std_at_the_box_edge():
+def test_tanh_link_reaches_the_corner_of_the_box_edge_bandit_without_a_runaway():
     """On the bandit whose return rises convexly to the box's corner (where the raw extrapolated gradient runs
-    the std away: the test above), the tanh link's velocity fades as the latent sample saturates, so the std
-    shrinks and the executed deterministic action moves to the corner."""
+    the std away: the test above), the tanh link's velocity fades as the latent sample saturates: the latent std
+    does not grow, the executed deterministic action reaches the corner and the stochastic policy's regret is
+    small (0.012-0.038 after 1000 updates; the box pull's is 0.145 after 2000, docs/benchmarks/box_edge_tanh.md)."""
     from wrl.bench.box_edge import run_variant, wpo_config
 
     cfg = wpo_config(["--actor-hidden", "128", "128", "--critic-hidden", "128", "128", "--action-link", "tanh"])
     per_seed = run_variant(cfg, "edge-convex", [0, 1], 1000, 6, 100.0)["per_seed"]
-    assert all(p["final_std"] < 0.68 and p["max_std"] < 0.72 for p in per_seed), per_seed
-    assert all(p["mean_abs"] > 0.9 for p in per_seed), per_seed
+    assert all(p["final_std"] < 0.7 and p["max_std"] < 0.72 for p in per_seed), per_seed
+    assert all(p["mean_abs"] > 0.95 and p["regret"] < 0.06 for p in per_seed), per_seed
 
 
 @pytest.mark.parametrize("option", [{"off_box": "executed"}, {"bootstrap_actions": "executed"}])

@@ -248,6 +248,8 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         target_critic = target_update(state.target_critic, critic, step, cfg.target_update, cfg.target_tau,
                                       cfg.target_period)
 
+        mode = policy_mode(old_dist)
+        mode = jnp.tanh(mode) if tanh_link else mode  # the clip link reports the mean unclipped
         metrics = {
             "losses/critic_loss": critic_loss, "losses/policy_loss": loss, "losses/wpo_surrogate": wpo,
             "losses/q_mean": jnp.mean(q), "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
@@ -256,8 +258,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             "policy/std": jnp.mean(old_dist.stds if mixture else old_dist.std),
             # share of sampled coordinates outside the box (none under the tanh link)
             "policy/out_of_box": jnp.mean(jnp.abs(samples.actions) > 1.0) if not tanh_link else jnp.zeros(()),
-            "policy/mean_abs": jnp.mean(jnp.abs(jnp.tanh(policy_mode(old_dist)) if tanh_link else  # near 1: at
-                                                policy_mode(old_dist))),  # the edge (the mean, unclipped)
+            "policy/mean_abs": jnp.mean(jnp.abs(mode)),  # near 1: the deterministic actions sit at the edge
         }
         if not mixture:  # how far this update moved the policy: E_s W2^2(pi_old(.|s), pi_new(.|s))
             new_dist = policy(actor_params, batch.obs)
