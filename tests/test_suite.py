@@ -1,6 +1,7 @@
 """`wrl bench suite`: incremental and resumable (counted), a killed suite ends as one never killed, the report."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -169,6 +170,36 @@ def test_an_algorithms_own_options_win_over_the_suite_wide_ones(tmp_path):
     cfg, _ = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
     assert "--learning-starts" in suite.train_args and cfg.learning_starts == 0
     assert {S.parse_variant(a)[1] for a in suite.algos} >= {"sac", "td3", "wpo", "wppg", "wgf-direct", "wgf-indirect"}
+
+
+SUITE_FILES = sorted((Path(__file__).parents[1] / "docs" / "suites").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SUITE_FILES, ids=lambda p: p.name)
+def test_every_documented_suite_file_loads_names_real_tasks_and_its_runs_parse(path, tmp_path):
+    """The suite files in docs/suites are commands users rerun: each loads, its header gives the command that
+    runs it, every task exists, and every (algorithm, task) run parses into the configuration it names (an
+    option of another algorithm, a typo or a bad value would fail here and not hours into the suite)."""
+    import gymnasium as gym
+
+    from wrl.agents import config_class
+    from wrl.envs.dmc import dmc_tasks
+
+    suite = S.load_suite(str(path))
+    assert f"wrl bench suite docs/suites/{path.name} " in path.read_text()
+    dmc = set(dmc_tasks())
+    for task in suite.tasks:
+        kind, _, name = task.partition(":")
+        assert (kind == "dmc" and name in dmc) or (kind == "gym" and gym.spec(name) is not None), task
+    for spec in suite.algos:
+        label, algo, opts = S.parse_variant(spec)
+        assert opts == [] or label != algo, spec  # a variant with options has a label of its own
+        for task in suite.tasks:
+            argv = ["train", *S.train_args(suite, spec, task, tmp_path / label, seed=suite.seeds[0])]
+            cfg, agent = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+            assert (cfg.algo, cfg.env, cfg.total_steps, cfg.eval_every) == (algo, task, suite.total_steps,
+                                                                             suite.eval_every)
+            assert type(agent) is config_class(algo)
 
 
 def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
