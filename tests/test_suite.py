@@ -269,3 +269,46 @@ def test_collapse_check_flags_the_off_box_collapse_and_only_it():
     pendulum = [(1000, -1200.0), (5000, -130.0)]
     assert not S.collapse_check("gym:Pendulum-v1", run(-150.0, -130.0, pendulum, 0.3, 0.99))["fell"]
     assert S.collapse_check("gym:Pendulum-v1", run(-700.0, -130.0, pendulum, 0.3, 0.99))["collapsed"] is True
+
+
+SUITE_RUNS = Path(__file__).parents[1] / "docs" / "benchmarks" / "suite_runs"
+# run directories kept under a name other than the --out of their suite file (docs/benchmarks/suite_runs/README.md)
+SUITE_RUNS_ALIASES = {"wpo-hc-split": "wpo_off_box.toml"}
+
+
+def _suite_file_of(runs_dir: Path) -> Path:
+    if runs_dir.name in SUITE_RUNS_ALIASES:
+        return SUITE_FILES[0].parent / SUITE_RUNS_ALIASES[runs_dir.name]
+    owners = [p for p in SUITE_FILES if f"--out runs/suite-{runs_dir.name} " in p.read_text()]
+    assert len(owners) == 1, (runs_dir.name, owners)
+    return owners[0]
+
+
+@pytest.mark.parametrize("runs_dir", sorted(p for p in SUITE_RUNS.iterdir() if p.is_dir()), ids=lambda p: p.name)
+def test_committed_suite_runs_are_what_their_suite_file_runs_today(runs_dir, tmp_path):
+    """The light run files in docs/benchmarks/suite_runs are results of the suite files: the configuration each
+    committed seed recorded is the one its suite file would train today. A change of defaults that changes what
+    an old suite file means (its published numbers would no longer come from its command) fails here; the
+    suite file must then pin the old settings. Fields added to the configurations after a run are not in its
+    record and are not compared (a new field's default keeps the old behaviour)."""
+    from wrl.config import to_dict
+
+    suite = S.load_suite(str(_suite_file_of(runs_dir)))
+    labels = {S.parse_variant(a)[0]: a for a in suite.algos}
+    checked = 0
+    for record in sorted(runs_dir.glob("runs/*/*/seed-*/config.json")):
+        seed_dir, task_dir, label_dir = record.parent, record.parent.parent, record.parent.parent.parent
+        assert label_dir.name in labels, record
+        [task] = [t for t in suite.tasks if S.unit_dir(tmp_path, label_dir.name, t).name == task_dir.name]
+        seed = int(seed_dir.name.removeprefix("seed-"))
+        argv = ["train", *S.train_args(suite, labels[label_dir.name], task, tmp_path / "x", seed=seed)]
+        cfg, agent = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+        today = json.loads(json.dumps({"config": to_dict(cfg), "agent_config": to_dict(agent)}))
+        saved = json.loads(record.read_text())
+        for part in ("config", "agent_config"):
+            gone = set(saved[part]) - set(today[part])
+            assert not gone, (record, gone)
+            differ = {k: (v, today[part][k]) for k, v in saved[part].items() if today[part][k] != v}
+            assert not differ, (record, part, differ)
+        checked += 1
+    assert checked > 0
