@@ -285,30 +285,60 @@ def _suite_file_of(runs_dir: Path) -> Path:
 
 
 @pytest.mark.parametrize("runs_dir", sorted(p for p in SUITE_RUNS.iterdir() if p.is_dir()), ids=lambda p: p.name)
-def test_committed_suite_runs_are_what_their_suite_file_runs_today(runs_dir, tmp_path):
+def test_committed_suite_runs_are_what_their_suite_file_runs_today(runs_dir):
     """The light run files in docs/benchmarks/suite_runs are results of the suite files: the configuration each
     committed seed recorded is the one its suite file would train today. A change of defaults that changes what
     an old suite file means (its published numbers would no longer come from its command) fails here; the
-    suite file must then pin the old settings. Fields added to the configurations after a run are not in its
-    record and are not compared (a new field's default keeps the old behaviour)."""
-    from wrl.config import to_dict
-
+    suite file must then pin the old settings."""
     suite = S.load_suite(str(_suite_file_of(runs_dir)))
     labels = {S.parse_variant(a)[0]: a for a in suite.algos}
     checked = 0
     for record in sorted(runs_dir.glob("runs/*/*/seed-*/config.json")):
         seed_dir, task_dir, label_dir = record.parent, record.parent.parent, record.parent.parent.parent
         assert label_dir.name in labels, record
-        [task] = [t for t in suite.tasks if S.unit_dir(tmp_path, label_dir.name, t).name == task_dir.name]
+        [task] = [t for t in suite.tasks if S.unit_dir(Path(), label_dir.name, t).name == task_dir.name]
         seed = int(seed_dir.name.removeprefix("seed-"))
-        argv = ["train", *S.train_args(suite, labels[label_dir.name], task, tmp_path / "x", seed=seed)]
-        cfg, agent = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
-        today = json.loads(json.dumps({"config": to_dict(cfg), "agent_config": to_dict(agent)}))
-        saved = json.loads(record.read_text())
-        for part in ("config", "agent_config"):
-            gone = set(saved[part]) - set(today[part])
-            assert not gone, (record, gone)
-            differ = {k: (v, today[part][k]) for k, v in saved[part].items() if today[part][k] != v}
-            assert not differ, (record, part, differ)
+        differ = S.recorded_differences(suite, labels[label_dir.name], task, seed, json.loads(record.read_text()))
+        assert not differ, (record, differ)
         checked += 1
     assert checked > 0
+
+
+@pytest.mark.parametrize("path", [p for p in SUITE_FILES if S.load_suite(str(p)).reuse], ids=lambda p: p.name)
+def test_every_group_a_documented_suite_reuses_stands_for_it(path, monkeypatch):
+    """A suite file's ``reuse`` groups (committed light run files) are copied instead of trained: each must be
+    there for every task, finished, with the suite's seeds and the configuration the suite trains."""
+    monkeypatch.chdir(Path(__file__).parents[1])
+    suite = S.load_suite(str(path))
+    labels = {S.parse_variant(a)[0]: a for a in suite.algos}
+    for entry in suite.reuse:
+        label, _, where = entry.partition("=")
+        tasks = [t for t in suite.tasks if (Path(where) / S._slug(t)).exists()]
+        assert tasks, entry
+        for task in tasks:
+            assert S.reusable(suite, labels[label], task, Path(where) / S._slug(task)) is None, (entry, task)
+
+
+def test_reuse_copies_a_finished_group_only_when_it_is_what_the_suite_trains(tiny, tmp_path, capsys):
+    """A group of another suite is copied when its seeds and recorded configurations are this suite's, and
+    trained otherwise (a different batch size in the source: one line says why)."""
+    first = tmp_path / "first"
+    S.run_suite(S.Suite(**{**tiny.__dict__, "algos": ("sac",)}), first)
+    source = S.unit_dir(first, "sac", "gym:Pendulum-v1")
+    same = S.Suite(**{**tiny.__dict__, "reuse": (f"sac={first / 'runs' / 'sac'}",)})
+    second = tmp_path / "second"
+    assert S.run_suite(same, second, limit=0) == {"reused": 1, "resumed": 0, "ran": 0}
+    copied = S.unit_dir(second, "sac", "gym:Pendulum-v1")
+    for f in source.rglob("*"):
+        if f.is_file():
+            assert (copied / f.relative_to(source)).read_bytes() == f.read_bytes(), f
+    assert not S.unit_dir(second, "td3", "gym:Pendulum-v1").exists()  # limit 0: nothing trained
+    other = S.Suite(**{**same.__dict__, "train_args": same.train_args.replace("--batch-size 16", "--batch-size 8")})
+    assert "batch_size: 16 -> 8" in S.reusable(other, "sac", "gym:Pendulum-v1", source)
+    assert S.run_suite(other, tmp_path / "third", limit=0) == {"reused": 0, "resumed": 0, "ran": 0}
+    assert "not reusing" in capsys.readouterr().err and not S.unit_dir(tmp_path / "third", "sac",
+                                                                         "gym:Pendulum-v1").exists()
+    fewer = S.Suite(**{**same.__dict__, "seeds": (0,)})
+    assert S.reusable(fewer, "sac", "gym:Pendulum-v1", source).startswith("seeds [0, 1]")
+    with pytest.raises(ConfigError, match="reuse entry"):
+        S.Suite(**{**tiny.__dict__, "reuse": ("ppo=somewhere",)})

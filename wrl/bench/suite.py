@@ -23,6 +23,13 @@ A user suite is a TOML file with the fields of :class:`Suite`::
     eval_every = 2000
     eval_episodes = 10
     train_args = "--learning-starts 1000"              # for every run
+    reuse = ["sac=old/runs/sac"]                       # optional: finished groups to copy instead of training
+
+``reuse`` names, per label, directories (relative to the working directory) that hold finished groups of
+another suite, one subdirectory per task as in ``OUT/runs/LABEL`` (for example the light run files kept in a
+repository): a group of this suite that is not in ``OUT`` yet is copied from there when one finished there
+with the same seeds and, seed by seed, the configuration this suite would train (:func:`reusable`);
+otherwise it trains.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ class Suite:
     eval_every: int
     eval_episodes: int = 10
     train_args: str = ""
+    reuse: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.algos or not self.tasks or not self.seeds:
@@ -80,6 +88,11 @@ class Suite:
             if algo not in ALGOS:
                 raise ConfigError(f"suite {self.name!r}: {spec!r} names no algorithm (choose one of "
                                   f"{', '.join(sorted(ALGOS))}, or a label of the suite's own entries)")
+        for entry in self.reuse:
+            label, sep, where = entry.partition("=")
+            if not sep or not where or label not in labels:
+                raise ConfigError(f"suite {self.name!r}: reuse entry {entry!r} must be LABEL=DIRECTORY with a "
+                                  f"label of the suite ({', '.join(labels)})")
 
 
 SUITES: dict[str, Suite] = {
@@ -104,7 +117,7 @@ def load_suite(name_or_file: str) -> Suite:
     path = Path(name_or_file)
     if not path.is_file():
         raise ConfigError(f"unknown suite {name_or_file!r}; choose one of {', '.join(SUITES)} or give a TOML file")
-    return load_toml_dataclass(path, Suite, "suite", ("algos", "tasks", "seeds"), name=path.stem)
+    return load_toml_dataclass(path, Suite, "suite", ("algos", "tasks", "seeds", "reuse"), name=path.stem)
 
 
 def _slug(task: str) -> str:
@@ -185,6 +198,67 @@ def group_units(suite: Suite, spec: str, task: str, path: Path, split: bool) -> 
     return units
 
 
+def recorded_differences(suite: Suite, spec: str, task: str, seed: int, record: dict[str, Any]) -> list[str]:
+    """How the configuration a run recorded (its ``config.json``) differs from the one this suite trains for
+    (``spec``, ``task``, ``seed``): one ``field: recorded -> today`` line per difference. Fields added to the
+    configurations after the run are not in its record and are not compared; a recorded field that no longer
+    exists is a difference."""
+    from wrl.cli import _train_algo, build_parser
+    from wrl.config import to_dict
+    from wrl.training.commands import configs_from_args
+
+    argv = ["train", *train_args(suite, spec, task, Path("unused"), seed=seed)]
+    cfg, agent = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    today = json.loads(json.dumps({"config": to_dict(cfg), "agent_config": to_dict(agent)}))
+    differ = []
+    for part in ("config", "agent_config"):
+        for k, v in record.get(part, {}).items():
+            if k not in today[part]:
+                differ.append(f"{k}: {v!r} -> no such field")
+            elif today[part][k] != v:
+                differ.append(f"{k}: {v!r} -> {today[part][k]!r}")
+    return differ
+
+
+def reusable(suite: Suite, spec: str, task: str, source: Path) -> str | None:
+    """Why the group in ``source`` cannot stand for this suite's (``spec``, ``task``) group, or None if it can:
+    it finished, with this suite's seeds, and every seed recorded the configuration this suite would train."""
+    if not source.exists():
+        return "not found"
+    if _state(source) != "finished":
+        return "not finished"
+    seeds = split_seeds_of(source)
+    if seeds is None:
+        seeds = json.loads((source / "group.json").read_text())["seeds"]
+    if sorted(seeds) != sorted(suite.seeds):
+        return f"seeds {seeds}, the suite's are {list(suite.seeds)}"
+    for s in suite.seeds:
+        differ = recorded_differences(suite, spec, task, s,
+                                      json.loads((source / f"seed-{s}" / "config.json").read_text()))
+        if differ:
+            return f"seed {s} was trained with another configuration ({'; '.join(differ)})"
+    return None
+
+
+def reuse_group(suite: Suite, spec: str, task: str, path: Path) -> Path | None:
+    """Copy a finished group of ``suite.reuse`` into ``path`` (which does not exist) when one stands for it
+    (:func:`reusable`); returns where it came from, or None (a line on stderr says why a source was passed)."""
+    import shutil
+
+    label = parse_variant(spec)[0]
+    for entry in suite.reuse:
+        name, _, where = entry.partition("=")
+        if name != label:
+            continue
+        source = Path(where) / _slug(task)
+        why = reusable(suite, spec, task, source)
+        if why is None:
+            shutil.copytree(source, path)
+            return source
+        print(f"[suite] not reusing {source} for {label} on {task}: {why}", file=sys.stderr, flush=True)
+    return None
+
+
 def run_unit(argv: list[str], single_thread: bool) -> None:
     """``wrl train ARGV`` in a fresh process; a failure raises with the child's last lines."""
     env = dict(os.environ)
@@ -243,6 +317,8 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
         label = parse_variant(spec)[0]
         for task in suite.tasks:
             path = unit_dir(out, label, task)
+            if not path.exists() and (source := reuse_group(suite, spec, task, path)) is not None:
+                print(f"[suite] {label} on {task}: copied the finished group of {source}", flush=True)
             state = _state(path) if path.exists() else "new"
             if state == "finished":
                 counts["reused"] += 1
