@@ -16,7 +16,8 @@ reparameterisation is used: actions are sampled, held constant, and only grad_a 
 policy is regularised towards a target policy by the decoupled KL (mean and std terms with their own
 weights, soft or by dual ascent).
 
-Critic: n-step TD towards a target critic, bootstrapping on the mean (or max) of the target Q over
+Critic: n-step TD (n = 5 by default, Acme's) towards a target critic, a LayerNorm MLP by default (chosen with n = 5
+by the comparison on seven tasks in docs/wpo.md, section 4), bootstrapping on the mean (or max) of the target Q over
 ``num_bootstrap_samples`` actions from the target policy; the min over twin critics when ``num_critics = 2``.
 By default actions outside [-1, 1] are not clipped inside the critic: the environment receives the clipped
 action (that is what the replay stores), while grad_a Q is evaluated at the sampled action itself, so it is
