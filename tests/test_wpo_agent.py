@@ -108,6 +108,27 @@ def test_acme_preset_is_the_published_configuration_with_the_factor_n():
     assert agent_cfg.bootstrap_actions == "executed"
 
 
+def test_wpo_defaults_are_n_step_5_with_a_layernorm_critic_and_the_old_ones_one_option_away():
+    """WPO's defaults since the comparison in docs/wpo.md section 4: n-step 5 and a LayerNorm critic, through
+    `wrl train` and the trainer's config; SAC keeps n-step 1 and its plain MLP; the previous defaults are
+    `--n-step 1 --no-critic-layer-norm`."""
+    from wrl.cli import _train_algo, build_parser
+    from wrl.training.commands import configs_from_args
+    from wrl.training.trainer import default_train_config
+
+    def parsed(*options):
+        argv = ["train", *options]
+        return configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+
+    cfg, agent_cfg = parsed("--algo", "wpo")
+    assert cfg.n_step == 5 and agent_cfg.critic_layer_norm and not agent_cfg.actor_layer_norm
+    assert default_train_config("wpo").n_step == 5 and config_class("wpo")().critic_layer_norm
+    cfg, agent_cfg = parsed("--algo", "sac")
+    assert cfg.n_step == 1 and not agent_cfg.critic_layer_norm
+    cfg, agent_cfg = parsed("--algo", "wpo", "--n-step", "1", "--no-critic-layer-norm")
+    assert cfg.n_step == 1 and not agent_cfg.critic_layer_norm
+
+
 def test_executed_bootstrap_evaluates_the_target_critic_at_the_clipped_target_action():
     """With --bootstrap-actions executed, a target policy whose samples all lie beyond the box's corner (mean 10 or
     3, std ~1e-13) gives the TD target of the corner itself (mean exactly 1): the same critic loss; the raw
