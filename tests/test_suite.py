@@ -306,17 +306,23 @@ def test_committed_suite_runs_are_what_their_suite_file_runs_today(runs_dir):
 
 @pytest.mark.parametrize("path", [p for p in SUITE_FILES if S.load_suite(str(p)).reuse], ids=lambda p: p.name)
 def test_every_group_a_documented_suite_reuses_stands_for_it(path, monkeypatch):
-    """A suite file's ``reuse`` groups (committed light run files) are copied instead of trained: each must be
-    there for every task, finished, with the suite's seeds and the configuration the suite trains."""
+    """A suite file's ``reuse`` groups (committed light run files) are copied instead of trained: for every label
+    it reuses, every task has a source that finished with the suite's seeds and the configuration the suite
+    trains, and every entry is the source of some task."""
     monkeypatch.chdir(Path(__file__).parents[1])
     suite = S.load_suite(str(path))
     labels = {S.parse_variant(a)[0]: a for a in suite.algos}
-    for entry in suite.reuse:
-        label, _, where = entry.partition("=")
-        tasks = [t for t in suite.tasks if (Path(where) / S._slug(t)).exists()]
-        assert tasks, entry
-        for task in tasks:
-            assert S.reusable(suite, labels[label], task, Path(where) / S._slug(task)) is None, (entry, task)
+    used = set()
+    for label in {e.partition("=")[0] for e in suite.reuse}:
+        for task in suite.tasks:
+            sources = [e for e in suite.reuse if e.partition("=")[0] == label
+                       and (Path(e.partition("=")[2]) / S._slug(task)).exists()]
+            assert sources, (label, task)
+            for entry in sources:
+                why = S.reusable(suite, labels[label], task, Path(entry.partition("=")[2]) / S._slug(task))
+                assert why is None, (entry, task, why)
+                used.add(entry)
+    assert used == set(suite.reuse)
 
 
 def test_reuse_copies_a_finished_group_only_when_it_is_what_the_suite_trains(tiny, tmp_path, capsys):

@@ -242,7 +242,8 @@ def reusable(suite: Suite, spec: str, task: str, source: Path) -> str | None:
 
 def reuse_group(suite: Suite, spec: str, task: str, path: Path) -> Path | None:
     """Copy a finished group of ``suite.reuse`` into ``path`` (which does not exist) when one stands for it
-    (:func:`reusable`); returns where it came from, or None (a line on stderr says why a source was passed)."""
+    (:func:`reusable`); returns where it came from, or None. A source without this task is passed over quietly
+    (a suite may reuse several, each for some tasks); for any other reason a line on stderr says why."""
     import shutil
 
     label = parse_variant(spec)[0]
@@ -251,6 +252,8 @@ def reuse_group(suite: Suite, spec: str, task: str, path: Path) -> Path | None:
         if name != label:
             continue
         source = Path(where) / _slug(task)
+        if not source.exists():
+            continue
         why = reusable(suite, spec, task, source)
         if why is None:
             shutil.copytree(source, path)
