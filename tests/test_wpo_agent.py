@@ -129,6 +129,33 @@ def test_wpo_defaults_are_n_step_5_with_a_layernorm_critic_and_the_old_ones_one_
     assert cfg.n_step == 1 and not agent_cfg.critic_layer_norm
 
 
+def test_wpo_n_step_default_is_one_on_the_ergodic_objective_whichever_layer_sets_it(tmp_path):
+    """WPO's n-step default is 5 on the discounted objective and 1 on the average one
+    (docs/benchmarks/lqr_average_wpo.md), whether `--objective average` comes from the command line or a
+    `--config` file; an explicit `--n-step` and a preset's n-step win; `wrl train --help` says so."""
+    from wrl.cli import _train_algo, build_parser
+    from wrl.training.commands import configs_from_args
+    from wrl.training.trainer import default_train_config
+
+    def n_step(*options):
+        argv = ["train", *options]
+        return configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))[0].n_step
+
+    config = tmp_path / "average.toml"
+    config.write_text('objective = "average"\n')
+    assert n_step("--algo", "wpo") == 5
+    assert n_step("--algo", "wpo", "--objective", "average") == 1
+    assert n_step("--algo", "wpo", "--config", str(config)) == 1
+    assert n_step("--algo", "wpo", "--config", str(config), "--objective", "discounted") == 5
+    assert n_step("--algo", "wpo", "--objective", "average", "--n-step", "5") == 5
+    assert n_step("--algo", "wpo", "--objective", "average", "--preset", "acme") == 5  # Acme's n-step 5
+    assert default_train_config("wpo", objective="average").n_step == 1
+    assert default_train_config("wpo", objective="average", n_step=3).n_step == 3
+    assert n_step("--algo", "sac", "--objective", "average") == 1 == n_step("--algo", "sac")
+    help_text = build_parser("wpo")._subparsers._group_actions[0].choices["train"].format_help()
+    assert "(default: 5; 1 with --objective average)" in " ".join(help_text.split())
+
+
 def test_executed_bootstrap_evaluates_the_target_critic_at_the_clipped_target_action():
     """With --bootstrap-actions executed, a target policy whose samples all lie beyond the box's corner (mean 10 or
     3, std ~1e-13) gives the TD target of the corner itself (mean exactly 1): the same critic loss; the raw

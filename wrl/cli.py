@@ -44,7 +44,7 @@ def _register(parser: argparse.ArgumentParser, module: str) -> None:
 def _add_train(sub, algo: str | None) -> None:
     """``wrl train``: the options of TrainConfig and of ``algo`` (the default algorithm when None); the
     other algorithms' options are parsed (to say which algorithm they belong to) but not listed."""
-    from wrl.agents import ALGOS, config_class, presets, train_defaults
+    from wrl.agents import ALGOS, config_class, objective_default_notes, presets, train_defaults
     from wrl.config import add_options
     from wrl.training.config import TrainConfig
 
@@ -74,7 +74,7 @@ def _add_train(sub, algo: str | None) -> None:
     names = ", ".join(f"{k} ({v.help})" for k, v in presets(shown).items()) or "none"
     p.add_argument("--preset", default=None, metavar="NAME",
                    help=f"named settings of the algorithm, overridden by options given explicitly; {shown}: {names}")
-    add_options(p, TrainConfig, defaults=train_defaults(shown))
+    add_options(p, TrainConfig, defaults=train_defaults(shown), default_notes=objective_default_notes(shown))
     p.set_defaults(_algos=ALGOS)
     seen = {f.name for f in dataclasses.fields(config_class(shown))}
     add_options(p.add_argument_group(f"{shown} options"), config_class(shown))

@@ -56,13 +56,16 @@ def _base_type(tp: Any) -> Any:
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
-                skip: tuple[str, ...] = (), hidden: bool = False, defaults: dict[str, Any] | None = None) -> None:
+                skip: tuple[str, ...] = (), hidden: bool = False, defaults: dict[str, Any] | None = None,
+                default_notes: dict[str, str] | None = None) -> None:
     """One ``--option`` per field of dataclass ``cls``; defaults are left as None (unset).
 
     ``hidden`` options are parsed but not listed in ``--help``; ``defaults`` replaces the default shown in the
-    help for some fields (an algorithm's own training defaults).
+    help for some fields (an algorithm's own training defaults); ``default_notes`` adds to it (e.g. "1 with
+    --objective average").
     """
     defaults = defaults or {}
+    default_notes = default_notes or {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip or f.metadata.get("cli") is False:
@@ -70,7 +73,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
         tp = _base_type(hints[f.name])
         name = _cli_name(prefix + f.name)
         shown = defaults.get(f.name, f.default)
-        help_text = argparse.SUPPRESS if hidden else f"{f.metadata.get('help', '')} (default: {shown!r})"
+        note = f"; {default_notes[f.name]}" if f.name in default_notes else ""
+        help_text = argparse.SUPPRESS if hidden else f"{f.metadata.get('help', '')} (default: {shown!r}{note})"
         kwargs: dict[str, Any] = {"dest": prefix + f.name, "default": None, "help": help_text}
         if tp is bool:
             parser.add_argument(name, action=argparse.BooleanOptionalAction, **kwargs)

@@ -116,6 +116,11 @@ class WPOConfig(ActorCriticConfig):
 # LayerNorm critic by the comparison on Pendulum-v1, HalfCheetah-v5 and five DMC tasks in docs/wpo.md, section 4.
 TRAIN_DEFAULTS: dict[str, Any] = {"n_step": 5}
 
+# ... except on the ergodic objective, where one-step returns reach the LQR optimum and n-step 5 does not
+# (docs/benchmarks/lqr_average_wpo.md): the n-step differential return carries the behaviour policy's rewards
+# uncorrected, a bias that a discount no longer shrinks.
+TRAIN_DEFAULTS_BY_OBJECTIVE: dict[str, dict[str, Any]] = {"average": {"n_step": 1}}
+
 # Acme's loss sums over its N = 20 samples where ours averages: its KL weights, softplus(0) and softplus(1e4),
 # weigh a loss N times larger, so the same balance of policy loss and KL is N times smaller weights here.
 _ACME_N = 20

@@ -87,7 +87,13 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
     preset = available.get(preset_name) if preset_name else None
     file_train, file_agent = _split_settings({k: v for k, v in file.items() if k != "algo"}, cls,
                                              f"--config {getattr(args, 'config', '')}")
-    train_base = dataclasses.replace(default_train_config(algo, **(preset.train if preset else {})), **file_train)
+    # the algorithm's defaults may depend on the objective, which any later layer may set
+    preset_train = preset.train if preset else {}
+    objective = [layer["objective"] for layer in (preset_train, file_train, _given(args, TrainConfig))
+                 if "objective" in layer]
+    train_base = dataclasses.replace(
+        default_train_config(algo, **{**preset_train, **({"objective": objective[-1]} if objective else {})}),
+        **file_train)
     agent_base = dataclasses.replace(cls(), **{**(preset.agent if preset else {}), **file_agent})
     cfg = C.from_args(TrainConfig, args, base=train_base)
     foreign = _agent_options_given(args) - {f.name for f in dataclasses.fields(cls)}

@@ -394,12 +394,14 @@ def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
 
 
 def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
-    """TrainConfig for ``algo``: the shared defaults with ``overrides`` applied."""
+    """TrainConfig for ``algo``: the shared defaults, then ``algo``'s own on the objective of ``overrides``
+    (``wrl.agents.train_defaults``), then ``overrides``."""
     from wrl.agents import ALGOS
 
     if algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
-    return dataclasses.replace(TrainConfig(), algo=algo, **{**train_defaults(algo), **overrides})
+    objective = overrides.get("objective", TrainConfig().objective)
+    return dataclasses.replace(TrainConfig(), algo=algo, **{**train_defaults(algo, objective), **overrides})
 
 
 def agent_config_from(algo: str, overrides: dict[str, Any] | None = None) -> Any:
