@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from wrl.bench import suite as S
-from wrl.cli import _train_algo, build_parser, main
+from wrl.cli import main
 from wrl.errors import ConfigError
-from wrl.training.commands import configs_from_args
+from wrl.training.commands import configs_from_argv
 from wrl.training.trainer import train_group
 
 TINY = """
@@ -107,8 +107,8 @@ def test_a_killed_suite_ends_with_the_numbers_of_one_never_killed(tiny, tmp_path
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     # the group of the killed suite stopped mid-run (after its first checkpoint), as a kill would leave it
     path = S.unit_dir(killed, "sac", "gym:Pendulum-v1")
-    argv = ["train", *S.train_args(tiny, "sac", "gym:Pendulum-v1", path), "--checkpoint-every", "100"]
-    cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    argv = [*S.train_args(tiny, "sac", "gym:Pendulum-v1", path), "--checkpoint-every", "100"]
+    cfg, agent_cfg = configs_from_argv(argv)
     train_group(cfg, agent_cfg, path, list(tiny.seeds), progress=False, tensorboard=False, stop_at=200)
     S.run_suite(tiny, killed)  # suite.json is new, the group is found interrupted
     assert S._state(path) == "finished"
@@ -158,16 +158,14 @@ def test_sweep_finds_the_known_best_of_a_one_parameter_space(tmp_path, capsys):
     scores = {t["params"]["critic_lr"]: t["score"] for t in report["trials"]}
     assert scores[1e8] == float("-inf") and scores[3e-4] > -2000
     assert report["best"]["params"] == {"critic_lr": 3e-4}
-    argv = ["train", "--config", str(tmp_path / "sw" / "best.toml")]
-    cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    cfg, agent_cfg = configs_from_argv(["--config", str(tmp_path / "sw" / "best.toml")])
     assert cfg.algo == "sac" and agent_cfg.critic_lr == 3e-4
 
 
 def test_an_algorithms_own_options_win_over_the_suite_wide_ones(tmp_path):
     suite = S.SUITES["smoke"]
     spec = next(a for a in suite.algos if a.startswith("wgf-indirect="))
-    argv = ["train", *S.train_args(suite, spec, "gym:Pendulum-v1", tmp_path / "u")]
-    cfg, _ = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    cfg, _ = configs_from_argv(S.train_args(suite, spec, "gym:Pendulum-v1", tmp_path / "u"))
     assert "--learning-starts" in suite.train_args and cfg.learning_starts == 0
     assert {S.parse_variant(a)[1] for a in suite.algos} >= {"sac", "td3", "wpo", "wppg", "wgf-direct", "wgf-indirect"}
 
@@ -195,8 +193,7 @@ def test_every_documented_suite_file_loads_names_real_tasks_and_its_runs_parse(p
         label, algo, opts = S.parse_variant(spec)
         assert opts == [] or label != algo, spec  # a variant with options has a label of its own
         for task in suite.tasks:
-            argv = ["train", *S.train_args(suite, spec, task, tmp_path / label, seed=suite.seeds[0])]
-            cfg, agent = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+            cfg, agent = configs_from_argv(S.train_args(suite, spec, task, tmp_path / label, seed=suite.seeds[0]))
             assert (cfg.algo, cfg.env, cfg.total_steps, cfg.eval_every) == (algo, task, suite.total_steps,
                                                                              suite.eval_every)
             assert type(agent) is config_class(algo)
@@ -209,9 +206,9 @@ def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
     # seed 1 was stopped after its first checkpoint, as a kill would leave it; seed 0 not started
     path.mkdir(parents=True)
     (path / S.SPLIT_FILE).write_text(json.dumps({"seeds": [0, 1]}))
-    argv = ["train", *S.train_args(tiny, "sac", "gym:Pendulum-v1", path, seed=1), "--checkpoint-every", "100"]
+    argv = [*S.train_args(tiny, "sac", "gym:Pendulum-v1", path, seed=1), "--checkpoint-every", "100"]
     assert argv[argv.index("--run-dir") + 1] == str(path / "seed-1") and "--seeds" not in argv
-    cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    cfg, agent_cfg = configs_from_argv(argv)
     from wrl.training.trainer import train
 
     train(cfg, agent_cfg, path / "seed-1", progress=False, tensorboard=False, stop_at=200)
@@ -227,17 +224,15 @@ def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
     # each seed of the split group is that seed trained alone: the same evaluations as `wrl train --seed S`
     for s in (0, 1):
         alone = tmp_path / f"alone-{s}"
-        argv = ["train", *S.train_args(tiny, "sac", "gym:Pendulum-v1", alone, seed=s)]
-        cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+        cfg, agent_cfg = configs_from_argv(S.train_args(tiny, "sac", "gym:Pendulum-v1", alone, seed=s))
         summary = train(cfg, agent_cfg, alone / f"seed-{s}", progress=False, tensorboard=False)
         mine = S.collect(tiny, split)["sac"]["gym:Pendulum-v1"][s]
         assert mine["evals"] == [(e["step"], e["mean_return"]) for e in summary["evaluations"]]
     # a group started side by side keeps its mode under --split-seeds
     S.run_suite(tiny, grouped, limit=0)
     gpath = S.unit_dir(grouped, "sac", "gym:Pendulum-v1")
-    train_group(*configs_from_args(build_parser(_train_algo(a := ["train", *S.train_args(
-        tiny, "sac", "gym:Pendulum-v1", gpath), "--checkpoint-every", "100"])).parse_args(a)), gpath, [0, 1],
-        progress=False, tensorboard=False, stop_at=200)
+    train_group(*configs_from_argv([*S.train_args(tiny, "sac", "gym:Pendulum-v1", gpath), "--checkpoint-every", "100"]),
+                gpath, [0, 1], progress=False, tensorboard=False, stop_at=200)
     assert S.group_units(tiny, "sac", "gym:Pendulum-v1", gpath, split=True) == [["--resume", str(gpath)]]
     report = S.report(tiny, split, reps=50)
     assert [r["seed"] for r in report["results"]["sac"]["gym:Pendulum-v1"]] == [0, 1]

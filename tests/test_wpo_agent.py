@@ -91,13 +91,11 @@ def test_acme_preset_is_the_published_configuration_with_the_factor_n():
     import math
 
     from wrl.agents import presets
-    from wrl.cli import _train_algo, build_parser
-    from wrl.training.commands import configs_from_args
+    from wrl.training.commands import configs_from_argv
 
     acme = presets("wpo")["acme"]
     assert acme.agent["num_samples"] == 20 and acme.train["n_step"] == 5 and acme.train["update_every"] == 8
-    argv = ["train", "--algo", "wpo", "--preset", "acme", "--critic-lr", "3e-4"]
-    cfg, agent_cfg = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    cfg, agent_cfg = configs_from_argv(["--algo", "wpo", "--preset", "acme", "--critic-lr", "3e-4"])
     assert agent_cfg.critic_hidden == (512, 512, 256) and agent_cfg.critic_layer_norm and agent_cfg.actor_layer_norm
     assert agent_cfg.target_update == "periodic" and agent_cfg.target_period == 100 and agent_cfg.num_critics == 1
     assert agent_cfg.kl_alpha_mean * 20 == pytest.approx(math.log(1 + math.exp(0.0)))
@@ -112,13 +110,11 @@ def test_wpo_defaults_are_n_step_5_with_a_layernorm_critic_and_the_old_ones_one_
     """WPO's defaults since the comparison in docs/wpo.md section 4: n-step 5 and a LayerNorm critic, through
     `wrl train` and the trainer's config; SAC keeps n-step 1 and its plain MLP; the previous defaults are
     `--n-step 1 --no-critic-layer-norm`."""
-    from wrl.cli import _train_algo, build_parser
-    from wrl.training.commands import configs_from_args
+    from wrl.training.commands import configs_from_argv
     from wrl.training.trainer import default_train_config
 
     def parsed(*options):
-        argv = ["train", *options]
-        return configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+        return configs_from_argv(options)
 
     cfg, agent_cfg = parsed("--algo", "wpo")
     assert cfg.n_step == 5 and agent_cfg.critic_layer_norm and not agent_cfg.actor_layer_norm
@@ -133,13 +129,12 @@ def test_wpo_n_step_default_is_one_on_the_ergodic_objective_whichever_layer_sets
     """WPO's n-step default is 5 on the discounted objective and 1 on the average one
     (docs/benchmarks/lqr_average_wpo.md), whether `--objective average` comes from the command line or a
     `--config` file; an explicit `--n-step` and a preset's n-step win; `wrl train --help` says so."""
-    from wrl.cli import _train_algo, build_parser
-    from wrl.training.commands import configs_from_args
+    from wrl.cli import build_parser
+    from wrl.training.commands import configs_from_argv
     from wrl.training.trainer import default_train_config
 
     def n_step(*options):
-        argv = ["train", *options]
-        return configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))[0].n_step
+        return configs_from_argv(options)[0].n_step
 
     config = tmp_path / "average.toml"
     config.write_text('objective = "average"\n')

@@ -69,12 +69,9 @@ def _best_reward(task: str, scale: float, act_dim: int) -> float:
 
 def wpo_config(options: list[str]) -> Any:
     """The WPO agent config of ``wrl train --algo wpo OPTIONS`` (a bad option exits with one line)."""
-    from wrl.cli import build_parser
-    from wrl.training.commands import configs_from_args
+    from wrl.training.commands import configs_from_argv
 
-    parser = build_parser("wpo")
-    _, agent_cfg = configs_from_args(parser.parse_args(["train", "--algo", "wpo", *options]))
-    return agent_cfg
+    return configs_from_argv(["--algo", "wpo", *options])[1]
 
 
 def run_variant(agent_cfg: Any, task: str, seeds: list[int], updates: int, act_dim: int, scale: float,

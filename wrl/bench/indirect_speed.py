@@ -69,16 +69,14 @@ def _update_cost(env: str, m: int, e: int, method: str, update_every: int, repea
     import numpy as np
 
     from wrl.agents import make_agent
-    from wrl.cli import build_parser
     from wrl.envs import env_spec
     from wrl.replay import Rollout
-    from wrl.training.commands import configs_from_args
+    from wrl.training.commands import configs_from_argv
 
     spec = env_spec(env)
-    args = build_parser("wgf-indirect").parse_args(
-        ["train", "--algo", "wgf-indirect", "--env", env, "--num-particles", str(m), "--num-envs", str(m * e),
+    _, agent_cfg = configs_from_argv(
+        ["--algo", "wgf-indirect", "--env", env, "--num-particles", str(m), "--num-envs", str(m * e),
          "--method", method, "--update-every", str(update_every)])
-    _, agent_cfg = configs_from_args(args)
     agent = make_agent("wgf-indirect", agent_cfg, spec.obs_dim, spec.act_dim)
     state = agent.init(jax.random.key(0))
     rng = np.random.default_rng(0)

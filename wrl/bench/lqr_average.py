@@ -104,10 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_in_process(train_args: list[str], run_dir: Path) -> None:
-    from wrl.cli import _train_algo, build_parser
-    from wrl.training.commands import configs_from_args
+    from wrl.training.commands import configs_from_argv
     from wrl.training.trainer import train
 
-    args = build_parser(_train_algo(train_args)).parse_args(["train", *train_args])
-    cfg, agent_cfg = configs_from_args(args)
+    cfg, agent_cfg = configs_from_argv(train_args)
     train(cfg, agent_cfg, run_dir, progress=False, tensorboard=False)

@@ -203,12 +203,10 @@ def recorded_differences(suite: Suite, spec: str, task: str, seed: int, record: 
     (``spec``, ``task``, ``seed``): one ``field: recorded -> today`` line per difference. Fields added to the
     configurations after the run are not in its record and are not compared; a recorded field that no longer
     exists is a difference."""
-    from wrl.cli import _train_algo, build_parser
     from wrl.config import to_dict
-    from wrl.training.commands import configs_from_args
+    from wrl.training.commands import configs_from_argv
 
-    argv = ["train", *train_args(suite, spec, task, Path("unused"), seed=seed)]
-    cfg, agent = configs_from_args(build_parser(_train_algo(argv)).parse_args(argv))
+    cfg, agent = configs_from_argv(train_args(suite, spec, task, Path("unused"), seed=seed))
     today = json.loads(json.dumps({"config": to_dict(cfg), "agent_config": to_dict(agent)}))
     differ = []
     for part in ("config", "agent_config"):

@@ -61,15 +61,14 @@ def update_ceiling(algo: str, env: str, updates: int = 2000, extra: list[str] | 
     import numpy as np
 
     from wrl.agents import make_agent
-    from wrl.cli import build_parser
     from wrl.envs import env_spec
     from wrl.replay import replay_add
-    from wrl.training.commands import configs_from_args
+    from wrl.training.commands import configs_from_argv
     from wrl.training.step import init_train_state, make_update_only
 
     spec = env_spec(env)
-    train_args = ["train", "--algo", algo, "--env", env, *(extra or []), "--batch-size", "256", "--utd", "1"]
-    cfg, agent_cfg = configs_from_args(build_parser(algo).parse_args(train_args))
+    cfg, agent_cfg = configs_from_argv(["--algo", algo, "--env", env, *(extra or []), "--batch-size", "256",
+                                        "--utd", "1"])
     agent = make_agent(algo, agent_cfg, spec.obs_dim, spec.act_dim)
     ts = init_train_state(agent, cfg, spec.obs_dim, spec.act_dim)
     rng = np.random.default_rng(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,14 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
         raise ConfigError(f"{opts} {verb} not apply to --algo {cfg.algo}; drop them or choose the algorithm they "
                           "belong to")
     return cfg, C.from_args(cls, args, base=agent_base)
+
+
+def configs_from_argv(options: Sequence[str]) -> tuple[TrainConfig, object]:
+    """(TrainConfig, agent config) of the command line ``wrl train OPTIONS`` (``options`` without the word
+    ``train``), parsed as the command parses it; a bad option exits with status 2 and one line, as there."""
+    from wrl.cli import _train_algo, build_parser
+
+    return configs_from_args(build_parser(_train_algo(options)).parse_args(["train", *options]))
 
 
 def _slug(env_id: str) -> str:
