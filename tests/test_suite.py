@@ -343,3 +343,15 @@ def test_reuse_copies_a_finished_group_only_when_it_is_what_the_suite_trains(tin
     assert S.reusable(fewer, "sac", "gym:Pendulum-v1", source).startswith("seeds [0, 1]")
     with pytest.raises(ConfigError, match="reuse entry"):
         S.Suite(**{**tiny.__dict__, "reuse": ("ppo=somewhere",)})
+
+
+def test_running_a_subset_of_labels_keeps_only_their_reuse_entries(tiny):
+    """``--algos LABEL`` of a suite that reuses other labels runs that label alone (the reuse entries of the
+    labels left out are dropped, not an error); a kept label keeps its entries; bare labels stand for entries."""
+    suite = S.Suite(**{**tiny.__dict__, "algos": ("sac", "td3", "sac-8=sac --batch-size 8"),
+                       "reuse": ("sac=a/runs/sac", "td3=b/runs/td3")})
+    only = S.with_overrides(suite, algos=("sac-8",))
+    assert only.algos == ("sac-8=sac --batch-size 8",) and only.reuse == ()
+    kept = S.with_overrides(suite, algos=("td3", "sac-8"), tasks=("gym:Pendulum-v1",))
+    assert kept.reuse == ("td3=b/runs/td3",) and kept.algos == ("td3", "sac-8=sac --batch-size 8")
+    assert S.with_overrides(suite, seeds=(0,)).reuse == suite.reuse

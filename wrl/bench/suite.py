@@ -540,6 +540,17 @@ def resolve_labels(entries: tuple[str, ...], defined: tuple[str, ...]) -> tuple[
     return tuple(by_label.get(e, e) if "=" not in e and " " not in e.strip() else e for e in entries)
 
 
+def with_overrides(suite: Suite, **overrides: Any) -> Suite:
+    """``suite`` with the command line's ``total_steps``, ``seeds``, ``algos`` or ``tasks``: bare labels of
+    ``algos`` stand for the suite's entries (``resolve_labels``), and ``reuse`` entries of labels no longer run
+    drop out (``--algos wpo-ln`` of a suite that reuses ``sac`` trains ``wpo-ln`` alone)."""
+    if "algos" in overrides:
+        overrides["algos"] = resolve_labels(tuple(overrides["algos"]), suite.algos)
+        kept = {parse_variant(a)[0] for a in overrides["algos"]}
+        overrides["reuse"] = tuple(e for e in suite.reuse if e.partition("=")[0] in kept)
+    return dataclasses.replace(suite, **overrides) if overrides else suite
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("suite", help=f"a built-in suite ({', '.join(SUITES)}) or a TOML file")
     p.add_argument("--out", required=True, help="suite directory: runs/, report.md, report.json, curves.png")
@@ -566,12 +577,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
-    overrides = {k: (tuple(v) if isinstance(v, list) else v) for k in ("total_steps", "seeds", "algos", "tasks")
-                 if (v := getattr(args, k)) is not None}
-    if "algos" in overrides:
-        overrides["algos"] = resolve_labels(overrides["algos"], suite.algos)
-    if overrides:
-        suite = dataclasses.replace(suite, **overrides)
+    suite = with_overrides(suite, **{k: tuple(v) if isinstance(v, list) else v
+                                     for k in ("total_steps", "seeds", "algos", "tasks")
+                                     if (v := getattr(args, k)) is not None})
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1 (got {args.jobs})")
     out = Path(args.out)
