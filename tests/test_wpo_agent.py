@@ -113,15 +113,12 @@ def test_wpo_defaults_are_n_step_5_with_a_layernorm_critic_and_the_old_ones_one_
     from wrl.training.commands import configs_from_argv
     from wrl.training.trainer import default_train_config
 
-    def parsed(*options):
-        return configs_from_argv(options)
-
-    cfg, agent_cfg = parsed("--algo", "wpo")
+    cfg, agent_cfg = configs_from_argv(["--algo", "wpo"])
     assert cfg.n_step == 5 and agent_cfg.critic_layer_norm and not agent_cfg.actor_layer_norm
     assert default_train_config("wpo").n_step == 5 and config_class("wpo")().critic_layer_norm
-    cfg, agent_cfg = parsed("--algo", "sac")
+    cfg, agent_cfg = configs_from_argv(["--algo", "sac"])
     assert cfg.n_step == 1 and not agent_cfg.critic_layer_norm
-    cfg, agent_cfg = parsed("--algo", "wpo", "--n-step", "1", "--no-critic-layer-norm")
+    cfg, agent_cfg = configs_from_argv(["--algo", "wpo", "--n-step", "1", "--no-critic-layer-norm"])
     assert cfg.n_step == 1 and not agent_cfg.critic_layer_norm
 
 

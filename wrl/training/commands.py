@@ -90,10 +90,9 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
                                              f"--config {getattr(args, 'config', '')}")
     # the algorithm's defaults may depend on the objective, which any later layer may set
     preset_train = preset.train if preset else {}
-    objective = [layer["objective"] for layer in (preset_train, file_train, _given(args, TrainConfig))
-                 if "objective" in layer]
+    objective = {**preset_train, **file_train, **_given(args, TrainConfig)}.get("objective")
     train_base = dataclasses.replace(
-        default_train_config(algo, **{**preset_train, **({"objective": objective[-1]} if objective else {})}),
+        default_train_config(algo, **{**preset_train, **({"objective": objective} if objective else {})}),
         **file_train)
     agent_base = dataclasses.replace(cls(), **{**(preset.agent if preset else {}), **file_agent})
     cfg = C.from_args(TrainConfig, args, base=train_base)
