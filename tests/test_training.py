@@ -295,3 +295,39 @@ def test_window_metrics_are_the_mean_of_every_update(algo, utd):
         np.testing.assert_allclose(v, np.nanmean(values), rtol=2e-5, err_msg=k)
         if algo == "td3" and k == "losses/actor_loss":
             assert np.isnan(values).sum() > 5  # delayed actor updates: rows without a value exist
+
+
+def test_the_run_clock_counts_the_set_up(tmp_path, monkeypatch):
+    """wall_seconds (and time to solve) start before the environments, the agent and the logger are built:
+    on a clock that only moves while the run's member is set up, the run lasts exactly that long."""
+    from types import SimpleNamespace
+
+    from wrl.training import trainer
+
+    now = [0.0]
+    monkeypatch.setattr(trainer, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    build = trainer._Member.__init__
+
+    def slow_build(self, *args, **kwargs):
+        build(self, *args, **kwargs)
+        now[0] += 1000.0
+
+    monkeypatch.setattr(trainer._Member, "__init__", slow_build)
+    summary = train(small_cfg(total_steps=300, learning_starts=300, eval_every=300), small_agent(), tmp_path / "r",
+                    progress=False, tensorboard=False)
+    assert summary["wall_seconds"] == 1000.0
+
+
+def test_the_tensorboard_logger_does_not_import_torch(tmp_path):
+    """tensorboardX imports PyTorch when it is installed (over a second of every run's set-up); the logger
+    imports it without, and a later `import torch` still works."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    code = ("import sys; from pathlib import Path; from wrl.training.logger import Logger; "
+            f"lg = Logger(Path({str(tmp_path)!r}), tensorboard=True); lg.log(1, {{'a': 1.0}}); lg.close(); "
+            "print('torch' in sys.modules); import torch; print(torch.ones(1).item())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "1.0"]
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))

@@ -80,10 +80,11 @@ def _crossed(prev: int, step: int, every: int) -> bool:
 
 
 class _Clock:
-    """Wall-clock seconds of the run, accumulated across resumes."""
+    """Wall-clock seconds of the run, accumulated across resumes, from ``start`` (a ``time.perf_counter()``
+    reading taken before the run is set up: environments, agent, compilation and logger count)."""
 
-    def __init__(self, elapsed: float = 0.0):
-        self.start, self.offset = time.perf_counter(), elapsed
+    def __init__(self, start: float, elapsed: float = 0.0):
+        self.start, self.offset = start, elapsed
 
     def __call__(self) -> float:
         return self.offset + time.perf_counter() - self.start
@@ -183,11 +184,12 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     ``stop_at`` stops after that many environment steps without finishing the run, as a kill would
     (after writing a checkpoint there), which tests use to check exact resume.
     """
+    start = time.perf_counter()
     validate_configs(cfg, agent_cfg)
     import_env_modules(cfg.env_module)
     _check_before_writing(cfg, agent_cfg)
     member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
-    return _run([member], cfg, agent_cfg, seeds_axis=False, progress=progress, stop_at=stop_at)[0]
+    return _run([member], cfg, agent_cfg, seeds_axis=False, progress=progress, stop_at=stop_at, start=start)[0]
 
 
 def seed_dir(group_dir: str | Path, seed: int) -> Path:
@@ -205,6 +207,7 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
     learning curve, checkpoint; ``wrl eval`` works on it); ``GROUP_DIR/summary.json`` gathers them. A seed's
     numbers depend only on its own seed and the group's size (vmapped computations do not mix seeds).
     """
+    start = time.perf_counter()
     group_dir = Path(group_dir)
     validate_configs(cfg, agent_cfg)
     if len(set(seeds)) != len(seeds) or not seeds or min(seeds) < 0:
@@ -224,7 +227,7 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
              "version": wrl.__version__}, indent=2))
     members = [_Member(dataclasses.replace(cfg, seed=s), agent_cfg, seed_dir(group_dir, s), resume, False,
                        tensorboard) for s in seeds]
-    summaries = _run(members, cfg, agent_cfg, seeds_axis=True, progress=progress, stop_at=stop_at)
+    summaries = _run(members, cfg, agent_cfg, seeds_axis=True, progress=progress, stop_at=stop_at, start=start)
     finals = [s["final_eval_return"] for s in summaries]
     group = {"algo": cfg.algo, "env": cfg.env, "seeds": seeds, "finished": all(s["finished"] for s in summaries),
              "final_eval_return": finals,
@@ -256,8 +259,9 @@ def _stack(trees: list[Any], xp: Any = np) -> Any:
 
 
 def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis: bool, progress: bool,
-         stop_at: int | None) -> list[dict]:
-    """The loop over one member (``seeds_axis`` False) or several side by side (True, states stacked)."""
+         stop_at: int | None, start: float) -> list[dict]:
+    """The loop over one member (``seeds_axis`` False) or several side by side (True, states stacked);
+    ``start`` is when the caller began setting the run up (the run's clock starts there)."""
     spec = env_spec(cfg.env)
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
     fns = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim, seeds_axis)
@@ -283,7 +287,7 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
         action = fns.act(ts, obs, np.int32(0))
     for m in members:
         m.open_logger()
-    clock = _Clock(members[0].host["elapsed"])
+    clock = _Clock(start, members[0].host["elapsed"])
     step = members[0].host["env_steps"]
 
     def check_finite(what: str = "") -> None:
