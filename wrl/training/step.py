@@ -6,6 +6,7 @@ The whole training state is one pytree (:class:`TrainState`), so it can be donat
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -40,8 +41,23 @@ class Transition(NamedTuple):
 
 
 def init_train_state(agent: Agent, cfg: TrainConfig, obs_dim: int, act_dim: int) -> TrainState:
-    """The initial training state, built by one compiled call."""
+    """The initial training state of seed ``cfg.seed``, built by one compiled call (compiled once per agent and
+    configuration: the seeds of a group share it)."""
+    ts = _state_builder(agent, dataclasses.replace(cfg, seed=0), obs_dim, act_dim)(jnp.uint32(cfg.seed))
+    # Every leaf its own buffer (targets start equal to the online parameters): the state is donated.
+    seen: set[int] = set()
 
+    def own_buffer(x: jax.Array) -> jax.Array:
+        if id(x) in seen:
+            return jnp.array(x, copy=True)
+        seen.add(id(x))
+        return x
+
+    return jax.tree.map(own_buffer, ts)
+
+
+@functools.lru_cache(maxsize=16)
+def _state_builder(agent: Agent, cfg: TrainConfig, obs_dim: int, act_dim: int) -> Callable:
     def build(seed: jax.Array) -> TrainState:
         key, k_agent = jax.random.split(jax.random.key(seed))
         agent_state = agent.init(k_agent)
@@ -53,17 +69,7 @@ def init_train_state(agent: Agent, cfg: TrainConfig, obs_dim: int, act_dim: int)
                           {k: jnp.zeros((), jnp.float32) for k in shapes},
                           {k: jnp.zeros((), jnp.int32) for k in shapes})
 
-    ts = jax.jit(build)(jnp.uint32(cfg.seed))
-    # Every leaf its own buffer (targets start equal to the online parameters): the state is donated.
-    seen: set[int] = set()
-
-    def own_buffer(x: jax.Array) -> jax.Array:
-        if id(x) in seen:
-            return jnp.array(x, copy=True)
-        seen.add(id(x))
-        return x
-
-    return jax.tree.map(own_buffer, ts)
+    return jax.jit(build)
 
 
 def _window_metrics(agent: Agent, cfg: TrainConfig, agent_state, replay, key, avg_reward) -> dict[str, jax.Array]:

@@ -268,8 +268,11 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
     on_policy = agent.rollout_update is not None
 
     def one(tree: Any, i: int) -> Any:
-        """Member i's part of a (possibly stacked) pytree."""
+        """Member i's part of a (possibly stacked) pytree of host arrays (NumPy views, no copies)."""
         return jax.tree.map(lambda x: x[i], tree) if seeds_axis else tree
+
+    # Member i's part of the stacked device state in one compiled call (not one dispatch per leaf).
+    select = jax.jit(lambda tree, i: jax.tree.map(lambda x: x[i], tree)) if seeds_axis else (lambda tree, i: tree)
 
     def stacked(parts: list[Any], xp: Any = np) -> Any:
         return _stack(parts, xp) if seeds_axis else parts[0]
@@ -309,15 +312,16 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
         check_finite()  # never evaluate (or feed the environments) a diverged policy
         returns = []
         for i, m in enumerate(members):
-            agent_state = one(ts.agent, i)
+            agent_state = select(ts.agent, i)
             returns.append(m.evaluate(lambda o, a=agent_state: fns.act_deterministic(a, o), step, clock()))
         return returns
 
     def checkpoint() -> None:
         check_finite()  # a checkpoint is only ever written with finite values
         pending = np.asarray(action)
+        host = jax.tree.map(np.asarray, ts)  # views of the device buffers on CPU; a seed's part is a view too
         for i, m in enumerate(members):
-            m.save(one(ts, i), one(pending, i), step, clock())
+            m.save(one(host, i), one(pending, i), step, clock())
 
     bar = None
     if progress:
