@@ -258,6 +258,12 @@ def _stack(trees: list[Any], xp: Any = np) -> Any:
     return jax.tree.map(lambda *xs: xp.stack(xs), *trees)
 
 
+@jax.jit
+def _select_seed(tree: Any, i: jax.Array) -> Any:
+    """Seed i's part of a stacked device pytree, in one compiled call (not one dispatch per leaf)."""
+    return jax.tree.map(lambda x: x[i], tree)
+
+
 def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis: bool, progress: bool,
          stop_at: int | None, start: float) -> list[dict]:
     """The loop over one member (``seeds_axis`` False) or several side by side (True, states stacked);
@@ -271,8 +277,6 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
         """Member i's part of a (possibly stacked) pytree of host arrays (NumPy views, no copies)."""
         return jax.tree.map(lambda x: x[i], tree) if seeds_axis else tree
 
-    # Member i's part of the stacked device state in one compiled call (not one dispatch per leaf).
-    select = jax.jit(lambda tree, i: jax.tree.map(lambda x: x[i], tree)) if seeds_axis else (lambda tree, i: tree)
 
     def stacked(parts: list[Any], xp: Any = np) -> Any:
         return _stack(parts, xp) if seeds_axis else parts[0]
@@ -312,7 +316,7 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
         check_finite()  # never evaluate (or feed the environments) a diverged policy
         returns = []
         for i, m in enumerate(members):
-            agent_state = select(ts.agent, i)
+            agent_state = _select_seed(ts.agent, i) if seeds_axis else ts.agent
             returns.append(m.evaluate(lambda o, a=agent_state: fns.act_deterministic(a, o), step, clock()))
         return returns
 
