@@ -277,7 +277,6 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
         """Member i's part of a (possibly stacked) pytree of host arrays (NumPy views, no copies)."""
         return jax.tree.map(lambda x: x[i], tree) if seeds_axis else tree
 
-
     def stacked(parts: list[Any], xp: Any = np) -> Any:
         return _stack(parts, xp) if seeds_axis else parts[0]
 
