@@ -7,14 +7,25 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-from wrl.errors import CheckpointError, ConfigError, DivergenceError, EnvError, RunDirError, WrlError
+from wrl.errors import (
+    CheckpointError,
+    ConfigError,
+    DivergenceError,
+    EnvError,
+    Interrupted,
+    RunDirError,
+    WriteError,
+    WrlError,
+)
 
 __all__ = [
     "CheckpointError",
     "ConfigError",
     "DivergenceError",
     "EnvError",
+    "Interrupted",
     "RunDirError",
+    "WriteError",
     "WrlError",
     "__version__",
 ]

@@ -1,17 +1,24 @@
-"""Command line: ``wrl train | eval | plot | flow | bench``.
+"""Command line: ``wrl train | eval | doctor | plot | flow | bench``.
 
-Every user mistake surfaces as one line on stderr and exit status 2 (see :mod:`wrl.errors`).
+Every user mistake surfaces as one line on stderr and exit status 2; a diverged run exits with 3, a failed
+write (disk full, file-size or quota limit, permission) with 4, a run stopped by a signal with 128 + its
+number after writing a checkpoint (see :mod:`wrl.errors`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
-from wrl.errors import WrlError
+from wrl.errors import Interrupted, WrlError
+
+# OSErrors of writing that reach the command line (the run's own files are reported where they are written)
+WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM}
 
 # `wrl flow NAME`: each module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
 FLOWS: dict[str, tuple[str, str]] = {
@@ -106,6 +113,30 @@ def _add_eval(sub) -> None:
                    help="record the first episode to RUN_DIR/eval.gif")
 
 
+def _add_doctor(sub) -> None:
+    p = sub.add_parser("doctor", help="report a run's state (finished / resumable at step N / damaged) without "
+                                      "changing it",
+                       description="Report what a run directory (or group of seeds) holds, changing nothing: "
+                                   "finished, resumable at step N, running (a live process writes it), new (nothing "
+                                   "to resume) or damaged and why. Exit status 0 unless it is damaged (1).")
+    p.add_argument("run_dir", help="a run directory or group of seeds written by `wrl train`")
+
+
+def _doctor_command(args: argparse.Namespace) -> int:
+    from wrl.runs import inspect
+
+    state = inspect(args.run_dir)
+    line = {"finished": f"finished at step {state.step}",
+            "interrupted": f"resumable at step {state.step}: wrl train --resume {args.run_dir}",
+            "running": f"running: {state.reason}",
+            "new": f"nothing to resume: {state.reason}",
+            "damaged": f"damaged: {state.reason}"}[state.state]
+    print(f"{args.run_dir}: {line}")
+    for note in state.notes:
+        print(f"  note: {note}")
+    return 1 if state.state == "damaged" else 0
+
+
 def _add_plot(sub) -> None:
     p = sub.add_parser("plot", help="learning curves of runs, groups of seeds and suites, grouped by algorithm",
                        description="Evaluation curves of every run under the given directories, one panel per task, "
@@ -162,6 +193,7 @@ def build_parser(train_algo: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _add_train(sub, train_algo)
     _add_eval(sub)
+    _add_doctor(sub)
     _add_plot(sub)
     _add_bench(sub)
     flow = sub.add_parser("flow", help="exact and toy Wasserstein flows with plots")
@@ -185,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["train"]  # the main job: a short real training run on the embedded default
     parser = build_parser(_train_algo(argv) if argv[0] == "train" else None)
     args = parser.parse_args(argv)
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit fails a write (EFBIG, reported) instead of killing wrl
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         if args.command in ("train", "eval"):
             from wrl.training.compile_cache import enable_compile_cache
@@ -200,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return eval_command(args)
         if args.command == "plot":
             return _plot_command(args)
+        if args.command == "doctor":
+            return _doctor_command(args)
         if args.command in ("bench", "flow"):
             name = getattr(args, args.command)
             if getattr(args, "_missing", False):
@@ -208,9 +244,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(importlib.import_module(module).run(args) or 0)
         parser.print_help()
         return 0
+    except Interrupted as e:
+        sys.stderr.write(f"wrl: {e}\n")
+        return e.exit_status
     except WrlError as e:
         sys.stderr.write(f"wrl: error: {e}\n")
         return getattr(e, "exit_status", 2)
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        sys.stderr.write(f"wrl: error: cannot write{where} ({e.strerror or e})\n")
+        return 4
     except KeyboardInterrupt:
         sys.stderr.write("wrl: interrupted\n")
         return 130

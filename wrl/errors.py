@@ -1,4 +1,7 @@
-"""Typed exceptions. The CLI turns each into one line on stderr and exit status 2 (3 for a diverged run)."""
+"""Typed exceptions. The CLI turns each into one line on stderr and exit status 2 (3 for a diverged run, 4 for a
+failed write; an interrupted run exits with 128 + the signal number)."""
+
+from __future__ import annotations
 
 
 class WrlError(Exception):
@@ -28,3 +31,34 @@ class DivergenceError(WrlError):
     """
 
     exit_status = 3
+
+
+class WriteError(WrlError):
+    """A file of a run could not be written (disk full, file-size or quota limit, I/O error, permission).
+
+    The run keeps its last complete checkpoint; the CLI exits with status 4 (``exit_status``).
+    """
+
+    exit_status = 4
+
+    def __init__(self, path: object, error: OSError, context: str = ""):
+        self.path, self.error = path, error
+        reason = error.strerror or str(error)
+        super().__init__(f"cannot write {path} ({reason}){context}")
+
+    def with_context(self, context: str) -> WriteError:
+        """The same failure with what was kept and how to go on appended to its message."""
+        return WriteError(self.path, self.error, context)
+
+
+class Interrupted(WrlError):
+    """A run stopped by SIGTERM or SIGINT after writing a checkpoint at its current step.
+
+    Not an error of the user's: the CLI prints the message (the step, the checkpoint, the resume command) and
+    exits with the conventional status 128 + the signal number (``exit_status``).
+    """
+
+    def __init__(self, signum: int, message: str):
+        self.signum = signum
+        self.exit_status = 128 + signum
+        super().__init__(message)

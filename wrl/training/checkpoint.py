@@ -12,8 +12,6 @@ in a run with a 1M-row buffer holds its few thousand rows, not 1M.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from wrl.atomic import atomic_write
 from wrl.errors import CheckpointError
 
 META_KEY = "__meta__"
@@ -33,7 +32,8 @@ def _leaf_names(tree: Any, prefix: str) -> list[tuple[str, Any]]:
 
 def save_checkpoint(path: str | Path, state: Any, extra_arrays: dict[str, np.ndarray], meta: dict,
                     filled: dict[str, int] | None = None) -> None:
-    """Write ``state`` (pytree), extra named arrays and JSON ``meta`` to ``path`` atomically.
+    """Write ``state`` (pytree), extra named arrays and JSON ``meta`` to ``path`` atomically (a failed write
+    raises :class:`~wrl.errors.WriteError` and leaves ``path`` as it was).
 
     ``filled`` maps a leaf-name prefix (``"state/replay/"``) to the number of leading rows that hold data:
     every array under it with more rows than that is stored up to them (its full row count recorded in the
@@ -50,19 +50,7 @@ def save_checkpoint(path: str | Path, state: Any, extra_arrays: dict[str, np.nda
     meta = {**meta, "trimmed_rows": trimmed} if trimmed else meta
     arrays.update({f"extra/{k}": np.asarray(v) for k, v in extra_arrays.items()})
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def read_meta(path: str | Path) -> dict:

@@ -11,20 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from wrl import config as C
+from wrl import runs
 from wrl.agents import ALGOS, config_class, presets
 from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
+from wrl.runs import CHECKPOINT, seed_dir
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import evaluate
 from wrl.training.trainer import (
-    CHECKPOINT,
-    GROUP_FILE,
     default_train_config,
     load_group_config,
     load_policy,
     load_run_config,
-    seed_dir,
     train,
     train_group,
 )
@@ -130,7 +129,7 @@ def train_command(args: argparse.Namespace) -> int:
     seeds = None
     if args.resume:
         run_dir = Path(args.resume)
-        group = (run_dir / GROUP_FILE).exists()
+        group = runs.is_group(run_dir)
         if group:
             cfg, agent_cfg, seeds = load_group_config(run_dir)
         else:
@@ -177,7 +176,7 @@ def eval_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--episodes must be > 0 (got {args.episodes})")
     if not (run_dir / CHECKPOINT).exists() and not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist; check the path")
-    if (run_dir / GROUP_FILE).exists():
+    if runs.is_group(run_dir):
         raise RunDirError(f"{run_dir} is a group of seeds; evaluate one of them: wrl eval {run_dir}/seed-SEED")
     cfg, policy, meta = load_policy(run_dir)
     reason = rendering_unavailable_reason() if args.video else None

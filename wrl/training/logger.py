@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from wrl import runs
+from wrl.atomic import writing
 
 
 def summary_writer_class() -> type:
@@ -33,22 +37,21 @@ def summary_writer_class() -> type:
 class Logger:
     """Append-only JSONL rows keyed by environment step, mirrored to TensorBoard.
 
-    On resume, rows past the checkpoint's step (written by a run killed after its last checkpoint) are
-    dropped and TensorBoard is told to purge them, so the resumed curve has no duplicates.
+    On resume, rows past the checkpoint's step (written by a run killed after its last checkpoint) and a last
+    row cut by a kill are dropped, and TensorBoard is told to purge the steps past it, so the resumed curve has
+    no duplicates. A failed write is a :class:`~wrl.errors.WriteError` naming the file.
     """
 
     def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True):
-        self.path = run_dir / "metrics.jsonl"
-        if resume_step is not None and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-            tmp = self.path.with_suffix(".jsonl.tmp")
-            tmp.write_text("".join(line + "\n" for line in kept))
-            tmp.replace(self.path)
-        self._file = self.path.open("a")
+        self.path = run_dir / runs.METRICS
+        if resume_step is not None:
+            runs.truncate_jsonl(self.path, resume_step)
+        with writing(self.path):
+            self._file = self.path.open("a")
         self._tb = None
         if tensorboard:
-            self._tb = summary_writer_class()(str(run_dir / "tb"), purge_step=resume_step)
+            with writing(run_dir / runs.TENSORBOARD):
+                self._tb = summary_writer_class()(str(run_dir / runs.TENSORBOARD), purge_step=resume_step)
 
     def log(self, step: int, values: dict[str, Any]) -> None:
         row = {"step": int(step)}
@@ -57,21 +60,27 @@ class Logger:
             row[k] = None if math.isnan(v) else v
             if self._tb is not None and not math.isnan(v):
                 self._tb.add_scalar(k, v, int(step))
-        self._file.write(json.dumps(row) + "\n")
+        with writing(self.path):
+            self._file.write(json.dumps(row) + "\n")
 
     def flush(self) -> None:
-        self._file.flush()
+        """Write the buffered rows through to the disk (flush and fsync)."""
+        with writing(self.path):
+            self._file.flush()
+            os.fsync(self._file.fileno())
         if self._tb is not None:
             self._tb.flush()
 
     def close(self) -> None:
-        self._file.close()
-        if self._tb is not None:
-            self._tb.close()
+        """Flush and close; a failure to flush is raised after both files are closed."""
+        try:
+            with writing(self.path):
+                self._file.close()
+        finally:
+            if self._tb is not None:
+                self._tb.close()
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The metric rows of a run; a last row cut by a kill is dropped with a one-line note."""
+    return runs.read_jsonl(Path(run_dir) / runs.METRICS)

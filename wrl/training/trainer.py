@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,17 @@ import numpy as np
 
 import wrl
 from wrl import config as C
+from wrl import runs
 from wrl.agents import check_train_config, config_class, make_agent, train_defaults
+from wrl.atomic import write_json
 from wrl.envs import VecEnv, env_factory, env_spec, import_env_modules, make_env
-from wrl.errors import CheckpointError, ConfigError, DivergenceError, RunDirError
+from wrl.errors import CheckpointError, ConfigError, DivergenceError, Interrupted, RunDirError, WriteError
+from wrl.runs import CHECKPOINT, seed_dir
 from wrl.training.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
 from wrl.training.logger import Logger
 from wrl.training.step import Transition, compiled_step_fns, init_train_state
-
-CHECKPOINT = "checkpoint.npz"
-GROUP_FILE = "group.json"
 
 
 def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
@@ -44,19 +45,6 @@ def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
     check_train_config(cfg.algo, cfg, agent_cfg)
     if cfg.buffer_size < cfg.batch_size:
         raise ConfigError(f"--buffer-size ({cfg.buffer_size}) must be at least --batch-size ({cfg.batch_size})")
-
-
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Create ``run_dir``; an existing non-empty one is kept unless ``overwrite`` is explicit."""
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        if not overwrite:
-            raise RunDirError(f"run directory {run_dir} already exists; pass --resume {run_dir} to continue it, "
-                              "--overwrite to replace it, or choose another --run-dir")
-        if any((run_dir / name).exists() for name in (CHECKPOINT, "config.json", "summary.json", GROUP_FILE)):
-            shutil.rmtree(run_dir)
-        else:
-            raise RunDirError(f"{run_dir} is not a wrl run directory; refusing to delete it with --overwrite")
-    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def load_run_config(run_dir: str | Path) -> tuple[TrainConfig, Any]:
@@ -90,27 +78,64 @@ class _Clock:
         return self.offset + time.perf_counter() - self.start
 
 
+class _StopSignals:
+    """SIGTERM and SIGINT while a run trains: remembered, and acted on at the end of the current step (the loop
+    writes a checkpoint there and stops with :class:`~wrl.errors.Interrupted`). A second signal changes nothing
+    (a save under way finishes; every replaced file is written atomically anyway).
+
+    Also ignores SIGXFSZ meanwhile, so that a file-size limit (``ulimit -f``) fails the write with EFBIG, which
+    the run reports, instead of killing the process. Handlers can only be installed from the main thread; in
+    another thread the run has no signal handling of its own.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+            self._previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
 class _Member:
-    """One seed of a run on the host: its config, run directory, environments, logger and record."""
+    """One seed of a run on the host: its config, run directory (locked while it trains), environments, logger
+    and record. ``in_group``: its checkpoints wait for the group's commit (:func:`wrl.runs.commit_group`)."""
 
     def __init__(self, cfg: TrainConfig, agent_cfg: Any, run_dir: Path, resume: bool, overwrite: bool,
-                 tensorboard: bool):
-        self.cfg, self.agent_cfg, self.run_dir = cfg, agent_cfg, run_dir
+                 tensorboard: bool, in_group: bool = False):
+        self.cfg, self.agent_cfg, self.run_dir, self.in_group = cfg, agent_cfg, run_dir, in_group
+        self.lock: runs.RunLock | None = None
+        self.logger: Logger | None = None
         if resume:
+            if not run_dir.is_dir():
+                raise RunDirError(f"run directory {run_dir} does not exist; check the path")
+            self.lock = runs.RunLock(run_dir).acquire()
             if not (run_dir / CHECKPOINT).exists():
-                raise CheckpointError(f"no checkpoint in {run_dir}; it cannot be resumed (start it again without "
-                                      "--resume)")
+                self.lock.release()
+                raise CheckpointError(f"no checkpoint in {run_dir}; it cannot be resumed (start it again with "
+                                      f"--overwrite, or `wrl doctor {run_dir}` to see what it holds)")
         else:
-            prepare_run_dir(run_dir, overwrite)
-            (run_dir / "config.json").write_text(json.dumps(
-                {"config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg), "version": wrl.__version__},
-                indent=2))
+            self.lock = runs.create(run_dir, overwrite)
+            write_json(run_dir / runs.CONFIG, {"config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg),
+                                               "version": wrl.__version__})
+        self.saved_step: int | None = None  # the step of the checkpoint on disk
         self.host: dict[str, Any] = {"env_steps": 0, "episodes": 0, "evaluations": [], "elapsed": 0.0,
                                      "last_return": None}
         self.envs = VecEnv([env_factory(cfg.env)] * cfg.num_envs, seed=cfg.seed)
         self.eval_envs = [make_env(cfg.env) for _ in range(cfg.eval_episodes)]
         self.resume, self.tensorboard = resume, tensorboard
-        self.logger: Logger | None = None
 
     def restore(self, template: Any) -> tuple[Any, np.ndarray, np.ndarray]:
         """(state, observations, pending action) from this member's checkpoint."""
@@ -119,8 +144,13 @@ class _Member:
             raise CheckpointError(f"checkpoint in {self.run_dir} is for {meta.get('algo')} on {meta.get('env')}, "
                                   f"not {self.cfg.algo} on {self.cfg.env}; resume with the run's own config")
         self.host.update(meta["host"])
+        self.saved_step = self.host["env_steps"]
         obs = self.envs.load_state_dict({k[4:]: v for k, v in extra.items() if k.startswith("env/")})
         return ts, obs, np.asarray(extra["pending_action"])
+
+    def flush(self) -> None:
+        if self.logger is not None:
+            self.logger.flush()
 
     def open_logger(self) -> None:
         self.logger = Logger(self.run_dir, resume_step=self.host["env_steps"] if self.resume else None,
@@ -139,12 +169,16 @@ class _Member:
         return mean
 
     def save(self, ts: Any, action: np.ndarray, step: int, seconds: float) -> None:
+        """Write the checkpoint of ``step`` (in a group: the pending one, which the group then commits)."""
         self.host.update(env_steps=step, elapsed=seconds)
         env_arrays = {f"env/{k}": v for k, v in self.envs.state_dict().items()}
         meta = {"version": wrl.__version__, "algo": self.cfg.algo, "env": self.cfg.env,
                 "config": C.to_dict(self.cfg), "agent_config": C.to_dict(self.agent_cfg), "host": self.host}
-        save_checkpoint(self.run_dir / CHECKPOINT, ts, {**env_arrays, "pending_action": np.asarray(action)}, meta,
+        path = runs.pending_checkpoint(self.run_dir) if self.in_group else self.run_dir / CHECKPOINT
+        save_checkpoint(path, ts, {**env_arrays, "pending_action": np.asarray(action)}, meta,
                         filled={"state/replay/": int(ts.replay.size)})
+        if not self.in_group:
+            self.saved_step = step
 
     def summary(self, step: int, seconds: float) -> dict:
         evals, target = self.host["evaluations"], self.cfg.target_return
@@ -158,15 +192,26 @@ class _Member:
             "solved_at": solved, "evaluations": evals, "episodes": self.host["episodes"],
             "version": wrl.__version__, "config": C.to_dict(self.cfg), "agent_config": C.to_dict(self.agent_cfg),
         }
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_json(self.run_dir / runs.SUMMARY, summary)
         return summary
 
-    def close(self) -> None:
-        if self.logger is not None:
-            self.logger.close()
-        self.envs.close()
-        for env in self.eval_envs:
-            env.close()
+    def close(self, quiet: bool = False) -> None:
+        """Close the logger and the environments; ``quiet``: a failure to flush the logger is not raised (the run
+        already stops on an error of its own)."""
+        try:
+            if self.logger is not None:
+                self.logger.close()
+        except WriteError:
+            if not quiet:
+                raise
+        finally:
+            self.envs.close()
+            for env in self.eval_envs:
+                env.close()
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _check_before_writing(cfg: TrainConfig, agent_cfg: Any) -> None:
@@ -182,19 +227,22 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     """Train (or resume) a run in ``run_dir`` and return its summary (also written to summary.json).
 
     ``stop_at`` stops after that many environment steps without finishing the run, as a kill would
-    (after writing a checkpoint there), which tests use to check exact resume.
+    (after writing a checkpoint there), which tests use to check exact resume. SIGTERM or SIGINT (when called
+    from the main thread) stop the run at the end of the current step with a checkpoint there and raise
+    :class:`~wrl.errors.Interrupted`; a failed write raises :class:`~wrl.errors.WriteError` (the last
+    complete checkpoint is kept); only one process trains into a run directory at a time.
     """
     start = time.perf_counter()
-    validate_configs(cfg, agent_cfg)
-    import_env_modules(cfg.env_module)
-    _check_before_writing(cfg, agent_cfg)
-    member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
-    return _run([member], cfg, agent_cfg, seeds_axis=False, progress=progress, stop_at=stop_at, start=start)[0]
-
-
-def seed_dir(group_dir: str | Path, seed: int) -> Path:
-    """Where seed ``seed`` of a group lives: GROUP_DIR/seed-SEED (an ordinary run directory)."""
-    return Path(group_dir) / f"seed-{seed}"
+    with _StopSignals() as stop:
+        validate_configs(cfg, agent_cfg)
+        import_env_modules(cfg.env_module)
+        _check_before_writing(cfg, agent_cfg)
+        member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
+        try:
+            return _run([member], cfg, agent_cfg, Path(run_dir), seeds_axis=False, progress=progress,
+                        stop_at=stop_at, start=start, stop=stop)[0]
+        finally:
+            member.release()
 
 
 def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: list[int], *, resume: bool = False,
@@ -205,44 +253,59 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
 
     Each seed writes an ordinary run directory ``GROUP_DIR/seed-SEED`` (config, metrics, TensorBoard, summary,
     learning curve, checkpoint; ``wrl eval`` works on it); ``GROUP_DIR/summary.json`` gathers them. A seed's
-    numbers depend only on its own seed and the group's size (vmapped computations do not mix seeds).
+    numbers depend only on its own seed and the group's size (vmapped computations do not mix seeds). The seeds'
+    checkpoints are committed together (:func:`wrl.runs.commit_group`), so a kill never leaves them at
+    different steps; signals, failed writes and the writer's lock as in :func:`train`.
     """
     start = time.perf_counter()
     group_dir = Path(group_dir)
-    validate_configs(cfg, agent_cfg)
-    if len(set(seeds)) != len(seeds) or not seeds or min(seeds) < 0:
-        raise ConfigError(f"--seeds must be distinct non-negative integers (got {seeds})")
-    if cfg.target_return is not None:
-        raise ConfigError("--target-return stops a single run; it is not available with --seeds")
-    import_env_modules(cfg.env_module)
-    _check_before_writing(cfg, agent_cfg)
-    if resume:
-        if not (group_dir / GROUP_FILE).exists():
-            raise CheckpointError(f"{group_dir} is not a group of seeds ({GROUP_FILE} missing); resume a single "
-                                  "run with --resume RUN_DIR")
-    else:
-        prepare_run_dir(group_dir, overwrite)
-        (group_dir / GROUP_FILE).write_text(json.dumps(
-            {"seeds": seeds, "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg),
-             "version": wrl.__version__}, indent=2))
-    members = [_Member(dataclasses.replace(cfg, seed=s), agent_cfg, seed_dir(group_dir, s), resume, False,
-                       tensorboard) for s in seeds]
-    summaries = _run(members, cfg, agent_cfg, seeds_axis=True, progress=progress, stop_at=stop_at, start=start)
-    finals = [s["final_eval_return"] for s in summaries]
-    group = {"algo": cfg.algo, "env": cfg.env, "seeds": seeds, "finished": all(s["finished"] for s in summaries),
-             "final_eval_return": finals,
-             "final_eval_return_mean": float(np.mean(finals)) if None not in finals else None,
-             "wall_seconds": summaries[0]["wall_seconds"],
-             "steps_per_second_per_seed": summaries[0]["steps_per_second"],
-             "runs": [str(m.run_dir.name) for m in members], "version": wrl.__version__,
-             "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg)}
-    (group_dir / "summary.json").write_text(json.dumps(group, indent=2))
-    return group
+    with _StopSignals() as stop:
+        validate_configs(cfg, agent_cfg)
+        if len(set(seeds)) != len(seeds) or not seeds or min(seeds) < 0:
+            raise ConfigError(f"--seeds must be distinct non-negative integers (got {seeds})")
+        if cfg.target_return is not None:
+            raise ConfigError("--target-return stops a single run; it is not available with --seeds")
+        import_env_modules(cfg.env_module)
+        _check_before_writing(cfg, agent_cfg)
+        if resume:
+            if not runs.is_group(group_dir):
+                raise CheckpointError(f"{group_dir} is not a group of seeds ({runs.GROUP} missing); resume a single "
+                                      "run with --resume RUN_DIR")
+            lock = runs.RunLock(group_dir).acquire()
+        else:
+            lock = runs.create(group_dir, overwrite)
+        members: list[_Member] = []
+        try:
+            if resume:
+                runs.recover_group(group_dir, [seed_dir(group_dir, s) for s in seeds],
+                                   lambda path: int(read_meta(path)["host"]["env_steps"]))
+            else:
+                write_json(group_dir / runs.GROUP, {"seeds": seeds, "config": C.to_dict(cfg),
+                                                    "agent_config": C.to_dict(agent_cfg), "version": wrl.__version__})
+            for s in seeds:
+                members.append(_Member(dataclasses.replace(cfg, seed=s), agent_cfg, seed_dir(group_dir, s), resume,
+                                       False, tensorboard, in_group=True))
+            summaries = _run(members, cfg, agent_cfg, group_dir, seeds_axis=True, progress=progress,
+                             stop_at=stop_at, start=start, stop=stop)
+            finals = [s["final_eval_return"] for s in summaries]
+            group = {"algo": cfg.algo, "env": cfg.env, "seeds": seeds,
+                     "finished": all(s["finished"] for s in summaries), "final_eval_return": finals,
+                     "final_eval_return_mean": float(np.mean(finals)) if None not in finals else None,
+                     "wall_seconds": summaries[0]["wall_seconds"],
+                     "steps_per_second_per_seed": summaries[0]["steps_per_second"],
+                     "runs": [str(m.run_dir.name) for m in members], "version": wrl.__version__,
+                     "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg)}
+            write_json(group_dir / runs.SUMMARY, group)
+            return group
+        finally:
+            for m in members:
+                m.release()
+            lock.release()
 
 
 def load_group_config(group_dir: str | Path) -> tuple[TrainConfig, Any, list[int]]:
     """(train config, agent config, seeds) of a group written by :func:`train_group`."""
-    path = Path(group_dir) / GROUP_FILE
+    path = Path(group_dir) / runs.GROUP
     try:
         data = json.loads(path.read_text())
         cfg = C.from_dict(TrainConfig, data["config"])
@@ -264,10 +327,11 @@ def _select_seed(tree: Any, i: jax.Array) -> Any:
     return jax.tree.map(lambda x: x[i], tree)
 
 
-def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis: bool, progress: bool,
-         stop_at: int | None, start: float) -> list[dict]:
-    """The loop over one member (``seeds_axis`` False) or several side by side (True, states stacked);
-    ``start`` is when the caller began setting the run up (the run's clock starts there)."""
+def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, run_dir: Path, *, seeds_axis: bool,
+         progress: bool, stop_at: int | None, start: float, stop: _StopSignals) -> list[dict]:
+    """The loop over one member (``seeds_axis`` False) or several side by side (True, states stacked) of the run
+    (or group) in ``run_dir``; ``start`` is when the caller began setting the run up (the run's clock starts
+    there); ``stop`` holds a signal that asks the loop to stop at the end of its current step."""
     spec = env_spec(cfg.env)
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
     fns = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim, seeds_axis)
@@ -305,11 +369,13 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
             where = f" (seed {bad[0][0].cfg.seed})" if bad and seeds_axis else ""
             quantity = what or ("non-finite values in " + ", ".join(sorted({n for _, n in bad})) + where)
             m = bad[0][0] if bad else members[0]
-            kept = (f"the last finite checkpoint (step {m.host['env_steps']}) is kept in {m.run_dir}"
-                    if (m.run_dir / CHECKPOINT).exists() else "no checkpoint had been written")
-            raise DivergenceError(f"training diverged at step {step}: {quantity}; {kept}. Lower the learning rates "
-                                  "(--actor-lr, --critic-lr) or clip gradients, and start again (or --resume "
-                                  "from the kept checkpoint)")
+            fix = "Lower the learning rates (--actor-lr, --critic-lr) or clip gradients, and start again"
+            if m.saved_step is None:
+                raise DivergenceError(f"training diverged at step {step}: {quantity}; no checkpoint had been written. "
+                                      f"{fix}")
+            raise DivergenceError(f"training diverged at step {step}: {quantity}; the last finite checkpoint (step "
+                                  f"{m.saved_step}) is kept in {m.run_dir}. {fix} (or --resume {run_dir} from the "
+                                  "kept checkpoint)")
 
     def run_eval() -> list[float]:
         check_finite()  # never evaluate (or feed the environments) a diverged policy
@@ -321,10 +387,22 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
 
     def checkpoint() -> None:
         check_finite()  # a checkpoint is only ever written with finite values
+        for m in members:  # every metric row up to this step is on disk before the checkpoint that covers it
+            m.flush()
         pending = np.asarray(action)
         host = jax.tree.map(np.asarray, ts)  # views of the device buffers on CPU; a seed's part is a view too
         for i, m in enumerate(members):
             m.save(one(host, i), one(pending, i), step, clock())
+        if seeds_axis:  # every seed's checkpoint of this step is written: commit them together
+            runs.commit_group(run_dir, [m.run_dir for m in members], step)
+            for m in members:
+                m.saved_step = step
+
+    def kept() -> str:
+        saved = members[0].saved_step
+        if saved is None:
+            return "no checkpoint had been written; start it again with --overwrite"
+        return f"the checkpoint of step {saved} is kept in {run_dir}; continue with: wrl train --resume {run_dir}"
 
     bar = None
     if progress:
@@ -335,8 +413,11 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
     sps_mark = (step, clock())
     end = cfg.total_steps if stop_at is None else min(stop_at, cfg.total_steps)
     target = cfg.target_return if cfg.target_return is not None else np.inf
+    failed = False
     try:
         while step < end:
+            if stop.signum is not None:
+                break
             action = np.asarray(action)
             if not np.all(np.isfinite(action)):  # the action is on the host anyway: checked at every step
                 check_finite("a non-finite action from the policy")
@@ -384,12 +465,31 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, *, seeds_axis
         if step >= cfg.total_steps and (not evals or evals[-1]["step"] != step):
             run_eval()
             checkpoint()
+        elif stop.signum is not None and members[0].saved_step != step:
+            checkpoint()
+        for m in members:
+            m.flush()
+    except WriteError as e:
+        failed = True
+        raise e.with_context(f" at step {step}; {kept()}. Free space (or lift the limit, fix the permission) "
+                             "first") from None
+    except BaseException:
+        failed = True
+        raise
     finally:
         if bar is not None:
             bar.close()
         for m in members:
-            m.close()
-    return [m.summary(step, clock()) for m in members]
+            m.close(quiet=failed)
+    try:
+        summaries = [m.summary(step, clock()) for m in members]
+    except WriteError as e:
+        raise e.with_context(f" at step {step}; {kept()}") from None
+    if stop.signum is not None and step < cfg.total_steps and not summaries[0]["finished"]:
+        name = signal.Signals(stop.signum).name
+        raise Interrupted(stop.signum, f"stopped by {name} at step {step}: checkpoint written in {run_dir}; "
+                                       f"continue with: wrl train --resume {run_dir}")
+    return summaries
 
 
 def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
