@@ -214,7 +214,8 @@ def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
     train(cfg, agent_cfg, path / "seed-1", progress=False, tensorboard=False, stop_at=200)
     assert S._state(path) == "interrupted"
     units = S.group_units(tiny, "sac", "gym:Pendulum-v1", path, split=True)
-    assert units[0][-1] == "--overwrite" and "--seed" in units[0] and units[1] == ["--resume", str(path / "seed-1")]
+    argvs = [u.argv() for u in units]
+    assert argvs[0][-1] == "--overwrite" and "--seed" in argvs[0] and argvs[1] == ["--resume", str(path / "seed-1")]
     assert S.run_suite(tiny, split, split_seeds=True) == {"reused": 0, "resumed": 1, "ran": 0}
     assert S._state(path) == "finished" and not (path / "group.json").exists()
     assert S.run_suite(tiny, split) == {"reused": 1, "resumed": 0, "ran": 0}  # finished, whatever the mode
@@ -233,7 +234,8 @@ def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
     gpath = S.unit_dir(grouped, "sac", "gym:Pendulum-v1")
     train_group(*configs_from_argv([*S.train_args(tiny, "sac", "gym:Pendulum-v1", gpath), "--checkpoint-every", "100"]),
                 gpath, [0, 1], progress=False, tensorboard=False, stop_at=200)
-    assert S.group_units(tiny, "sac", "gym:Pendulum-v1", gpath, split=True) == [["--resume", str(gpath)]]
+    assert [u.argv() for u in S.group_units(tiny, "sac", "gym:Pendulum-v1", gpath, split=True)] == \
+        [["--resume", str(gpath)]]
     report = S.report(tiny, split, reps=50)
     assert [r["seed"] for r in report["results"]["sac"]["gym:Pendulum-v1"]] == [0, 1]
 

@@ -10,5 +10,6 @@ BENCHES: dict[str, tuple[str, str]] = {
     "random-returns": ("wrl.bench.random_returns", "returns of the uniform random policy (normalised-score anchors)"),
     "box-edge": ("wrl.bench.box_edge", "WPO's policy std on a bandit whose optimum lies on the edge of the action box"),
     "indirect-speed": ("wrl.bench.indirect_speed", "the indirect particle method: M particles vs one agent alone"),
+    "faults": ("wrl.bench.faults", "random faults (signals, kills, cut files, full disks) against runs: what is lost"),
     "lqr-average": ("wrl.bench.lqr_average", "average-reward agents on ergodic LQR vs the Riccati optimum"),
 }

@@ -37,9 +37,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shlex
-import subprocess
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,9 +47,10 @@ from typing import Any
 
 import numpy as np
 
+from wrl import runs
 from wrl.agents import ALGOS
+from wrl.atomic import write_json
 from wrl.bench.common import (
-    SINGLE_THREAD_XLA,
     command_line,
     load_toml_dataclass,
     machine_info,
@@ -58,7 +58,8 @@ from wrl.bench.common import (
     markdown_table,
     parse_variant,
 )
-from wrl.errors import ConfigError
+from wrl.bench.units import Stopper, Unit, run_unit
+from wrl.errors import ConfigError, Interrupted, WrlError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,17 +132,9 @@ def unit_dir(out: Path, label: str, task: str) -> Path:
 SPLIT_FILE = "split_seeds.json"  # in a group directory whose seeds train as separate runs: {"seeds": [...]}
 
 
-def _finished(path: Path) -> bool:
-    """Whether the run or group in ``path`` has a summary saying it finished."""
-    summary = path / "summary.json"
-    return summary.exists() and bool(json.loads(summary.read_text()).get("finished"))
-
-
 def _run_state(run: Path) -> str:
     """State of one run directory (a seed trained alone): 'finished', 'interrupted' or 'new'."""
-    if _finished(run):
-        return "finished"
-    return "interrupted" if (run / "checkpoint.npz").exists() else "new"
+    return runs.quick_state(run)
 
 
 def split_seeds_of(path: Path) -> list[int] | None:
@@ -154,14 +147,9 @@ def _state(path: Path) -> str:
     """'finished', 'interrupted' (resumable), or 'new'."""
     split = split_seeds_of(path)
     if split is not None:
-        states = {_run_state(path / f"seed-{s}") for s in split}
+        states = {_run_state(runs.seed_dir(path, s)) for s in split}
         return "finished" if states == {"finished"} else "interrupted" if states - {"new"} else "new"
-    if _finished(path):
-        return "finished"
-    seeds = json.loads((path / "group.json").read_text())["seeds"] if (path / "group.json").exists() else []
-    if seeds and all((path / f"seed-{s}" / "checkpoint.npz").exists() for s in seeds):
-        return "interrupted"
-    return "new"
+    return runs.quick_state(path)
 
 
 def train_args(suite: Suite, algo_spec: str, task: str, path: Path, seed: int | None = None) -> list[str]:
@@ -170,32 +158,24 @@ def train_args(suite: Suite, algo_spec: str, task: str, path: Path, seed: int | 
     they win."""
     _, algo, opts = parse_variant(algo_spec)
     seeds, run_dir = (["--seeds", *map(str, suite.seeds)], path) if seed is None else \
-        (["--seed", str(seed)], path / f"seed-{seed}")
+        (["--seed", str(seed)], runs.seed_dir(path, seed))
     return ["--algo", algo, "--env", task, *seeds, "--total-steps",
             str(suite.total_steps), "--eval-every", str(suite.eval_every), "--eval-episodes",
             str(suite.eval_episodes), *shlex.split(suite.train_args), *opts, "--run-dir", str(run_dir)]
 
 
-def group_units(suite: Suite, spec: str, task: str, path: Path, split: bool) -> list[list[str]]:
-    """The `wrl train` calls that bring one group to its end: one (start or resume the group), or with
+def group_units(suite: Suite, spec: str, task: str, path: Path, split: bool) -> list[Unit]:
+    """The `wrl train` processes that bring one group to its end: one (the group side by side), or with
     ``split`` (or a group started split) one per unfinished seed."""
     seeds = split_seeds_of(path) if path.exists() else None
-    if seeds is None and (not split or (path / "group.json").exists()):  # side by side, or started so
-        state = _state(path) if path.exists() else "new"
-        return [["--resume", str(path)]] if state == "interrupted" else \
-            [[*train_args(suite, spec, task, path), "--overwrite"]]
+    if seeds is None and (not split or runs.is_group(path)):  # side by side, or started so
+        return [Unit(path, tuple(train_args(suite, spec, task, path)))]
     if seeds is None:
         path.mkdir(parents=True, exist_ok=True)
-        (path / SPLIT_FILE).write_text(json.dumps({"seeds": list(suite.seeds)}))
+        write_json(path / SPLIT_FILE, {"seeds": list(suite.seeds)})
         seeds = list(suite.seeds)
-    units = []
-    for s in seeds:
-        state = _run_state(path / f"seed-{s}")
-        if state == "interrupted":
-            units.append(["--resume", str(path / f"seed-{s}")])
-        elif state == "new":
-            units.append([*train_args(suite, spec, task, path, seed=s), "--overwrite"])
-    return units
+    return [Unit(runs.seed_dir(path, s), tuple(train_args(suite, spec, task, path, seed=s)))
+            for s in seeds if _run_state(runs.seed_dir(path, s)) != "finished"]
 
 
 def recorded_differences(suite: Suite, spec: str, task: str, seed: int, record: dict[str, Any]) -> list[str]:
@@ -227,12 +207,11 @@ def reusable(suite: Suite, spec: str, task: str, source: Path) -> str | None:
         return "not finished"
     seeds = split_seeds_of(source)
     if seeds is None:
-        seeds = json.loads((source / "group.json").read_text())["seeds"]
+        seeds = runs.read_json(source / runs.GROUP)["seeds"]
     if sorted(seeds) != sorted(suite.seeds):
         return f"seeds {seeds}, the suite's are {list(suite.seeds)}"
     for s in suite.seeds:
-        differ = recorded_differences(suite, spec, task, s,
-                                      json.loads((source / f"seed-{s}" / "config.json").read_text()))
+        differ = recorded_differences(suite, spec, task, s, runs.read_json(runs.seed_dir(source, s) / runs.CONFIG))
         if differ:
             return f"seed {s} was trained with another configuration ({'; '.join(differ)})"
     return None
@@ -260,20 +239,6 @@ def reuse_group(suite: Suite, spec: str, task: str, path: Path) -> Path | None:
     return None
 
 
-def run_unit(argv: list[str], single_thread: bool) -> None:
-    """``wrl train ARGV`` in a fresh process; a failure raises with the child's last lines."""
-    env = dict(os.environ)
-    if single_thread:
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
-    cmd = [sys.executable, "-m", "wrl.cli", "train", "--no-progress", *argv]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        if proc.returncode in (2, 3):
-            raise ConfigError(f"`wrl train {shlex.join(argv)}` stopped: {tail.splitlines()[-1] if tail else ''}")
-        raise RuntimeError(f"`{shlex.join(cmd)}` failed (exit {proc.returncode}):\n{tail}")
-
-
 RUN_FIELDS = ("name", "seeds", "total_steps", "eval_every", "eval_episodes", "train_args")
 
 
@@ -295,9 +260,20 @@ def merged_record(previous: dict[str, Any], record: dict[str, Any], out: Path) -
     return merged
 
 
+class SuiteFailed(WrlError):
+    """Some groups of a suite did not finish (each named on its own line before this one); exit status 1."""
+
+    exit_status = 1
+
+
 def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", address: str | None = None,
-              limit: int | None = None, split_seeds: bool = False) -> dict[str, int]:
+              limit: int | None = None, split_seeds: bool = False, retries: int = 2) -> dict[str, int]:
     """Bring every group of ``suite`` in ``out`` to its end; returns how many were reused, resumed and run.
+
+    A `wrl train` process that dies is retried from its group's last checkpoint (at most ``retries`` times, each
+    announced on stderr) while the others go on; the groups that still did not finish are named one per line on
+    stderr and end the suite with :class:`SuiteFailed`. SIGTERM or SIGINT are forwarded to the processes
+    running, which write checkpoints and exit; the suite then raises :class:`~wrl.errors.Interrupted`.
 
     ``limit`` stops after that many groups were started or resumed (the rest stay for the next call).
     ``split_seeds``: new groups train each seed in its own single-threaded process (``jobs`` at a time)
@@ -311,9 +287,9 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
     record = json.loads(json.dumps(dataclasses.asdict(suite)))
     if definition.exists():
         record = merged_record(json.loads(definition.read_text()), record, out)
-    definition.write_text(json.dumps(record, indent=2))
+    write_json(definition, record)
     counts = {"reused": 0, "resumed": 0, "ran": 0}
-    todo: list[list[str]] = []
+    todo: list[list[Unit]] = []
     for spec in suite.algos:
         label = parse_variant(spec)[0]
         for task in suite.tasks:
@@ -332,15 +308,29 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
                 continue
             counts["resumed" if state == "interrupted" else "ran"] += 1
             todo.append(units)
-    units = [argv for group in todo for argv in group]
-    if backend == "ray":
-        from wrl.bench.ray_backend import run_units_on_ray
+    units = [unit for group in todo for unit in group]
+    single_thread = jobs > 1 or split_seeds
+    stopper = Stopper()
+    with stopper.handling_signals():
+        if backend == "ray":
+            from wrl.bench.ray_backend import run_units_on_ray
 
-        run_units_on_ray(units, address=address, jobs=jobs, single_thread=jobs > 1 or split_seeds)
-    else:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for f in [pool.submit(run_unit, argv, jobs > 1 or split_seeds) for argv in units]:
-                f.result()
+            results = run_units_on_ray(units, address=address, jobs=jobs, single_thread=single_thread,
+                                       retries=retries, stopper=stopper)
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                results = list(pool.map(lambda u: run_unit(u, single_thread, retries, stopper), units))
+    if stopper.signum is not None:
+        saved = sum(r.interrupted and r.attempts > 0 for r in results)
+        raise Interrupted(stopper.signum, f"suite {suite.name} stopped by {signal.Signals(stopper.signum).name}: "
+                                          f"{saved} running runs wrote checkpoints; continue with the same "
+                                          "`wrl bench suite` command")
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"[suite] {r.unit.path} did not finish: {r.reason}", file=sys.stderr, flush=True)
+    if failed:
+        raise SuiteFailed(f"{len(failed)} of {len(results)} runs of suite {suite.name} did not finish (listed "
+                          "above); the rest are done. Fix the cause and run the same command again")
     return counts
 
 
@@ -348,8 +338,7 @@ def last_metrics(metrics_file: Path, names: tuple[str, ...]) -> dict[str, float 
     """The last logged value of each metric in ``names`` (a window mean of the run's last metric row holding
     it), or None where the run never logged it."""
     last: dict[str, float | None] = dict.fromkeys(names)
-    for line in metrics_file.read_text().splitlines():
-        row = json.loads(line)
+    for row in runs.read_jsonl(metrics_file):
         last.update({k: row[k] for k in names if k in row})
     return last
 
@@ -399,9 +388,9 @@ def collect(suite: Suite, out: Path, diagnostics: tuple[str, ...] = ()) -> dict[
                 continue
             seeds = []
             for s in suite.seeds:
-                summary = json.loads((path / f"seed-{s}" / "summary.json").read_text())
+                summary = runs.read_json(runs.seed_dir(path, s) / runs.SUMMARY)
                 names = tuple(dict.fromkeys(diagnostics + BOX_METRICS))
-                last = last_metrics(path / f"seed-{s}" / "metrics.jsonl", names)
+                last = last_metrics(runs.seed_dir(path, s) / runs.METRICS, names)
                 run = {"seed": s, "final": summary["final_eval_return"], "best": summary["best_eval_return"],
                        "evals": [(e["step"], e["mean_return"]) for e in summary["evaluations"]],
                        "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"],

@@ -35,6 +35,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from wrl import runs
 from wrl.errors import ConfigError
 
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
@@ -91,21 +92,20 @@ def trial_args(sweep: Sweep, params: dict[str, Any], run_dir: Path) -> list[str]
             str(sweep.eval_episodes), *shlex.split(sweep.train_args)]
     for name, value in params.items():
         argv += _option(name, value)
-    return [*argv, "--run-dir", str(run_dir), "--overwrite"]
+    return [*argv, "--run-dir", str(run_dir)]
 
 
 def score_trial(sweep: Sweep, params: dict[str, Any], run_dir: Path) -> float:
     """Train one trial and return its score (mean over seeds of the final or best return; -inf if diverged)."""
-    from wrl.bench.suite import run_unit
+    from wrl.bench.units import Unit, run_unit
 
-    try:
-        run_unit(trial_args(sweep, params, run_dir), single_thread=sweep.max_concurrent > 1)
-    except ConfigError as e:
-        if "diverged" in str(e):
+    result = run_unit(Unit(run_dir, tuple(trial_args(sweep, params, run_dir))), single_thread=sweep.max_concurrent > 1)
+    if not result.ok:
+        if result.reason.startswith("diverged"):
             return -math.inf
-        raise
+        raise ConfigError(f"trial in {run_dir} did not finish: {result.reason}")
     key = "final_eval_return" if sweep.metric == "final" else "best_eval_return"
-    values = [json.loads((run_dir / f"seed-{s}" / "summary.json").read_text())[key] for s in sweep.seeds]
+    values = [runs.read_json(runs.seed_dir(run_dir, s) / runs.SUMMARY)[key] for s in sweep.seeds]
     return float(sum(values) / len(values))
 
 
