@@ -268,60 +268,6 @@ def test_collapse_check_flags_the_off_box_collapse_and_only_it():
     assert S.collapse_check("gym:Pendulum-v1", run(-700.0, -130.0, pendulum, 0.3, 0.99))["collapsed"] is True
 
 
-SUITE_RUNS = Path(__file__).parents[1] / "docs" / "benchmarks" / "suite_runs"
-# run directories kept under a name other than the --out of their suite file (docs/benchmarks/suite_runs/README.md)
-SUITE_RUNS_ALIASES = {"wpo-hc-split": "wpo_off_box.toml"}
-
-
-def _suite_file_of(runs_dir: Path) -> Path:
-    if runs_dir.name in SUITE_RUNS_ALIASES:
-        return SUITE_FILES[0].parent / SUITE_RUNS_ALIASES[runs_dir.name]
-    owners = [p for p in SUITE_FILES if f"--out runs/suite-{runs_dir.name} " in p.read_text()]
-    assert len(owners) == 1, (runs_dir.name, owners)
-    return owners[0]
-
-
-@pytest.mark.parametrize("runs_dir", sorted(p for p in SUITE_RUNS.iterdir() if p.is_dir()), ids=lambda p: p.name)
-def test_committed_suite_runs_are_what_their_suite_file_runs_today(runs_dir):
-    """The light run files in docs/benchmarks/suite_runs are results of the suite files: the configuration each
-    committed seed recorded is the one its suite file would train today. A change of defaults that changes what
-    an old suite file means (its published numbers would no longer come from its command) fails here; the
-    suite file must then pin the old settings."""
-    suite = S.load_suite(str(_suite_file_of(runs_dir)))
-    labels = {S.parse_variant(a)[0]: a for a in suite.algos}
-    checked = 0
-    for record in sorted(runs_dir.glob("runs/*/*/seed-*/config.json")):
-        seed_dir, task_dir, label_dir = record.parent, record.parent.parent, record.parent.parent.parent
-        assert label_dir.name in labels, record
-        [task] = [t for t in suite.tasks if S.unit_dir(Path(), label_dir.name, t).name == task_dir.name]
-        seed = int(seed_dir.name.removeprefix("seed-"))
-        differ = S.recorded_differences(suite, labels[label_dir.name], task, seed, json.loads(record.read_text()))
-        assert not differ, (record, differ)
-        checked += 1
-    assert checked > 0
-
-
-@pytest.mark.parametrize("path", [p for p in SUITE_FILES if S.load_suite(str(p)).reuse], ids=lambda p: p.name)
-def test_every_group_a_documented_suite_reuses_stands_for_it(path, monkeypatch):
-    """A suite file's ``reuse`` groups (committed light run files) are copied instead of trained: for every label
-    it reuses, every task has a source that finished with the suite's seeds and the configuration the suite
-    trains, and every entry is the source of some task."""
-    monkeypatch.chdir(Path(__file__).parents[1])
-    suite = S.load_suite(str(path))
-    labels = {S.parse_variant(a)[0]: a for a in suite.algos}
-    used = set()
-    for label in {e.partition("=")[0] for e in suite.reuse}:
-        for task in suite.tasks:
-            sources = [e for e in suite.reuse if e.partition("=")[0] == label
-                       and (Path(e.partition("=")[2]) / S._slug(task)).exists()]
-            assert sources, (label, task)
-            for entry in sources:
-                why = S.reusable(suite, labels[label], task, Path(entry.partition("=")[2]) / S._slug(task))
-                assert why is None, (entry, task, why)
-                used.add(entry)
-    assert used == set(suite.reuse)
-
-
 def test_reuse_copies_a_finished_group_only_when_it_is_what_the_suite_trains(tiny, tmp_path, capsys):
     """A group of another suite is copied when its seeds and recorded configurations are this suite's, and
     trained otherwise (a different batch size in the source: one line says why)."""

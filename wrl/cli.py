@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import functools
 import importlib
 import signal
 import sys
@@ -161,8 +162,10 @@ def _plot_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@functools.cache
 def _module_doc(module: str) -> str:
-    """The docstring of a module after its first line (imports lazily; empty if it is not in this build)."""
+    """The docstring of a module after its first line (imports lazily; empty if it is not in this build); read
+    once per process, as a parser is built for every suite configuration that is compared."""
     import importlib.util
 
     spec = importlib.util.find_spec(module)

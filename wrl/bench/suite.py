@@ -26,10 +26,11 @@ A user suite is a TOML file with the fields of :class:`Suite`::
     reuse = ["sac=old/runs/sac"]                       # optional: finished groups to copy instead of training
 
 ``reuse`` names, per label, directories (relative to the working directory) that hold finished groups of
-another suite, one subdirectory per task as in ``OUT/runs/LABEL`` (for example the light run files kept in a
-repository): a group of this suite that is not in ``OUT`` yet is copied from there when one finished there
-with the same seeds and, seed by seed, the configuration this suite would train (:func:`reusable`);
-otherwise it trains.
+another suite, one subdirectory per task as in ``OUT/runs/LABEL``: a group of this suite that is not in ``OUT``
+yet is copied from there when one finished there with the same seeds and, seed by seed, the configuration this
+suite would train (:func:`reusable`); otherwise it trains. A directory inside an archive of results counts as
+one: ``results/suite_runs/NAME/runs/LABEL`` is ``runs/LABEL`` in ``results/suite_runs/NAME.tar.xz`` (the light
+run files kept in the repository, see :mod:`wrl.bench.results`), read from a temporary copy.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from wrl.bench.common import (
     markdown_table,
     parse_variant,
 )
+from wrl.bench.results import Unpacked
 from wrl.bench.units import Stopper, Unit, run_unit
 from wrl.errors import ConfigError, Interrupted, WrlError
 
@@ -217,25 +219,30 @@ def reusable(suite: Suite, spec: str, task: str, source: Path) -> str | None:
     return None
 
 
-def reuse_group(suite: Suite, spec: str, task: str, path: Path) -> Path | None:
+def reuse_group(suite: Suite, spec: str, task: str, path: Path, sources: Unpacked | None = None) -> Path | None:
     """Copy a finished group of ``suite.reuse`` into ``path`` (which does not exist) when one stands for it
-    (:func:`reusable`); returns where it came from, or None. A source without this task is passed over quietly
-    (a suite may reuse several, each for some tasks); for any other reason a line on stderr says why."""
+    (:func:`reusable`); returns where it came from (as the entry names it), or None. A source without this task
+    is passed over quietly (a suite may reuse several, each for some tasks); for any other reason a line on
+    stderr says why. ``sources`` reads entries inside archives of results (a fresh one, closed on return, when
+    None)."""
     import shutil
 
+    if sources is None:
+        with Unpacked() as fresh:
+            return reuse_group(suite, spec, task, path, fresh)
     label = parse_variant(spec)[0]
     for entry in suite.reuse:
         name, _, where = entry.partition("=")
         if name != label:
             continue
-        source = Path(where) / _slug(task)
+        named, source = Path(where) / _slug(task), sources.path(where) / _slug(task)
         if not source.exists():
             continue
         why = reusable(suite, spec, task, source)
         if why is None:
             shutil.copytree(source, path)
-            return source
-        print(f"[suite] not reusing {source} for {label} on {task}: {why}", file=sys.stderr, flush=True)
+            return named
+        print(f"[suite] not reusing {named} for {label} on {task}: {why}", file=sys.stderr, flush=True)
     return None
 
 
@@ -290,24 +297,25 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
     write_json(definition, record)
     counts = {"reused": 0, "resumed": 0, "ran": 0}
     todo: list[list[Unit]] = []
-    for spec in suite.algos:
-        label = parse_variant(spec)[0]
-        for task in suite.tasks:
-            path = unit_dir(out, label, task)
-            if not path.exists() and (source := reuse_group(suite, spec, task, path)) is not None:
-                print(f"[suite] {label} on {task}: copied the finished group of {source}", flush=True)
-            state = _state(path) if path.exists() else "new"
-            if state == "finished":
-                counts["reused"] += 1
-                continue
-            if limit is not None and len(todo) >= limit:
-                continue
-            units = group_units(suite, spec, task, path, split_seeds)
-            if not units:  # seeds run apart, each already finished
-                counts["reused"] += 1
-                continue
-            counts["resumed" if state == "interrupted" else "ran"] += 1
-            todo.append(units)
+    with Unpacked() as sources:
+        for spec in suite.algos:
+            label = parse_variant(spec)[0]
+            for task in suite.tasks:
+                path = unit_dir(out, label, task)
+                if not path.exists() and (source := reuse_group(suite, spec, task, path, sources)) is not None:
+                    print(f"[suite] {label} on {task}: copied the finished group of {source}", flush=True)
+                state = _state(path) if path.exists() else "new"
+                if state == "finished":
+                    counts["reused"] += 1
+                    continue
+                if limit is not None and len(todo) >= limit:
+                    continue
+                units = group_units(suite, spec, task, path, split_seeds)
+                if not units:  # seeds run apart, each already finished
+                    counts["reused"] += 1
+                    continue
+                counts["resumed" if state == "interrupted" else "ran"] += 1
+                todo.append(units)
     units = [unit for group in todo for unit in group]
     single_thread = jobs > 1 or split_seeds
     stopper = Stopper()
