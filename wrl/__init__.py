@@ -7,13 +7,22 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-from wrl.errors import CheckpointError, ConfigError, DivergenceError, EnvError, RunDirError, WrlError
+from wrl.errors import (
+    CheckpointError,
+    ConfigError,
+    DivergenceError,
+    EnvError,
+    MissingDependencyError,
+    RunDirError,
+    WrlError,
+)
 
 __all__ = [
     "CheckpointError",
     "ConfigError",
     "DivergenceError",
     "EnvError",
+    "MissingDependencyError",
     "RunDirError",
     "WrlError",
     "__version__",
