@@ -22,8 +22,8 @@ def test_missing_peer_is_a_one_line_config_error(monkeypatch):
         peers.peer_throughput("sbx", steps=10, warmup_steps=10)
     message = str(info.value)
     assert "\n" not in message
-    assert "sbx" in message and "pip install -e '.[bench]'" in message
-    with pytest.raises(ConfigError, match=r"\.\[bench\]"):
+    assert "sbx" in message and "pip install -e '.[peers]'" in message
+    with pytest.raises(ConfigError, match=r"\.\[peers\]"):
         peers.peer_time_to_solve("sbx", max_steps=1000)
 
 

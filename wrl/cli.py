@@ -150,7 +150,10 @@ def _plot_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from wrl.errors import ConfigError
+    from wrl.optional import ensure
     from wrl.plots import find_runs, plot_curves
+
+    ensure("matplotlib", "wrl plot")
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -244,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "_missing", False):
                 raise WrlError(f"`wrl {args.command} {name}` is not available in this build")
             module = args._bench_module if args.command == "bench" else args._flow_module
+            if args.command == "flow":  # every flow writes figures: say so before computing
+                from wrl.optional import ensure
+
+                ensure("matplotlib", f"wrl flow {name}")
             return int(importlib.import_module(module).run(args) or 0)
         parser.print_help()
         return 0

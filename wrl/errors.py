@@ -24,6 +24,10 @@ class CheckpointError(WrlError):
     """A missing, corrupt or mismatched checkpoint."""
 
 
+class MissingDependencyError(WrlError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+
 class DivergenceError(WrlError):
     """Training produced a non-finite parameter, loss or action; the run stopped with its last finite checkpoint.
 

@@ -1,23 +1,44 @@
-"""Plots of runs: the learning curve next to the run."""
+"""Plots of runs: the learning curve next to the run, and curves of many runs.
+
+Figures are drawn by matplotlib's Agg renderer on figures of their own (not pyplot's), so plotting selects
+no global backend and opens no window; matplotlib is an optional dependency (``pip install -e '.[plots]'``).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
+from wrl.optional import require
 from wrl.training.logger import read_metrics
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def new_figure(what: str = "plotting", **kwargs: Any) -> Figure:
+    """A matplotlib ``Figure`` (``kwargs`` as for ``Figure``) on an Agg canvas of its own.
+
+    Unlike ``pyplot.figure`` it is not registered with pyplot, so it selects no global backend, is never
+    shown, and is freed with its last reference (no ``close``). ``savefig`` writes PNG, SVG or PDF by the
+    suffix. Raises :class:`~wrl.errors.MissingDependencyError` naming ``what`` when matplotlib is missing.
+    """
+    require("matplotlib", what)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def plot_learning_curve(run_dir: str | Path) -> Path:
     """Evaluation return (and training episode returns) against environment steps -> learning_curve.png."""
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure("the learning curve", figsize=(6, 4))
+    ax = fig.subplots()
     ep = [(r["step"], r["charts/episodic_return"]) for r in rows if r.get("charts/episodic_return") is not None]
     ev = [(r["step"], r["eval/mean_return"]) for r in rows if r.get("eval/mean_return") is not None]
     if ep:
@@ -35,7 +56,6 @@ def plot_learning_curve(run_dir: str | Path) -> Path:
     fig.tight_layout()
     path = run_dir / "learning_curve.png"
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -51,7 +71,8 @@ def plot_curves(curves: dict[tuple[str, str], list[Curve]], path: str | Path) ->
     tasks = list(dict.fromkeys(t for _, t in curves))
     cols = min(3, len(tasks))
     rows = -(-len(tasks) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    fig = new_figure("plotting curves", figsize=(5 * cols, 3.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, task in zip(axes.flat, tasks, strict=False):
         for (algo, t), runs in curves.items():
             if t != task or not runs:
@@ -73,7 +94,6 @@ def plot_curves(curves: dict[tuple[str, str], list[Curve]], path: str | Path) ->
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

@@ -16,9 +16,12 @@ source is stated next to them) and, without one, left unnormalised (the report s
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from wrl.optional import require
 
 # (random, reference) returns of Gymnasium tasks, for (return - random) / (reference - random).
 # random: the uniform random policy on the v5 task, 20 episodes, measured by
@@ -36,6 +39,11 @@ REFERENCE_SCORES: dict[str, tuple[float, float]] = {
     "gym:Ant-v5": (-93.55, 4372.44),
     "gym:Humanoid-v5": (112.83, 4500.0),
 }
+
+
+def _rliable(submodule: str) -> ModuleType:
+    """``rliable.SUBMODULE``; a missing rliable raises one line naming the extra that installs it."""
+    return require(f"rliable.{submodule}", "the aggregate statistics of `wrl bench suite`")
 
 
 def normalise(task: str, returns: np.ndarray) -> tuple[np.ndarray, str]:
@@ -59,13 +67,13 @@ def random_score(task: str) -> float | None:
 
 def iqm(scores: np.ndarray) -> float:
     """Interquartile mean of all entries: the mean of the middle 50% (scipy's 25%-trimmed mean)."""
-    from rliable import metrics
+    metrics = _rliable("metrics")
 
     return float(metrics.aggregate_iqm(np.asarray(scores, np.float64)))
 
 
 def _aggregates(x: np.ndarray) -> np.ndarray:
-    from rliable import metrics
+    metrics = _rliable("metrics")
 
     return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x), metrics.aggregate_median(x),
                      metrics.aggregate_optimality_gap(x)])
@@ -78,7 +86,7 @@ def interval_estimates(score_dict: dict[str, np.ndarray], reps: int = 2000, seed
                        confidence: float = 0.95) -> dict[str, dict[str, tuple[float, float, float]]]:
     """Per algorithm, per aggregate (IQM, mean, median, optimality gap): (point, low, high) with the
     stratified bootstrap interval of the given confidence over the (runs x tasks) scores."""
-    from rliable import library as rly
+    rly = _rliable("library")
 
     points, intervals = rly.get_interval_estimates(
         {k: np.asarray(v, np.float64) for k, v in score_dict.items()}, _aggregates, reps=reps,
@@ -90,8 +98,7 @@ def interval_estimates(score_dict: dict[str, np.ndarray], reps: int = 2000, seed
 def probability_of_improvement(score_dict: dict[str, np.ndarray], pairs: list[tuple[str, str]], reps: int = 2000,
                                seed: int = 0) -> dict[str, tuple[float, float, float]]:
     """P(X > Y) for each (X, Y) in ``pairs`` as (point, low, high), keyed "X > Y"."""
-    from rliable import library as rly
-    from rliable import metrics
+    rly, metrics = _rliable("library"), _rliable("metrics")
 
     data = {f"{x} > {y}": (np.asarray(score_dict[x], np.float64), np.asarray(score_dict[y], np.float64))
             for x, y in pairs}
@@ -104,7 +111,7 @@ def probability_of_improvement(score_dict: dict[str, np.ndarray], pairs: list[tu
 def performance_profiles(score_dict: dict[str, np.ndarray], taus: np.ndarray,
                          reps: int = 500) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Fraction of runs x tasks with score > tau for each tau, and its bootstrap band (2 x len(taus))."""
-    from rliable import library as rly
+    rly = _rliable("library")
 
     return rly.create_performance_profile({k: np.asarray(v, np.float64) for k, v in score_dict.items()}, taus,
                                           reps=reps)

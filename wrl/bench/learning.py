@@ -27,6 +27,7 @@ from wrl.bench.common import (
     write_json,
 )
 from wrl.errors import ConfigError
+from wrl.optional import ensure
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,6 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.total_steps <= 0 or args.eval_every <= 0 or args.jobs <= 0:
         raise ConfigError("--total-steps, --eval-every and --jobs must be > 0")
+    ensure("matplotlib", "wrl bench learning")  # each finished seed redraws the figure
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     extra = shlex.split(args.train_args)
@@ -94,14 +96,12 @@ def run(args: argparse.Namespace) -> int:
 
 def report(results: dict[str, Any], out: Path) -> None:
     """Markdown table + PNG of mean +- std over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from wrl.plots import new_figure
 
     thr = results["threshold"]
     rows = []
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(figsize=(6, 4))
+    ax = fig.subplots()
     for algo, runs in results["runs"].items():
         finals = [r["final"] for r in runs]
         reached = [r["first_step_at_threshold"] for r in runs]
@@ -124,7 +124,6 @@ def report(results: dict[str, Any], out: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=100)
-    plt.close(fig)
     header = ["algo", "final return (mean +- std over seeds)", "seeds reaching threshold",
               "per seed: final (first step at threshold)", "steps/s"]
     m = results["machine"]

@@ -17,7 +17,7 @@ Two measurements:
   deterministic episodes on a separate evaluation env, run every ``eval_every`` environment steps,
   first reaches ``threshold``. Evaluation time is part of the wall-clock.
 
-Both libraries must be installed: ``pip install -e '.[bench]'``.
+Both libraries must be installed: ``pip install -e '.[peers]'``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _REQUIRED_MODULES: dict[str, tuple[str, ...]] = {
     "sb3": ("torch", "stable_baselines3"),
     "sbx": ("torch", "stable_baselines3", "sbx"),
 }
-_INSTALL_HINT = "install the peer libraries with `pip install -e '.[bench]'`"
+_INSTALL_HINT = "install the peer libraries with `pip install -e '.[peers]'`"
 _MISSING_EXIT = 3
 
 # RL-Zoo (rl-baselines3-zoo, hyperparams/sac.yml) settings for SAC on Pendulum-v1: learning rate 1e-3 and

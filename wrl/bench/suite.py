@@ -62,6 +62,7 @@ from wrl.bench.common import (
 from wrl.bench.results import Unpacked
 from wrl.bench.units import Stopper, Unit, run_unit
 from wrl.errors import ConfigError, Interrupted, WrlError
+from wrl.optional import ensure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -510,12 +511,10 @@ def _collapse_summary(results: dict[str, Any]) -> list[str]:
 
 
 def _plot_profiles(taus: np.ndarray, profiles: dict, bands: dict, path: Path) -> None:
-    import matplotlib
+    from wrl.plots import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(figsize=(6, 4))
+    ax = fig.subplots()
     for algo, p in profiles.items():
         ax.plot(taus, p, label=algo)
         ax.fill_between(taus, bands[algo][0], bands[algo][1], alpha=0.2)
@@ -524,7 +523,6 @@ def _plot_profiles(taus: np.ndarray, profiles: dict, bands: dict, path: Path) ->
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def resolve_labels(entries: tuple[str, ...], defined: tuple[str, ...]) -> tuple[str, ...]:
@@ -580,6 +578,8 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1 (got {args.jobs})")
     out = Path(args.out)
+    for module in ("rliable", "matplotlib"):  # the report needs both: say so before training
+        ensure(module, "the report of `wrl bench suite`")
     start = time.perf_counter()
     if not args.report_only:
         counts = run_suite(suite, out, jobs=args.jobs, backend=args.backend, address=args.address,

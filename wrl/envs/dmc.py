@@ -8,10 +8,21 @@ is a termination.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+
+from wrl.envs.render import configure_offscreen_rendering
+from wrl.optional import require
+
+
+def _suite(what: str) -> ModuleType:
+    """``dm_control.suite``, imported after the offscreen rendering backend is chosen; a missing dm_control
+    raises :class:`~wrl.errors.MissingDependencyError` saying that ``what`` needs it."""
+    configure_offscreen_rendering()
+    return require("dm_control.suite", what)
 
 
 def _flat_size(spec: Any) -> int:
@@ -25,8 +36,8 @@ class DMCEnv(gym.Env):
 
     def __init__(self, domain: str, task: str, render_mode: str | None = None,
                  render_size: tuple[int, int] = (480, 480), camera_id: int = 0):
+        suite = _suite(f"dmc:{domain}-{task}")
         from absl import logging as absl_logging
-        from dm_control import suite
 
         absl_logging.set_verbosity(absl_logging.ERROR)
         self._env = suite.load(domain, task, task_kwargs={"random": 0})
@@ -68,6 +79,5 @@ class DMCEnv(gym.Env):
 
 def dmc_tasks() -> list[str]:
     """Every suite task as ``domain-task``."""
-    from dm_control import suite
-
+    suite = _suite("the DeepMind Control Suite")
     return [f"{d}-{t}" for d, t in suite.ALL_TASKS]

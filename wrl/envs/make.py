@@ -15,8 +15,7 @@ import numpy as np
 
 from wrl.envs.render import configure_offscreen_rendering
 from wrl.errors import EnvError
-
-configure_offscreen_rendering()
+from wrl.optional import ensure
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,7 @@ def import_env_modules(modules: str | list[str] | tuple[str, ...] | None) -> Non
 
 def _make_raw(env_id: str, render_mode: str | None) -> gym.Env:
     kind, _, name = env_id.partition(":")
+    configure_offscreen_rendering()  # before MuJoCo or dm_control is first imported
     if kind == "gym" and name:
         if name.startswith("wrl/"):
             importlib.import_module("wrl.envs.lqr")
@@ -67,6 +67,7 @@ def _make_raw(env_id: str, render_mode: str | None) -> gym.Env:
                            "--env-module with the module that registers it") from None
     if kind == "dmc" and name:
         domain, _, task = name.partition("-")
+        ensure("dm_control", env_id)
         from wrl.envs.dmc import DMCEnv, dmc_tasks
 
         if f"{domain}-{task}" not in dmc_tasks():

@@ -12,7 +12,11 @@ import os
 
 
 def configure_offscreen_rendering() -> None:
-    """Set ``MUJOCO_GL``/``PYOPENGL_PLATFORM`` when the user has not, and there is no display."""
+    """Set ``MUJOCO_GL``/``PYOPENGL_PLATFORM`` when the user has not, and there is no display.
+
+    Called where wrl builds an environment (not when wrl is imported): the variables are read when MuJoCo
+    and dm_control are first imported.
+    """
     if "MUJOCO_GL" in os.environ or os.environ.get("DISPLAY"):
         return
     if ctypes.util.find_library("OSMesa"):
@@ -24,6 +28,7 @@ def configure_offscreen_rendering() -> None:
 
 def rendering_unavailable_reason() -> str | None:
     """None when offscreen rendering should work, else a one-line reason with the fix."""
+    configure_offscreen_rendering()
     backend = os.environ.get("MUJOCO_GL", "")
     if backend.lower() in ("off", "disable", "disabled", "false", "0"):
         return ("offscreen rendering is unavailable: no display and no OSMesa "

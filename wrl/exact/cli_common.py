@@ -1,4 +1,4 @@
-"""Shared pieces of the ``wrl flow`` commands: output directory, options, plotting backend, animations."""
+"""Shared pieces of the ``wrl flow`` commands: output directory, options, animated GIFs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 
 from wrl.errors import ConfigError, RunDirError
 
-__all__ = ["add_out_options", "add_typed_options", "check_positive", "prepare_out_dir", "pyplot", "save_gif",
-           "write_json"]
+__all__ = ["add_out_options", "add_typed_options", "check_positive", "prepare_out_dir", "save_gif", "write_json"]
 
 
 def prepare_out_dir(out: str, overwrite: bool) -> Path:
@@ -35,16 +34,6 @@ def add_typed_options(parser: Any, options: list[tuple[str, type, Any, str]]) ->
     """One option per (flag, type, default, help) row, the default shown in the help."""
     for flag, kind, default, text in options:
         parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
-
-
-def pyplot() -> Any:
-    """matplotlib.pyplot on the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def save_gif(path: Path, fig: Any, update: Callable[[int], None], n_frames: int, fps: int = 12) -> None:

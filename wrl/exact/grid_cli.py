@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import check_positive, prepare_out_dir, pyplot, save_gif, write_json
+from wrl.exact.cli_common import check_positive, prepare_out_dir, save_gif, write_json
+from wrl.plots import new_figure
 
 METHODS = ("particles", "gaussian", "quantile")
 
@@ -117,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
               "unadjusted (variance bias ~ 1/(1 - G eta)); the quantile entropy is a spacing estimate; the Gaussian "
               "fibres are exact.")
 
-    plt = pyplot()
     floor = 1e-17
     it = np.arange(args.steps + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = new_figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for method, res in results.items():
         axes[0].plot(it, res.J_tau, label=method)
         axes[1].semilogy(it, np.maximum(np.abs(res.J_tau - J_ref) / abs(J_ref), floor), label=method)
@@ -135,9 +136,9 @@ def run(args: argparse.Namespace) -> int:
     axes[1].legend()
     fig.tight_layout()
     fig.savefig(out / "cost.png", dpi=110)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(figsize=(6, 4))
+    ax = fig.subplots()
     for method, res in results.items():
         line, = ax.semilogy(np.arange(1, args.steps + 1), np.maximum(res.step_w2, floor),
                             label=f"{method}: step $E_{{d_k}} W_2^2(\\pi_k, \\pi_{{k+1}})$")
@@ -148,12 +149,12 @@ def run(args: argparse.Namespace) -> int:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "w2.png", dpi=110)
-    plt.close(fig)
 
     first = results[methods[0]]
     d = first.d[-1]
     mask = d > 1e-6 * d.max()
-    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    fig = new_figure(figsize=(5 * len(results), 4))
+    axes = fig.subplots(1, len(results), squeeze=False)
     shown = {method: _display_atoms(res) for method, res in results.items()}
     for ax, (method, res) in zip(axes[0], results.items(), strict=True):
         xs = np.repeat(x[mask], res.atoms.shape[2])
@@ -171,14 +172,14 @@ def run(args: argparse.Namespace) -> int:
         ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(out / "policy.png", dpi=110)
-    plt.close(fig)
 
     files = ["cost.png", "w2.png", "policy.png"]
     if not args.no_gif:
         frames = np.unique(np.round(np.geomspace(1, args.steps + 1, 40)).astype(int) - 1)
         lo = min(np.percentile(a[:, mask], 0.5) for a in shown.values())
         hi = max(np.percentile(a[:, mask], 99.5) for a in shown.values())
-        fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 4), squeeze=False)
+        fig = new_figure(figsize=(4.5 * len(results), 4))
+        axes = fig.subplots(1, len(results), squeeze=False)
         artists = []
         for ax, (method, res) in zip(axes[0], results.items(), strict=True):
             xs = np.repeat(x[mask], res.atoms.shape[2])
@@ -196,7 +197,6 @@ def run(args: argparse.Namespace) -> int:
                 ax.set_title(f"{method}, iteration {k}")
 
         save_gif(out / "flow.gif", fig, update, len(frames))
-        plt.close(fig)
         files.append("flow.gif")
     write_json(out / "summary.json", summary)
     files.append("summary.json")

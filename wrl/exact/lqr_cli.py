@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import check_positive, prepare_out_dir, pyplot, save_gif, write_json
+from wrl.exact.cli_common import check_positive, prepare_out_dir, save_gif, write_json
+from wrl.plots import new_figure
 
 SYSTEMS = ("default", "scalar", "double_integrator", "random")
 
@@ -104,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  steps to relative gap < {tol:g}: flow {fmt(steps_flow)}, Newton {fmt(steps_newton)}, "
           f"Gauss-Newton {fmt(steps_gn)}")
 
-    plt = pyplot()
     floor = 1e-17
     it = np.arange(args.steps + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = new_figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     ax = axes[0]
     ax.plot(it, flow.J_tau, label=f"Wasserstein flow ({obj})")
     ax.axhline(J_ref, color="k", ls="--", label=f"exact optimum {J_ref:.6g}")
@@ -128,9 +129,9 @@ def run(args: argparse.Namespace) -> int:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "cost.png", dpi=110)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.semilogy(np.arange(1, args.steps + 1), np.maximum(flow.step_w2, floor),
                 label=r"step length $E_{d_k} W_2^2(\pi_k, \pi_{k+1})$")
     ax.semilogy(it, np.maximum(flow.dist_opt_w2, floor), label=r"distance $E_{d^*} W_2^2(\pi_k, \pi^*)$")
@@ -139,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "w2.png", dpi=110)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = new_figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     ax = axes[0]
     for i in range(m):
         for j in range(n):
@@ -171,7 +172,6 @@ def run(args: argparse.Namespace) -> int:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "policy.png", dpi=110)
-    plt.close(fig)
 
     files = ["cost.png", "w2.png", "policy.png"]
     if not args.no_gif:
@@ -189,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
 
         lim_all = np.concatenate([actions(k) for k in frames] + [a_opt])
         lo, hi = np.percentile(lim_all, 1), np.percentile(lim_all, 99)
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig = new_figure(figsize=(5, 5))
+        ax = fig.subplots()
         pts = ax.scatter(a_opt, actions(0), s=8, alpha=0.7)
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="a = -K* s")
         ax.set_xlim(lo, hi)
@@ -205,7 +206,6 @@ def run(args: argparse.Namespace) -> int:
             title.set_text(f"particles moving with the flow, iteration {k}")
 
         save_gif(out / "flow.gif", fig, update, len(frames))
-        plt.close(fig)
         files.append("flow.gif")
 
     write_json(out / "summary.json", {

@@ -174,13 +174,10 @@ def _density(weights: np.ndarray, means: np.ndarray, stds: np.ndarray, grid: np.
 
 
 def _plot(result: dict, cfg: MixtureFlowConfig, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from wrl.plots import new_figure
 
     grid = np.linspace(-15.0, 15.0, 601)
-    fig = plt.figure(figsize=(13, 8), layout="constrained")
+    fig = new_figure(figsize=(13, 8), layout="constrained")
     spec = fig.add_gridspec(2, 6)
     colors = {"pg": "tab:blue", "npg": "tab:orange", "wpo": "tab:green"}
     heat_axes = []
@@ -230,7 +227,6 @@ def _plot(result: dict, cfg: MixtureFlowConfig, path: Path) -> None:
 
     tmp = path.with_name(path.name + ".tmp")
     fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
     os.replace(tmp, path)
 
 

@@ -26,9 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir, pyplot, save_gif, write_json
+from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir, save_gif, write_json
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.geometry.samples import sinkhorn_divergence_sq, w2_assignment_sq
+from wrl.optional import ensure
+from wrl.plots import new_figure
 
 Array = jax.Array
 
@@ -197,9 +199,9 @@ def _tables(result: dict, cfg: ParticleToyConfig, costs: dict[str, dict[int, flo
 
 
 def _plot(result: dict, cfg: ParticleToyConfig, path: Any) -> None:
-    plt = pyplot()
     methods = list(result["methods"])
-    fig, axes = plt.subplots(1, len(methods) + 1, figsize=(4 * (len(methods) + 1), 4), layout="constrained")
+    fig = new_figure(figsize=(4 * (len(methods) + 1), 4), layout="constrained")
+    axes = fig.subplots(1, len(methods) + 1)
     lim = cfg.radius + 3 * cfg.mode_std
     grid = np.linspace(-lim, lim, 200)
     gx, gy = np.meshgrid(grid, grid)
@@ -218,13 +220,12 @@ def _plot(result: dict, cfg: ParticleToyConfig, path: Any) -> None:
     ax.set(xlabel="step", ylabel="W2 to exact target samples", yscale="log", title="W2 along the flow")
     ax.legend(fontsize=7)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _animate(result: dict, cfg: ParticleToyConfig, path: Any) -> None:
-    plt = pyplot()
     methods = list(result["methods"])
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.4), layout="constrained")
+    fig = new_figure(figsize=(3.2 * len(methods), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(methods))
     lim = cfg.radius + 3 * cfg.mode_std
     dots = []
     for ax, method in zip(axes, methods, strict=True):
@@ -238,7 +239,6 @@ def _animate(result: dict, cfg: ParticleToyConfig, path: Any) -> None:
         fig.suptitle(f"step {result['steps'][i]}")
 
     save_gif(path, fig, update, len(result["steps"]))
-    plt.close(fig)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -270,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ParticleToyConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ParticleToyConfig)})
     if any(m < 2 for m in args.cost_sizes):
         raise ConfigError("--cost-sizes must all be at least 2")
+    ensure("ott", "wrl flow particles (its Sinkhorn divergences)")
     out = prepare_out_dir(args.out, args.overwrite)
     result = simulate(cfg)
     costs = estimator_costs(args.cost_sizes, cfg.bandwidth) if args.cost_sizes else None

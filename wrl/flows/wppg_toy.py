@@ -192,13 +192,11 @@ def simulate(cfg: WPPGToyConfig) -> dict[str, dict[str, Any]]:
 
 
 def _plot(result: dict, cfg: WPPGToyConfig, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from wrl.plots import new_figure
 
     colors = {"implicit": "tab:green", "tanh_gaussian": "tab:blue"}
-    fig, (ax, ax_q) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    fig = new_figure(figsize=(12, 4.5), layout="constrained")
+    ax, ax_q = fig.subplots(1, 2)
     bins = np.linspace(-1.0, 1.0, 101)
     for name in SAMPLERS:
         ax.hist(result[name]["final"], bins=bins, density=True, alpha=0.5, color=colors[name],
@@ -224,7 +222,6 @@ def _plot(result: dict, cfg: WPPGToyConfig, path: Path) -> None:
     ax_q.set_title("WPPG: mean Q")
     tmp = path.with_name(path.name + ".tmp")
     fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
     os.replace(tmp, path)
 
 

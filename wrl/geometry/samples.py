@@ -3,7 +3,7 @@
 Entropic optimal transport goes through ott-jax (jit/vmap friendly); the exact discrete W2 of two
 equal-size uniform sample sets is an assignment problem (scipy's linear_sum_assignment, host only);
 the Gelbrich bound compares moment-matched Gaussians in closed form. Inputs are (n, d) point clouds.
-ott-jax is imported on first use (it takes seconds to import).
+ott-jax is imported on first use (it takes seconds to import); it is optional: ``pip install -e '.[ot]'``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from wrl.geometry.gaussian import w2_gaussian_sq
+from wrl.optional import require
 
 __all__ = ["gelbrich_bound_sq", "sinkhorn_divergence_sq", "sinkhorn_w2_sq", "w2_assignment_sq"]
 
@@ -41,8 +42,8 @@ def sinkhorn_w2_sq(
     P_eps = argmin_{P in U(a, b)} <P, C> - eps H(P),  C_ij = |x_i - y_j|^2;  returns <P_eps, C> >= W2^2,
     which tends to W2^2 as eps -> 0 (eps is absolute, in squared action units). Uniform weights by default.
     """
-    from ott.geometry import pointcloud
-    from ott.solvers import linear
+    pointcloud = require("ott.geometry.pointcloud", "sinkhorn_w2_sq")
+    linear = require("ott.solvers.linear", "sinkhorn_w2_sq")
 
     geom = pointcloud.PointCloud(_as_cloud(x), _as_cloud(y), epsilon=epsilon)
     out = linear.solve(
@@ -68,8 +69,8 @@ def sinkhorn_divergence_sq(
     S_eps(mu, nu) = OT_eps(mu, nu) - (OT_eps(mu, mu) + OT_eps(nu, nu)) / 2,  with OT_eps the regularised
     optimal value for the squared Euclidean cost; S_eps = 0 iff mu = nu, and S_eps -> W2^2 as eps -> 0.
     """
-    from ott.geometry import pointcloud
-    from ott.tools import sinkhorn_divergence as _sdiv
+    pointcloud = require("ott.geometry.pointcloud", "sinkhorn_divergence_sq")
+    _sdiv = require("ott.tools.sinkhorn_divergence", "sinkhorn_divergence_sq")
 
     div, _ = _sdiv.sinkhorn_divergence(
         pointcloud.PointCloud,

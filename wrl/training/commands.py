@@ -16,6 +16,7 @@ from wrl.agents import ALGOS, config_class, presets
 from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
+from wrl.optional import install_hint, is_installed
 from wrl.runs import CHECKPOINT, seed_dir
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import evaluate
@@ -149,12 +150,18 @@ def train_command(args: argparse.Namespace) -> int:
         run_dir = Path(args.run_dir or f"runs/{cfg.algo}-{_slug(cfg.env)}-{tag}-{stamp}")
     kwargs = {"resume": bool(args.resume), "overwrite": args.overwrite, "progress": not args.no_progress,
               "tensorboard": not args.no_tensorboard}
-    from wrl.plots import plot_learning_curve
+    plots = is_installed("matplotlib")
+    plots_skipped = f"learning_curve.png skipped: matplotlib is not installed ({install_hint('matplotlib')})"
 
     if seeds is not None:
         group = train_group(cfg, agent_cfg, run_dir, seeds, **kwargs)
-        for s in seeds:
-            plot_learning_curve(seed_dir(run_dir, s))
+        if plots:
+            from wrl.plots import plot_learning_curve
+
+            for s in seeds:
+                plot_learning_curve(seed_dir(run_dir, s))
+        else:
+            print(plots_skipped)
         finals = ", ".join(f"{r:.1f}" if r is not None else "-" for r in group["final_eval_return"])
         print(f"{cfg.algo} on {cfg.env}, seeds {', '.join(map(str, seeds))} side by side: final evaluation returns "
               f"{finals} after {cfg.total_steps} steps each, {group['wall_seconds']:.0f} s "
@@ -162,11 +169,17 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"group directory: {run_dir}  (summary.json; one run directory per seed: seed-SEED/)")
         return 0
     summary = train(cfg, agent_cfg, run_dir, **kwargs)
-    plot = plot_learning_curve(run_dir)
+    written = ["summary.json", "metrics.jsonl", *([] if args.no_tensorboard else ["tb/"])]
+    if plots:
+        from wrl.plots import plot_learning_curve
+
+        written.append(plot_learning_curve(run_dir).name)
+    else:
+        print(plots_skipped)
     print(f"{cfg.algo} on {cfg.env}, seed {cfg.seed}: final evaluation return {summary['final_eval_return']:.1f} "
           f"(best {summary['best_eval_return']:.1f}) after {summary['env_steps']} steps, "
           f"{summary['wall_seconds']:.0f} s ({summary['steps_per_second']:.0f} steps/s)")
-    print(f"run directory: {run_dir}  (summary.json, metrics.jsonl, tb/, {plot.name})")
+    print(f"run directory: {run_dir}  ({', '.join(written)})")
     return 0
 
 
