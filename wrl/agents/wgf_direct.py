@@ -53,7 +53,7 @@ class WGFDirectConfig(ActorCriticConfig):
                       gt=0)
     bandwidth: float = hp(0.0, "RBF kernel bandwidth h on the action particles; 0: the median heuristic per state",
                           ge=0)
-    lam: float = hp(0.1, "GFSF's regulariser lambda", ge=0)
+    lam: float = hp(0.1, "GFSF's ridge lambda in (K + lambda I)^-1 (conditioning; biases the estimate to zero)", ge=0)
     policy: str = hp("implicit", "sampler class: implicit tanh(f([s, xi])) or a tanh-Gaussian through its samples",
                      choices=POLICY_CLASSES)
     latent_dim: int = hp(0, "implicit sampler: size of the noise xi ~ N(0, I_m); 0: max(1, round(obs_dim/3))", ge=0)

@@ -54,7 +54,7 @@ class WGFIndirectConfig:
     alpha: float = hp(1.0, "temperature alpha of the posterior exp(J / alpha) prior", gt=0)
     prior_std: float = hp(0.0, "std of the Gaussian prior on the policy parameters; 0: a flat prior", ge=0)
     bandwidth: float = hp(0.0, "RBF bandwidth h on the parameter vectors; 0: the median heuristic", ge=0)
-    lam: float = hp(0.1, "GFSF's regulariser lambda", ge=0)
+    lam: float = hp(0.1, "GFSF's ridge lambda in (K + lambda I)^-1 (conditioning; biases the estimate to zero)", ge=0)
     actor_hidden: tuple[int, ...] = hp((64, 64), "policy MLP hidden sizes (tanh)", ge=1)
     critic_hidden: tuple[int, ...] = hp((64, 64), "value MLP hidden sizes (tanh)", ge=1)
     actor_lr: float = hp(1e-3, "Adam learning rate of the particles' moves", gt=0)

@@ -136,6 +136,7 @@ class Trial:
     def __init__(self, run: Path, train: list[str], env: dict[str, str], total: int, rng: random.Random):
         self.run, self.train, self.env, self.total, self.rng = run, train, env, total, rng
         self.statuses: list[int] = []
+        self.problems: list[str] = []  # what the fault itself got wrong (e.g. a second writer let in)
 
     def wrl(self, cmd: list[str], fsize: int | None = None) -> subprocess.CompletedProcess:
         limit = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))) if fsize else None
@@ -200,11 +201,20 @@ class Trial:
             while proc.poll() is None and runs.lock_holder(self.run) is None:
                 time.sleep(0.02)
             if proc.poll() is None:
-                time.sleep(rng.uniform(0, 3))
-            second = self.wrl(self.plain(["train", "--resume", str(self.run), "--no-progress"]))
+                time.sleep(rng.uniform(0, 1))
+            alive = proc.poll() is None
+            if alive:
+                proc.send_signal(signal.SIGSTOP)  # held mid-run, its lock with it, while the second one tries
+            try:
+                second = self.wrl(self.plain(["train", "--resume", str(self.run), "--no-progress"]))
+            finally:
+                if alive:
+                    proc.send_signal(signal.SIGCONT)
             proc.wait()
             self.statuses.append(proc.returncode)
-            return f"second writer (exit {second.returncode})"
+            if alive and second.returncode != 2:
+                self.problems.append(f"the second writer was not refused (exit {second.returncode})")
+            return f"second writer while the first {'ran' if alive else 'had ended'} (exit {second.returncode})"
         if kind == "fsize":
             proc = self.popen()
             self.wait_for_step(proc, rng.randrange(1, total // 2))
@@ -264,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
             start = time.perf_counter()
             what = trial.run_fault(kind)
             trial.finish()
-            lost = differences(run_dir, reference)
+            lost = trial.problems + differences(run_dir, reference)
             records.append({"trial": i, "kind": kind, "fault": what, "exit_statuses": trial.statuses,
                             "nothing_lost": not lost, "lost": lost, "seconds": time.perf_counter() - start})
             print(f"trial {i}: {kind}: {what}; exits {trial.statuses}; "

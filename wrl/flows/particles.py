@@ -68,7 +68,8 @@ def particle_velocity(particles: Array, score: Array, method: Method = "blob", b
 
     particles, score: (..., M, D), ``score`` = grad log p at the particles. Returns (..., M, D):
     grad log p + (estimate of -grad log q) for 'blob', 'gfsd', 'gfsf'; the SVGD direction for 'svgd'.
-    ``bandwidth`` None uses the median heuristic per particle set; ``lam`` is GFSF's regulariser.
+    ``bandwidth`` None uses the median heuristic per particle set; ``lam`` is GFSF's ridge lambda in
+    (K + lambda I)^-1 G (default 0.1: conditioning, at the price of a bias of the estimate towards zero).
     """
     if method not in METHODS:
         raise ConfigError(f"unknown particle method {method!r}; choose one of {', '.join(METHODS)}")
