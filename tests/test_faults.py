@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -229,24 +231,39 @@ def test_a_group_killed_while_committing_its_checkpoints_keeps_them_at_one_step(
     assert not any(runs.pending_checkpoint(d).exists() for d in dirs)
 
 
-def test_a_suite_retries_a_killed_run_forwards_sigterm_and_ends_with_the_numbers_of_one_never_killed(env, tmp_path):
-    suite = tmp_path / "suite.toml"
-    suite.write_text('name = "faults"\nalgos = ["td3"]\ntasks = ["gym:Pendulum-v1"]\nseeds = [0]\n'
-                     'total_steps = 1200\neval_every = 400\neval_episodes = 2\n'
-                     'train_args = "--learning-starts 200 --batch-size 64 --checkpoint-every 400 --log-every 200 '
-                     '--no-tensorboard"\n')
-    reference, out = tmp_path / "reference", tmp_path / "out"
-    proc = wrl(env, "bench", "suite", str(suite), "--out", str(reference), "--reps", "10")
-    assert proc.returncode == 0, proc.stderr
-    group = out / "runs" / "td3" / "gym-Pendulum-v1"
-    suite_proc = subprocess.Popen([sys.executable, "-m", "wrl.cli", "bench", "suite", str(suite), "--out", str(out),
-                                   "--reps", "10"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+SUITE = ('name = "faults"\nalgos = ["td3"]\ntasks = ["gym:Pendulum-v1"]\nseeds = [0]\ntotal_steps = 1200\n'
+         'eval_every = 400\neval_episodes = 2\n'
+         'train_args = "--learning-starts 200 --batch-size 64 --checkpoint-every 400 --log-every 200 '
+         '--no-tensorboard"\n')
 
+
+@pytest.fixture(scope="module")
+def suite_reference(env, tmp_path_factory) -> tuple[Path, Path]:
+    """(suite file, the group of its one (algorithm, task) trained by a suite never interrupted)."""
+    tmp = tmp_path_factory.mktemp("suite")
+    (tmp / "suite.toml").write_text(SUITE)
+    proc = wrl(env, "bench", "suite", str(tmp / "suite.toml"), "--out", str(tmp / "reference"), "--reps", "10")
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "suite.toml", tmp / "reference" / "runs" / "td3" / "gym-Pendulum-v1"
+
+
+def waiter(proc: subprocess.Popen):
     def wait_for(condition) -> None:
         deadline = time.monotonic() + 180
         while not condition():
-            assert suite_proc.poll() is None and time.monotonic() < deadline, suite_proc.communicate()
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
+    return wait_for
+
+
+def test_a_suite_retries_a_killed_run_forwards_sigterm_and_ends_with_the_numbers_of_one_never_killed(
+        env, tmp_path, suite_reference):
+    suite, ref_group = suite_reference
+    out = tmp_path / "out"
+    group = out / "runs" / "td3" / "gym-Pendulum-v1"
+    suite_proc = subprocess.Popen([sys.executable, "-m", "wrl.cli", "bench", "suite", str(suite), "--out", str(out),
+                                   "--reps", "10"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for = waiter(suite_proc)
 
     # a run of the suite dies (kill -9 after its first checkpoint): the suite retries it from that checkpoint
     wait_for(lambda: runs.lock_holder(group) and (runs.seed_dir(group, 0) / runs.CHECKPOINT).exists())
@@ -262,5 +279,37 @@ def test_a_suite_retries_a_killed_run_forwards_sigterm_and_ends_with_the_numbers
     assert runs.inspect(group).state in ("interrupted", "finished")
     proc = wrl(env, "bench", "suite", str(suite), "--out", str(out), "--reps", "10")
     assert proc.returncode == 0, proc.stderr
-    ref_group = reference / "runs" / "td3" / "gym-Pendulum-v1"
     assert_same_run(runs.seed_dir(group, 0), runs.seed_dir(ref_group, 0))
+
+
+def test_a_run_killed_on_a_ray_cluster_is_retried_and_the_suite_completes_with_the_same_numbers(
+        env, tmp_path, suite_reference):
+    """A local Ray cluster (`ray start --head`), a suite on it, one of its `wrl train` processes killed: the
+    suite retries it from its checkpoint, completes with exit 0, and its numbers are those of the local suite
+    never killed."""
+    ray = pytest.importorskip("ray")
+    suite, ref_group = suite_reference
+    ray_bin = Path(sys.executable).with_name("ray")
+    port = 6379 + os.getpid() % 1000
+    ray_env = {**env, "RAY_USAGE_STATS_ENABLED": "0"}
+    temp = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must fit a Unix socket address
+    start = subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=1",
+                            "--node-ip-address=127.0.0.1", "--include-dashboard=false", f"--temp-dir={temp}"],
+                           capture_output=True, text=True, env=ray_env, timeout=180)
+    assert start.returncode == 0, start.stderr
+    try:
+        out = tmp_path / "out"
+        group = out / "runs" / "td3" / "gym-Pendulum-v1"
+        suite_proc = subprocess.Popen([sys.executable, "-m", "wrl.cli", "bench", "suite", str(suite), "--out", str(out),
+                                       "--reps", "10", "--backend", "ray", "--address", "auto"],
+                                      env=ray_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        waiter(suite_proc)(lambda: runs.lock_holder(group) and (runs.seed_dir(group, 0) / runs.CHECKPOINT).exists())
+        os.kill(runs.lock_holder(group), signal.SIGKILL)
+        _, stderr = suite_proc.communicate(timeout=300)
+        assert suite_proc.returncode == 0, stderr
+        assert "killed by SIGKILL; retrying from its last checkpoint" in stderr and "Traceback" not in stderr
+        assert_same_run(runs.seed_dir(group, 0), runs.seed_dir(ref_group, 0))
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, env=ray_env, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+    del ray

@@ -7,6 +7,7 @@ storage every node sees (the groups write into it).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from wrl.bench.units import Stopper, Unit, UnitResult, run_unit
@@ -39,7 +40,12 @@ def run_units_on_ray(units: list[Unit], address: str | None = None, jobs: int = 
     started = not ray.is_initialized()
     if started:
         kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": max(1, jobs)}
-        ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+        try:
+            ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            raise ConfigError(f"cannot start or reach {where} ({str(e).strip().splitlines()[0]}); check --address "
+                              "(`ray status` on the cluster)") from None
     try:
         task = ray.remote(num_cpus=1, max_retries=retries)(run_unit)
         one_thread = jobs > 1 if single_thread is None else single_thread
@@ -57,6 +63,8 @@ def run_units_on_ray(units: list[Unit], address: str | None = None, jobs: int = 
                 i = refs.index(ref)
                 try:
                     results[i] = ray.get(ref)
+                    for note in results[i].retries:  # printed on the worker, whose output stays there
+                        print(f"[suite] {note}", file=sys.stderr, flush=True)
                 except (ray.exceptions.TaskCancelledError, ray.exceptions.RayTaskError) as e:
                     interrupted = stopper.signum is not None
                     reason = "" if interrupted else f"the Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}"

@@ -55,6 +55,7 @@ class UnitResult:
     interrupted: bool = False
     reason: str = ""
     attempts: int = 0
+    retries: list[str] = field(default_factory=list)  # why each retry happened
 
 
 def _describe(returncode: int) -> str:
@@ -154,5 +155,7 @@ def run_unit(unit: Unit, single_thread: bool, retries: int = 2, stopper: Stopper
         if result.attempts > retries:
             result.reason = f"{why} {result.attempts} times; last: {last[0] or 'no message'}"
             return result
-        print(f"[suite] `wrl train {shlex.join(argv)}` {why}; retrying from its last checkpoint (retry "
-              f"{result.attempts} of {retries})", file=sys.stderr, flush=True)
+        note = (f"`wrl train {shlex.join(argv)}` {why}; retrying from its last checkpoint (retry {result.attempts} "
+                f"of {retries})")
+        result.retries.append(note)
+        print(f"[suite] {note}", file=sys.stderr, flush=True)
