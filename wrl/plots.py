@@ -6,10 +6,10 @@ no global backend and opens no window; matplotlib is an optional dependency (``p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wrl import runs
 from wrl.optional import require
 from wrl.training.logger import read_metrics
 
@@ -46,15 +46,15 @@ def plot_learning_curve(run_dir: str | Path) -> Path:
     if ev:
         ax.plot(*zip(*ev, strict=True), "o-", label="evaluation (deterministic)")
     title = run_dir.name
-    summary = run_dir / "summary.json"
+    summary = run_dir / runs.SUMMARY
     if summary.exists():
-        s = json.loads(summary.read_text())
+        s = runs.read_json(summary)
         title = f"{s['algo']} on {s['env']}, seed {s['seed']}"
     ax.set(xlabel="environment steps", ylabel="return", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = run_dir / "learning_curve.png"
+    path = run_dir / runs.LEARNING_CURVE
     fig.savefig(path, dpi=100)
     return path
 
@@ -74,17 +74,17 @@ def plot_curves(curves: dict[tuple[str, str], list[Curve]], path: str | Path) ->
     fig = new_figure("plotting curves", figsize=(5 * cols, 3.6 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, task in zip(axes.flat, tasks, strict=False):
-        for (algo, t), runs in curves.items():
-            if t != task or not runs:
+        for (algo, t), group in curves.items():
+            if t != task or not group:
                 continue
-            n = min(len(r) for r in runs)
+            n = min(len(r) for r in group)
             if n == 0:
                 continue
-            steps = np.array([s for s, _ in runs[0][:n]])
-            values = np.array([[v for _, v in r[:n]] for r in runs], np.float64)
+            steps = np.array([s for s, _ in group[0][:n]])
+            values = np.array([[v for _, v in r[:n]] for r in group], np.float64)
             mean = values.mean(0)
-            half = 1.96 * values.std(0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else np.zeros_like(mean)
-            ax.plot(steps, mean, label=f"{algo} ({len(runs)} runs)")
+            half = 1.96 * values.std(0, ddof=1) / np.sqrt(len(group)) if len(group) > 1 else np.zeros_like(mean)
+            ax.plot(steps, mean, label=f"{algo} ({len(group)} runs)")
             ax.fill_between(steps, mean - half, mean + half, alpha=0.2)
         ax.set(title=task, xlabel="environment steps", ylabel="evaluation return")
         ax.grid(alpha=0.3)
@@ -107,11 +107,11 @@ def find_runs(paths: list[str | Path]) -> dict[tuple[str, str], list[Curve]]:
     for root in map(Path, paths):
         if not root.exists():
             raise RunDirError(f"{root} does not exist; give run directories, groups of seeds or suite directories")
-        dirs = [root] if (root / "config.json").exists() else sorted(p.parent for p in root.rglob("config.json"))
+        dirs = [root] if (root / runs.CONFIG).exists() else sorted(p.parent for p in root.rglob(runs.CONFIG))
         if not dirs:
             raise RunDirError(f"{root} holds no wrl run (no config.json below it)")
         for d in dirs:
-            config = json.loads((d / "config.json").read_text())["config"]
+            config = runs.read_json(d / runs.CONFIG)["config"]
             label = config["algo"]
             parts = d.relative_to(root).parts if d != root else ()
             if (root / "suite.json").exists() and len(parts) >= 3 and parts[0] == "runs":

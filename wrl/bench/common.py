@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import wrl
+from wrl import runs
 from wrl.errors import ConfigError
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -56,10 +57,10 @@ def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: 
             if proc.returncode == 2:
                 raise ConfigError(tail.splitlines()[-1] if tail else "wrl train rejected its arguments")
             raise RuntimeError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{tail}")
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = runs.read_json(run_dir / runs.SUMMARY)
         # a group of seeds (--seeds): the rows of its first seed (the seeds share the clock)
         rows_dir = run_dir / summary["runs"][0] if "runs" in summary else run_dir
-        summary["rows"] = [json.loads(line) for line in (rows_dir / "metrics.jsonl").read_text().splitlines()]
+        summary["rows"] = runs.read_jsonl(rows_dir / runs.METRICS)
         summary["process_seconds"] = elapsed
         summary["command"] = "wrl train " + " ".join(_portable(train_args))
         return summary

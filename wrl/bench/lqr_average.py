@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from wrl import runs
 from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
 
 
@@ -46,7 +47,6 @@ def long_run_cost(policy, env, horizon: int, seed: int) -> tuple[float, np.ndarr
 
 
 def evaluate_run(run_dir: Path, horizon: int, seed: int) -> dict[str, Any]:
-    import json
 
     import gymnasium as gym
 
@@ -61,7 +61,7 @@ def evaluate_run(run_dir: Path, horizon: int, seed: int) -> dict[str, Any]:
     k_hat = -np.linalg.lstsq(states, actions, rcond=None)[0].T  # a ~ -K s
     with float64():
         j_lin = float(average_cost(env.system, k_hat, np.zeros((env.system.m, env.system.m))))
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = runs.read_jsonl(run_dir / runs.METRICS)
     rho = [r["charts/avg_reward"] for r in rows if r.get("charts/avg_reward") is not None]
     j_star = env.optimal_average_cost
     return {"J_star": j_star, "measured_cost": measured, "measured_gap": measured / j_star - 1,

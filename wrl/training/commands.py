@@ -169,7 +169,7 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"group directory: {run_dir}  (summary.json; one run directory per seed: seed-SEED/)")
         return 0
     summary = train(cfg, agent_cfg, run_dir, **kwargs)
-    written = ["summary.json", "metrics.jsonl", *([] if args.no_tensorboard else ["tb/"])]
+    written = [runs.SUMMARY, runs.METRICS, *([] if args.no_tensorboard else [runs.TENSORBOARD + "/"])]
     if plots:
         from wrl.plots import plot_learning_curve
 
