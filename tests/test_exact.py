@@ -14,7 +14,7 @@ import scipy.linalg as sla
 
 from wrl.cli import main as wrl_main
 from wrl.errors import ConfigError
-from wrl.exact import fibres, geodesic, grid, hessian, lqr
+from wrl.exact import fibres, geodesic, grid, grid_flow, hessian, lqr
 
 # (seed, n, m): random stable systems with 2-4 states and 1-2 actions
 RANDOM_SYSTEMS = [(0, 2, 1), (1, 3, 2), (2, 4, 1), (3, 3, 2)]
@@ -327,7 +327,7 @@ def test_stationary_distribution_and_poisson_equation():
 
 
 def test_particle_grid_flow_reproduces_scalar_riccati(small_grid):
-    res = grid.run_grid_flow(small_grid, "particles", n_atoms=4, n_steps=80, init_std=0.5)
+    res = grid_flow.run_grid_flow(small_grid, "particles", n_atoms=4, n_steps=80, init_std=0.5)
     assert abs(res.gain[-1] - small_grid.reference_gain) <= 1e-4 * small_grid.reference_gain
     assert abs(res.J[-1] - small_grid.reference_cost) <= 1e-4 * small_grid.reference_cost
     assert res.action_std[-1] < 1e-6  # tau = 0: the particles of each state merge at argmin_a Q
@@ -337,7 +337,7 @@ def test_gaussian_fibre_flow_reaches_entropic_optimum():
     """Gaussian fibres carry the exact entropy, so the grid flow reproduces K*, Sigma* = (tau/2)/G* and J_tau*."""
     tau = 0.2
     pb = grid.scalar_lqr_grid(tau=tau, spacing=1.0)
-    res = grid.run_grid_flow(pb, "gaussian", n_atoms=8, n_steps=80)
+    res = grid_flow.run_grid_flow(pb, "gaussian", n_atoms=8, n_steps=80)
     assert res.action_std[-1] == pytest.approx(pb.reference_std, rel=1e-6)
     assert res.gain[-1] == pytest.approx(pb.reference_gain, rel=1e-6)
     assert res.J_tau[-1] == pytest.approx(pb.reference_cost, rel=1e-6)
@@ -349,7 +349,7 @@ def test_quantile_flow_variance_identity():
     the entropic optimum's for any M, and the mean action is the Riccati one."""
     tau = 0.2
     pb = grid.scalar_lqr_grid(tau=tau, spacing=1.0)
-    res = grid.run_grid_flow(pb, "quantile", n_atoms=8, n_steps=80)
+    res = grid_flow.run_grid_flow(pb, "quantile", n_atoms=8, n_steps=80)
     assert res.action_std[-1] == pytest.approx(pb.reference_std, rel=1e-6)
     assert res.gain[-1] == pytest.approx(pb.reference_gain, rel=1e-6)
     assert np.all(np.diff(res.atoms[-1], axis=1) > 0)

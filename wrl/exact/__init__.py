@@ -18,7 +18,7 @@ from typing import Any
 # public name -> defining module; imported on first access so that `wrl --help` and the CLI modules
 # (wrl.exact.lqr_cli, wrl.exact.grid_cli) do not pay for importing JAX.
 _EXPORTS: dict[str, str] = {
-    "GridFlowResult": "wrl.exact.grid",
+    "GridFlowResult": "wrl.exact.grid_flow",
     "GridProblem": "wrl.exact.grid",
     "LQRFlowResult": "wrl.exact.lqr",
     "LQROptimum": "wrl.exact.lqr",
@@ -52,7 +52,7 @@ _EXPORTS: dict[str, str] = {
     "quantile_policy_distance_sq": "wrl.exact.geodesic",
     "quantile_policy_geodesic": "wrl.exact.geodesic",
     "random_stable_system": "wrl.exact.lqr",
-    "run_grid_flow": "wrl.exact.grid",
+    "run_grid_flow": "wrl.exact.grid_flow",
     "run_lqr_flow": "wrl.exact.lqr",
     "run_lqr_second_order": "wrl.exact.hessian",
     "scalar_lqr_grid": "wrl.exact.grid",

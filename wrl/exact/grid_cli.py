@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the grid flows, print the gaps to the Riccati optimum, write the plots."""
-    from wrl.exact.grid import run_grid_flow, scalar_lqr_grid
+    from wrl.exact.grid import scalar_lqr_grid
+    from wrl.exact.grid_flow import run_grid_flow
 
     for name in ("eta", "spacing", "half_width"):
         check_positive("--" + name.replace("_", "-"), getattr(args, name))
