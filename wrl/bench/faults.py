@@ -255,8 +255,10 @@ def run(args: argparse.Namespace) -> int:
              str(total // 3), "--log-every", "100", "--no-progress", "--no-tensorboard"]
     out = Path(args.out) if args.out else None
     records: list[dict[str, Any]] = []
+    machine = machine_info()
     if out and args.resume and out.with_suffix(".json").exists():
-        records = json.loads(out.with_suffix(".json").read_text())["trials"]
+        kept = json.loads(out.with_suffix(".json").read_text())
+        records, machine = kept["trials"][:args.trials], kept.get("machine", machine)
     with tempfile.TemporaryDirectory(prefix="wrl-faults-") as tmp:
         env = {**os.environ, "XLA_FLAGS": SINGLE_THREAD_XLA, "WRL_COMPILE_CACHE": str(Path(tmp) / "cache")}
         reference = Path(tmp) / "reference"
@@ -281,21 +283,27 @@ def run(args: argparse.Namespace) -> int:
                   f"{'nothing lost' if not lost else 'LOST: ' + ', '.join(lost)}", flush=True)
             shutil.rmtree(run_dir, ignore_errors=True)
             if out:
-                _write(out, records, args)
+                _write(out, records, args, machine)
+    if out:
+        _write(out, records, args, machine)
     ok = sum(r["nothing_lost"] for r in records)
     print(f"{ok} of {len(records)} faults ended with nothing lost")
     return 0 if ok == len(records) else 1
 
 
-def _write(out: Path, records: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def _write(out: Path, records: list[dict[str, Any]], args: argparse.Namespace, machine: dict[str, Any]) -> None:
+    """The report (``out``, markdown) and its data (JSON beside it: the trials and the machine that ran them)."""
     from wrl.atomic import write_json
 
     ok = sum(r["nothing_lost"] for r in records)
     lines = ["# Fault injection: what survives which fault", "",
              f"Command: `wrl bench faults --trials {args.trials} --seed {args.seed} --total-steps {args.total_steps} "
-             "--out docs/benchmarks/faults.md`", "", machine_line(machine_info()), "",
+             "--out docs/benchmarks/faults.md`", "", machine_line(machine), "",
              f"**{ok} of {len(records)} faults ended with nothing lost** (the resumed run's metric rows, wall-clock "
              "columns aside, and every array of its final checkpoint equal those of the run never interrupted).", "",
+             "Exit statuses, in the order of the trial's processes: 0 done, 2 refused (a second writer), 4 a write "
+             "failed, 130 / 143 stopped by SIGINT / SIGTERM after a checkpoint, -9 killed by SIGKILL (no status of "
+             "its own).", "",
              "| kind | trials | nothing lost | exit statuses seen |", "|---|---|---|---|"]
     for kind in KINDS:
         rs = [r for r in records if r["kind"] == kind]
@@ -309,7 +317,7 @@ def _write(out: Path, records: list[dict[str, Any]], args: argparse.Namespace) -
                      f"{result} |")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
-    write_json(out.with_suffix(".json"), {"trials": records})
+    write_json(out.with_suffix(".json"), {"machine": machine, "trials": records})
 
 
 def main() -> int:
