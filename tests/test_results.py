@@ -10,9 +10,9 @@ import pytest
 
 from wrl.bench import results as R
 from wrl.bench import suite as S
-from wrl.cli import main
+from wrl.bench.archives import archive_of
+from wrl.cli import configs_from_argv, main
 from wrl.config import to_dict
-from wrl.training.commands import configs_from_argv
 
 TINY = """# wrl bench suite docs/suites/tiny.toml --out runs/suite-tiny
 name = "tiny"
@@ -187,4 +187,4 @@ def test_a_suite_reuses_a_group_inside_an_archive_of_results(repo, capsys):
         scratch = sources.path("results/suite_runs/tiny/runs").parent
         assert (scratch / "runs" / "sac").is_dir()
     assert not scratch.exists()
-    assert R.archive_of(Path("results/suite_runs/none/runs")) is None
+    assert archive_of(Path("results/suite_runs/none/runs")) is None

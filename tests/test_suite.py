@@ -6,9 +6,8 @@ from pathlib import Path
 import pytest
 
 from wrl.bench import suite as S
-from wrl.cli import main
+from wrl.cli import configs_from_argv, main
 from wrl.errors import ConfigError
-from wrl.training.commands import configs_from_argv
 from wrl.training.trainer import train_group
 
 TINY = """

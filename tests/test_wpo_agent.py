@@ -91,7 +91,7 @@ def test_acme_preset_is_the_published_configuration_with_the_factor_n():
     import math
 
     from wrl.agents import presets
-    from wrl.training.commands import configs_from_argv
+    from wrl.cli import configs_from_argv
 
     acme = presets("wpo")["acme"]
     assert acme.agent["num_samples"] == 20 and acme.train["n_step"] == 5 and acme.train["update_every"] == 8
@@ -110,7 +110,7 @@ def test_wpo_defaults_are_n_step_5_with_a_layernorm_critic_and_the_old_ones_one_
     """WPO's defaults since the comparison in docs/wpo.md section 4: n-step 5 and a LayerNorm critic, through
     `wrl train` and the trainer's config; SAC keeps n-step 1 and its plain MLP; the previous defaults are
     `--n-step 1 --no-critic-layer-norm`."""
-    from wrl.training.commands import configs_from_argv
+    from wrl.cli import configs_from_argv
     from wrl.training.trainer import default_train_config
 
     cfg, agent_cfg = configs_from_argv(["--algo", "wpo"])
@@ -126,8 +126,7 @@ def test_wpo_n_step_default_is_one_on_the_ergodic_objective_whichever_layer_sets
     """WPO's n-step default is 5 on the discounted objective and 1 on the average one
     (docs/benchmarks/lqr_average_wpo.md), whether `--objective average` comes from the command line or a
     `--config` file; an explicit `--n-step` and a preset's n-step win; `wrl train --help` says so."""
-    from wrl.cli import build_parser
-    from wrl.training.commands import configs_from_argv
+    from wrl.cli import build_parser, configs_from_argv
     from wrl.training.trainer import default_train_config
 
     def n_step(*options):

@@ -102,6 +102,14 @@ def _train_algo(argv: Sequence[str]) -> str | None:
     return None
 
 
+def configs_from_argv(options: Sequence[str]) -> tuple:
+    """(TrainConfig, agent config) of the command line ``wrl train OPTIONS`` (``options`` without the word
+    ``train``), parsed as the command parses it; a bad option exits with status 2 and one line, as there."""
+    from wrl.training.commands import configs_from_args
+
+    return configs_from_args(build_parser(_train_algo(options)).parse_args(["train", *options]))
+
+
 def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a trained run (and record a video when rendering works)")
     p.add_argument("run_dir", help="a run directory written by `wrl train`")

@@ -69,7 +69,7 @@ def _best_reward(task: str, scale: float, act_dim: int) -> float:
 
 def wpo_config(options: list[str]) -> Any:
     """The WPO agent config of ``wrl train --algo wpo OPTIONS`` (a bad option exits with one line)."""
-    from wrl.training.commands import configs_from_argv
+    from wrl.cli import configs_from_argv
 
     return configs_from_argv(["--algo", "wpo", *options])[1]
 

@@ -69,9 +69,9 @@ def _update_cost(env: str, m: int, e: int, method: str, update_every: int, repea
     import numpy as np
 
     from wrl.agents import make_agent
+    from wrl.cli import configs_from_argv
     from wrl.envs import env_spec
     from wrl.replay import Rollout
-    from wrl.training.commands import configs_from_argv
 
     spec = env_spec(env)
     _, agent_cfg = configs_from_argv(

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_in_process(train_args: list[str], run_dir: Path) -> None:
-    from wrl.training.commands import configs_from_argv
+    from wrl.cli import configs_from_argv
     from wrl.training.trainer import train
 
     cfg, agent_cfg = configs_from_argv(train_args)

@@ -51,6 +51,7 @@ import numpy as np
 from wrl import runs
 from wrl.agents import ALGOS
 from wrl.atomic import write_json
+from wrl.bench.archives import Unpacked
 from wrl.bench.common import (
     command_line,
     load_toml_dataclass,
@@ -59,7 +60,6 @@ from wrl.bench.common import (
     markdown_table,
     parse_variant,
 )
-from wrl.bench.results import Unpacked
 from wrl.bench.units import Stopper, Unit, run_unit
 from wrl.errors import ConfigError, Interrupted, WrlError
 from wrl.optional import ensure
@@ -186,8 +186,8 @@ def recorded_differences(suite: Suite, spec: str, task: str, seed: int, record: 
     (``spec``, ``task``, ``seed``): one ``field: recorded -> today`` line per difference. Fields added to the
     configurations after the run are not in its record and are not compared; a recorded field that no longer
     exists is a difference."""
+    from wrl.cli import configs_from_argv
     from wrl.config import to_dict
-    from wrl.training.commands import configs_from_argv
 
     cfg, agent = configs_from_argv(train_args(suite, spec, task, Path("unused"), seed=seed))
     today = json.loads(json.dumps({"config": to_dict(cfg), "agent_config": to_dict(agent)}))

@@ -61,9 +61,9 @@ def update_ceiling(algo: str, env: str, updates: int = 2000, extra: list[str] | 
     import numpy as np
 
     from wrl.agents import make_agent
+    from wrl.cli import configs_from_argv
     from wrl.envs import env_spec
     from wrl.replay import replay_add
-    from wrl.training.commands import configs_from_argv
     from wrl.training.step import init_train_state, make_update_only
 
     spec = env_spec(env)

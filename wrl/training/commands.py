@@ -5,23 +5,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from wrl import config as C
 from wrl import runs
-from wrl.agents import ALGOS, config_class, presets
+from wrl.agents import ALGOS, config_class
 from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
 from wrl.optional import install_hint, is_installed
 from wrl.runs import CHECKPOINT, seed_dir
+from wrl.training import options
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import evaluate
 from wrl.training.trainer import (
-    default_train_config,
     load_group_config,
     load_policy,
     load_run_config,
@@ -41,76 +39,17 @@ def _agent_options_given(args: argparse.Namespace) -> set[str]:
     return names
 
 
-def read_config_file(path: str | Path) -> dict:
-    """The settings of a ``wrl train --config`` file: a flat TOML (or JSON) table of TrainConfig and agent
-    config field names, e.g. ``algo = "sac"``, ``env = "gym:Hopper-v5"``, ``actor_lr = 1e-3``."""
-    import json
-    import tomllib
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--config {path} does not exist; give a TOML or JSON file of wrl train settings")
-    try:
-        data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--config {path} cannot be read ({e})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config {path} must hold a table of settings")
-    return data
-
-
-def _split_settings(data: dict, cls: type, source: str) -> tuple[dict, dict]:
-    """(TrainConfig fields, agent fields) of a settings table; unknown keys are an error."""
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    agent_fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - train_fields - agent_fields
-    if unknown:
-        raise ConfigError(f"{source} has settings that are neither training nor {cls.__name__} options: "
-                          f"{', '.join(sorted(unknown))}")
-    convert = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
-    return ({k: convert(v) for k, v in data.items() if k in train_fields},
-            {k: convert(v) for k, v in data.items() if k in agent_fields})
+def given_settings(args: argparse.Namespace) -> dict:
+    """The settings given explicitly on a parsed ``wrl train`` command line (options left unset are None)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)} | options.agent_field_names()
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
-    """(TrainConfig, agent config) from parsed ``wrl train`` options: defaults, then ``--preset``, then the
-    ``--config`` file, then the options given explicitly."""
-    file = read_config_file(args.config) if getattr(args, "config", None) else {}
-    algo = args.algo or file.get("algo") or TrainConfig().algo
-    if algo not in ALGOS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
-    cls = config_class(algo)
-    preset_name = getattr(args, "preset", None)
-    available = presets(algo)
-    if preset_name is not None and preset_name not in available:
-        names = ", ".join(sorted(available)) or "none"
-        raise ConfigError(f"--algo {algo} has no preset {preset_name!r}; its presets: {names}")
-    preset = available.get(preset_name) if preset_name else None
-    file_train, file_agent = _split_settings({k: v for k, v in file.items() if k != "algo"}, cls,
-                                             f"--config {getattr(args, 'config', '')}")
-    # the algorithm's defaults may depend on the objective, which any later layer may set
-    preset_train = preset.train if preset else {}
-    objective = {**preset_train, **file_train, **_given(args, TrainConfig)}.get("objective")
-    train_base = dataclasses.replace(
-        default_train_config(algo, **{**preset_train, **({"objective": objective} if objective else {})}),
-        **file_train)
-    agent_base = dataclasses.replace(cls(), **{**(preset.agent if preset else {}), **file_agent})
-    cfg = C.from_args(TrainConfig, args, base=train_base)
-    foreign = _agent_options_given(args) - {f.name for f in dataclasses.fields(cls)}
-    if foreign:
-        opts = ", ".join("--" + n.replace("_", "-") for n in sorted(foreign))
-        verb = "does" if len(foreign) == 1 else "do"
-        raise ConfigError(f"{opts} {verb} not apply to --algo {cfg.algo}; drop them or choose the algorithm they "
-                          "belong to")
-    return cfg, C.from_args(cls, args, base=agent_base)
-
-
-def configs_from_argv(options: Sequence[str]) -> tuple[TrainConfig, object]:
-    """(TrainConfig, agent config) of the command line ``wrl train OPTIONS`` (``options`` without the word
-    ``train``), parsed as the command parses it; a bad option exits with status 2 and one line, as there."""
-    from wrl.cli import _train_algo, build_parser
-
-    return configs_from_args(build_parser(_train_algo(options)).parse_args(["train", *options]))
+    """(TrainConfig, agent config) from parsed ``wrl train`` options (:func:`wrl.training.options.resolve`:
+    defaults, the algorithm's, ``--preset``, the ``--config`` file, then the options given explicitly)."""
+    return options.resolve(given_settings(args), preset=getattr(args, "preset", None),
+                           file=getattr(args, "config", None))
 
 
 def _slug(env_id: str) -> str:

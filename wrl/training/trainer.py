@@ -24,7 +24,7 @@ import numpy as np
 import wrl
 from wrl import config as C
 from wrl import runs
-from wrl.agents import check_train_config, config_class, make_agent, train_defaults
+from wrl.agents import check_train_config, config_class, make_agent
 from wrl.atomic import write_json
 from wrl.envs import VecEnv, env_factory, env_spec, import_env_modules, make_env
 from wrl.errors import CheckpointError, ConfigError, DivergenceError, Interrupted, RunDirError, WriteError
@@ -33,6 +33,7 @@ from wrl.training.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
 from wrl.training.logger import Logger
+from wrl.training.options import default_train_config  # noqa: F401  (the training API: train, default_train_config)
 from wrl.training.step import Transition, compiled_step_fns, init_train_state
 
 
@@ -502,17 +503,6 @@ def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
     ts, _, meta = load_checkpoint(run_dir / CHECKPOINT, init_train_state(agent, cfg, spec.obs_dim, spec.act_dim))
     act = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
     return cfg, lambda obs: act(ts.agent, obs), meta
-
-
-def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
-    """TrainConfig for ``algo``: the shared defaults, then ``algo``'s own on the objective of ``overrides``
-    (``wrl.agents.train_defaults``), then ``overrides``."""
-    from wrl.agents import ALGOS
-
-    if algo not in ALGOS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
-    objective = overrides.get("objective", TrainConfig().objective)
-    return dataclasses.replace(TrainConfig(), algo=algo, **{**train_defaults(algo, objective), **overrides})
 
 
 def agent_config_from(algo: str, overrides: dict[str, Any] | None = None) -> Any:
