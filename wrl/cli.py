@@ -14,8 +14,11 @@ import functools
 import importlib
 import signal
 import sys
+import typing
 from collections.abc import Sequence
+from typing import Any
 
+from wrl.config import base_type, option_name
 from wrl.errors import Interrupted, WrlError
 
 # OSErrors of writing that reach the command line (the run's own files are reported where they are written)
@@ -39,6 +42,39 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
+                 skip: tuple[str, ...] = (), hidden: bool = False, defaults: dict[str, Any] | None = None,
+                 default_notes: dict[str, str] | None = None) -> None:
+    """One ``--option`` per field of dataclass ``cls``; defaults are left as None (unset).
+
+    ``hidden`` options are parsed but not listed in ``--help``; ``defaults`` replaces the default shown in the
+    help for some fields (an algorithm's own training defaults); ``default_notes`` adds to it (e.g. "1 with
+    --objective average").
+    """
+    defaults = defaults or {}
+    default_notes = default_notes or {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or f.metadata.get("cli") is False:
+            continue
+        tp = base_type(hints[f.name])
+        name = option_name(prefix + f.name)
+        shown = defaults.get(f.name, f.default)
+        note = f"; {default_notes[f.name]}" if f.name in default_notes else ""
+        help_text = argparse.SUPPRESS if hidden else f"{f.metadata.get('help', '')} (default: {shown!r}{note})"
+        kwargs: dict[str, Any] = {"dest": prefix + f.name, "default": None, "help": help_text}
+        if tp is bool:
+            parser.add_argument(name, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        if typing.get_origin(tp) is tuple:
+            inner = typing.get_args(tp)[0]
+            parser.add_argument(name, type=inner, nargs="*", metavar=inner.__name__.upper(), **kwargs)
+            continue
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        parser.add_argument(name, type=tp, metavar=tp.__name__.upper(), **kwargs)
+
+
 def _register(parser: argparse.ArgumentParser, module: str) -> None:
     """Let ``module`` add its options; a module not in this build is reported when it is called."""
     try:
@@ -53,7 +89,6 @@ def _add_train(sub, algo: str | None) -> None:
     """``wrl train``: the options of TrainConfig and of ``algo`` (the default algorithm when None); the
     other algorithms' options are parsed (to say which algorithm they belong to) but not listed."""
     from wrl.agents import ALGOS, config_class, objective_default_notes, presets, train_defaults
-    from wrl.config import add_options
     from wrl.training.config import TrainConfig
 
     shown = algo if algo in ALGOS else TrainConfig().algo
@@ -82,13 +117,13 @@ def _add_train(sub, algo: str | None) -> None:
     names = ", ".join(f"{k} ({v.help})" for k, v in presets(shown).items()) or "none"
     p.add_argument("--preset", default=None, metavar="NAME",
                    help=f"named settings of the algorithm, overridden by options given explicitly; {shown}: {names}")
-    add_options(p, TrainConfig, defaults=train_defaults(shown), default_notes=objective_default_notes(shown))
+    _add_options(p, TrainConfig, defaults=train_defaults(shown), default_notes=objective_default_notes(shown))
     p.set_defaults(_algos=ALGOS)
     seen = {f.name for f in dataclasses.fields(config_class(shown))}
-    add_options(p.add_argument_group(f"{shown} options"), config_class(shown))
+    _add_options(p.add_argument_group(f"{shown} options"), config_class(shown))
     for other in ALGOS:  # parsed, so that a foreign option gets a precise error, but not listed
         names = {f.name for f in dataclasses.fields(config_class(other))}
-        add_options(p, config_class(other), skip=tuple(names & seen), hidden=True)
+        _add_options(p, config_class(other), skip=tuple(names & seen), hidden=True)
         seen |= names
 
 

@@ -1,12 +1,12 @@
-"""Config dataclasses: fields with one-line help and bounds, validation, JSON round trip, CLI options.
+"""Config dataclasses: fields with one-line help and bounds, validation, JSON round trip.
 
 A field is declared with :func:`hp`, e.g. ``lr: float = hp(3e-4, "learning rate", gt=0)``. The same
-metadata validates values (``gt``, ``ge``, ``le``, ``lt``, ``choices``) and generates ``--lr`` options.
+metadata validates values (``gt``, ``ge``, ``le``, ``lt``, ``choices``) and, on the command line's side,
+generates ``--lr`` options (``wrl.cli``).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import types
 import typing
@@ -22,7 +22,8 @@ def hp(default: Any, help: str, **constraints: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, **constraints})
 
 
-def _cli_name(name: str) -> str:
+def option_name(name: str) -> str:
+    """The command-line option of a field: ``actor_lr`` -> ``--actor-lr``."""
     return "--" + name.replace("_", "-")
 
 
@@ -31,7 +32,7 @@ def validate(cfg: Any, prefix: str = "") -> None:
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         m = f.metadata
-        opt = _cli_name(prefix + f.name)
+        opt = option_name(prefix + f.name)
         if v is None:
             continue
         if "choices" in m and v not in m["choices"]:
@@ -47,56 +48,13 @@ def validate(cfg: Any, prefix: str = "") -> None:
                 raise ConfigError(f"{opt} must be {bounds} (got {x!r})")
 
 
-def _base_type(tp: Any) -> Any:
+def base_type(tp: Any) -> Any:
+    """The type of a field without ``| None``: ``float | None`` -> ``float``."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _base_type(args[0])
+        return base_type(args[0])
     return tp
-
-
-def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
-                skip: tuple[str, ...] = (), hidden: bool = False, defaults: dict[str, Any] | None = None,
-                default_notes: dict[str, str] | None = None) -> None:
-    """One ``--option`` per field of dataclass ``cls``; defaults are left as None (unset).
-
-    ``hidden`` options are parsed but not listed in ``--help``; ``defaults`` replaces the default shown in the
-    help for some fields (an algorithm's own training defaults); ``default_notes`` adds to it (e.g. "1 with
-    --objective average").
-    """
-    defaults = defaults or {}
-    default_notes = default_notes or {}
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip or f.metadata.get("cli") is False:
-            continue
-        tp = _base_type(hints[f.name])
-        name = _cli_name(prefix + f.name)
-        shown = defaults.get(f.name, f.default)
-        note = f"; {default_notes[f.name]}" if f.name in default_notes else ""
-        help_text = argparse.SUPPRESS if hidden else f"{f.metadata.get('help', '')} (default: {shown!r}{note})"
-        kwargs: dict[str, Any] = {"dest": prefix + f.name, "default": None, "help": help_text}
-        if tp is bool:
-            parser.add_argument(name, action=argparse.BooleanOptionalAction, **kwargs)
-            continue
-        if typing.get_origin(tp) is tuple:
-            inner = typing.get_args(tp)[0]
-            parser.add_argument(name, type=inner, nargs="*", metavar=inner.__name__.upper(), **kwargs)
-            continue
-        if "choices" in f.metadata:
-            kwargs["choices"] = f.metadata["choices"]
-        parser.add_argument(name, type=tp, metavar=tp.__name__.upper(), **kwargs)
-
-
-def from_args(cls: type, args: argparse.Namespace, base: Any | None = None, prefix: str = "") -> Any:
-    """Build ``cls`` from parsed options, starting from ``base`` (or the defaults)."""
-    base = base if base is not None else cls()
-    changes = {}
-    for f in dataclasses.fields(cls):
-        v = getattr(args, prefix + f.name, None)
-        if v is not None:
-            changes[f.name] = tuple(v) if isinstance(v, list) else v
-    return dataclasses.replace(base, **changes)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -112,7 +70,7 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for k, v in data.items():
-        if isinstance(v, list) and typing.get_origin(_base_type(hints[k])) is tuple:
+        if isinstance(v, list) and typing.get_origin(base_type(hints[k])) is tuple:
             v = tuple(v)
         kwargs[k] = v
     return cls(**kwargs)
