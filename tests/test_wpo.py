@@ -62,6 +62,13 @@ def _flat(tree):
     return np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
 
 
+def sampled_loss(params, key, obs, *, num_samples, policy_fn=policy_fn, q_fn=q_fn,
+                 adaptor=fisher.natural_gradient_adaptor):
+    """The one WPO policy loss at N fresh samples from policy_fn(params, obs) and the critic's velocity there."""
+    dist = policy_fn(params, obs)
+    return fisher.wpo_policy_loss(dist, velocity.sample_actions(key, dist, obs, q_fn, num_samples), adaptor=adaptor)
+
+
 # ------------------------------------------------------------------------------------------------
 # The Gaussian adaptor
 # ------------------------------------------------------------------------------------------------
@@ -71,7 +78,7 @@ def test_adaptor_gradient_is_chain_rule_of_d_mu_d_sigma(setup):
     params, obs = setup
     n = 64
     key = jax.random.key(11)
-    loss_fn = functools.partial(fisher.wpo_policy_loss, key=key, obs=obs, policy_fn=policy_fn, q_fn=q_fn, num_samples=n)
+    loss_fn = functools.partial(sampled_loss, key=key, obs=obs, num_samples=n)
     grads = jax.jit(jax.grad(lambda p: loss_fn(p)[0]))(params)
 
     @jax.jit
@@ -88,7 +95,7 @@ def test_adaptor_gradient_is_chain_rule_of_d_mu_d_sigma(setup):
     np.testing.assert_allclose(_flat(grads), _flat(independent(params)), rtol=2e-4, atol=2e-5)
 
     # forward values are unchanged by the adaptor
-    values = jax.jit(lambda p: (loss_fn(p)[0], loss_fn(p, adaptor=False)[0]))(params)
+    values = jax.jit(lambda p: (loss_fn(p)[0], loss_fn(p, adaptor=None)[0]))(params)
     assert float(values[0]) == pytest.approx(float(values[1]), rel=1e-6)
 
 
@@ -116,8 +123,8 @@ def _per_sample_wpo_grads(params, obs, samples, adaptor):
         s = velocity.VelocitySamples(actions[None], jnp.zeros((1, B)), dq_da[None])
 
         def loss(p):
-            dist = policy_fn(p, obs)
-            return fisher.wpo_surrogate(fisher.natural_gradient_adaptor(dist) if adaptor else dist, s)
+            return fisher.wpo_policy_loss(policy_fn(p, obs), s, adaptor=fisher.natural_gradient_adaptor if adaptor
+                                          else None)[0]
 
         return jax.grad(loss)(params)
 
@@ -176,9 +183,9 @@ def test_wpo_matches_score_function_gradient_in_expectation(setup, adaptor):
     # the full library loss on the same samples is the mean of the per-sample gradients
     full = jax.jit(
         jax.grad(
-            lambda p: fisher.wpo_surrogate(
-                fisher.natural_gradient_adaptor(policy_fn(p, obs)) if adaptor else policy_fn(p, obs), samples
-            )
+            lambda p: fisher.wpo_policy_loss(
+                policy_fn(p, obs), samples, adaptor=fisher.natural_gradient_adaptor if adaptor else None
+            )[0]
         )
     )(params)
     np.testing.assert_allclose(_flat(full), w_mean, rtol=1e-3, atol=1e-4)
@@ -383,13 +390,14 @@ def test_general_path_with_fisher_recovers_gaussian_adaptor():
 
     @functools.partial(jax.jit, static_argnames=("pre", "n"))
     def natural(p, pre, n):
-        return precond.natural_wpo_direction(
-            p, key, obs, policy_fn=direct, q_fn=q_fn, num_samples=n, preconditioner=pre, damping=1e-6
-        )
+        samples = velocity.sample_actions(key, direct(p, obs), obs, q_fn, n)
+        direction = precond.natural_wpo_direction(p, obs, samples, policy_fn=direct, preconditioner=pre,
+                                                  damping=1e-6)
+        return direction, samples
 
     nat, samples = natural(params, "fisher", n)
     adapted = jax.jit(
-        jax.grad(lambda p: fisher.wpo_policy_loss(p, key, obs, policy_fn=direct, q_fn=q_fn, num_samples=n)[0])
+        jax.grad(lambda p: sampled_loss(p, key, obs, num_samples=n, policy_fn=direct)[0])
     )(params)
     d_mu = jnp.mean(samples.dq_da, axis=0)[0]
     d_sigma = jnp.mean((samples.actions - params["mu"]) / params["sigma"] * samples.dq_da, axis=0)[0]
@@ -412,26 +420,26 @@ def test_general_path_with_fisher_recovers_gaussian_adaptor():
 
 def test_jit_fresh_keys_and_cube_root(setup):
     params, obs = setup
-    loss = jax.jit(
-        functools.partial(fisher.wpo_policy_loss, policy_fn=policy_fn, q_fn=q_fn, num_samples=8),
-        static_argnames=("squash",),
-    )
+    loss = jax.jit(functools.partial(sampled_loss, num_samples=8))
     l1, aux = loss(params, jax.random.key(1), obs)
     l2, _ = loss(params, jax.random.key(2), obs)
     l1b, _ = loss(params, jax.random.key(1), obs)
     assert float(l1) != float(l2) and float(l1) == float(l1b)
-    assert aux.q_mean.shape == ()
-    # cube root: the same as feeding cbrt(grad_a Q) to the identity surrogate
+    assert aux.q_mean.shape == () and aux.kl is None and float(aux.kl_penalty) == 0.0
+    # cube root: the squash transform feeds cbrt(grad_a Q) to the surrogate, the actions and Q untouched
     @jax.jit
     def both(params):
         dist = policy_fn(params, obs)
         s = velocity.sample_actions(jax.random.key(3), dist, obs, q_fn, 8)
         cubed = velocity.VelocitySamples(s.actions, s.q, jnp.cbrt(s.dq_da))
-        return fisher.wpo_surrogate(dist, s, squash="cbrt"), fisher.wpo_surrogate(dist, cubed)
+        squashed = velocity.squash("cbrt")(s, q_fn, obs)
+        return squashed, cubed, fisher.wpo_surrogate(dist, squashed), fisher.wpo_surrogate(dist, cubed)
 
-    np.testing.assert_allclose(*both(params), rtol=1e-6)
+    squashed, cubed, l_squashed, l_cubed = both(params)
+    jax.tree.map(np.testing.assert_array_equal, squashed, cubed)
+    np.testing.assert_allclose(l_squashed, l_cubed, rtol=1e-6)
     with pytest.raises(ConfigError):
-        velocity.squash_action_gradient(jnp.ones(2), "tanh")
+        velocity.squash("tanh")
 
 
 def test_critic_sees_unclipped_actions():
@@ -447,10 +455,8 @@ def test_adaptor_requires_a_gaussian():
     params = {"logits": jnp.zeros(2), "W_logits": jnp.zeros((O, 2)), "means": jnp.zeros((2, 1)),
               "shift": jnp.zeros((2, 1)), "log_stds": jnp.zeros((2, 1))}
     with pytest.raises(ConfigError, match="adaptor"):
-        fisher.wpo_policy_loss(
-            params, jax.random.key(0), jnp.zeros((1, O)), policy_fn=_mixture_policy,
-            q_fn=lambda o, a: -jnp.sum(a**2, -1), num_samples=4,
-        )
+        sampled_loss(params, jax.random.key(0), jnp.zeros((1, O)), num_samples=4, policy_fn=_mixture_policy,
+                     q_fn=lambda o, a: -jnp.sum(a**2, -1))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -555,11 +561,16 @@ def test_mixture_decoupled_kl_closed_forms():
     np.testing.assert_allclose(same_s, 0, atol=1e-6)
 
 
+def _given(actions, dq_da):
+    """Velocity samples with a given field at given actions."""
+    return velocity.VelocitySamples(actions, jnp.zeros(actions.shape[:-1]), dq_da)
+
+
 def test_box_pull_is_the_gradient_of_the_penalised_value():
     a = jnp.array([[0.5, -0.2], [1.5, -3.0]])
     dq = jnp.array([[1.0, 2.0], [0.5, -1.0]])
-    np.testing.assert_array_equal(velocity.box_pull(dq, a, 0.0), dq)
-    g = velocity.box_pull(dq, a, 2.0)
+    np.testing.assert_array_equal(velocity.box_pull(0.0)(_given(a, dq), None, None).dq_da, dq)
+    g = velocity.box_pull(2.0)(_given(a, dq), None, None).dq_da
     np.testing.assert_array_equal(g[0], dq[0])  # inside the box: unchanged
     rms = float(jnp.sqrt(jnp.mean(dq**2)))
     # independent: autodiff of Q_lin(a) - (w rms / 2) dist(a, box)^2 with grad_a Q_lin = dq
@@ -573,11 +584,15 @@ def test_executed_velocity_is_the_gradient_of_the_value_of_the_clipped_action():
     w = jnp.array([1.0, -2.0, 0.5])
     q = lambda obs, a: jnp.sum(w * a + a**2, -1)  # noqa: E731  grad_a = w + 2a
     a = jnp.array([[[0.3, 1.7, -2.5], [-0.9, 0.2, 1.01]]])  # (N=1, B=2, D=3)
-    _, g = velocity.action_value_gradients(velocity.executed_q_fn(q), None, a)
+    raw_samples = velocity.velocity_at(q, None, a)
+    executed = velocity.executed_action()(raw_samples, q, None)
+    g = executed.dq_da
+    np.testing.assert_array_equal(executed.actions, a)  # the samples stay where they are
+    np.testing.assert_allclose(executed.q, q(None, jnp.clip(a[0], -1, 1))[None], rtol=1e-6)
     inside = jnp.abs(a) < 1
     expected = jnp.where(inside, w + 2 * jnp.clip(a, -1, 1), 0.0)
     np.testing.assert_allclose(g, expected, rtol=1e-6)
-    _, raw = velocity.action_value_gradients(q, None, a)
+    raw = raw_samples.dq_da
     assert float(jnp.max(jnp.abs(raw - (w + 2 * a)))) < 1e-5  # the default keeps the raw extrapolation
 
 
@@ -587,10 +602,28 @@ def test_tanh_link_velocity_is_the_critic_gradient_at_tanh_u_times_the_derivativ
     w = jnp.array([1.0, -2.0, 0.5])
     q = lambda obs, a: jnp.sum(w * a + a**2, -1)  # noqa: E731  grad_a = w + 2a
     u = jnp.array([[[0.3, 1.7, -2.5], [-0.9, 0.2, 6.0]]])  # (N=1, B=2, D=3), latent: unbounded
-    q_u, g = velocity.action_value_gradients(velocity.tanh_q_fn(q), None, u)
+    linked = velocity.tanh_link()(velocity.velocity_at(q, None, u), q, None)
+    q_u, g = linked.q, linked.dq_da
     t = np.tanh(np.asarray(u, np.float64))
     np.testing.assert_allclose(g, (1 - t**2) * (np.asarray(w) + 2 * t), rtol=1e-5, atol=1e-6)  # f32: 1 - tanh^2
     np.testing.assert_allclose(q_u, np.sum(np.asarray(w) * t + t**2, -1), rtol=1e-6)
     assert abs(float(g[0, 1, 2])) < 1e-4  # saturated coordinate: almost no velocity
-    critic_input = velocity.tanh_q_fn(lambda obs, a: a)(None, u)  # what the critic is given
-    assert float(jnp.max(jnp.abs(critic_input))) < 1  # only actions inside the box
+    # the critic is only ever given actions inside the box: one that is NaN outside it stays finite
+    in_box_only = lambda obs, a: jnp.where(jnp.all(jnp.abs(a) < 1, -1), q(obs, a), jnp.nan)  # noqa: E731
+    linked = velocity.tanh_link()(velocity.velocity_at(q, None, u), in_box_only, None)
+    assert np.all(np.isfinite(np.asarray(linked.q))) and np.all(np.isfinite(np.asarray(linked.dq_da)))
+
+
+def test_velocity_transforms_chain_left_to_right():
+    """chain(T1, T2)(s) = T2(T1(s)); the empty chain and identity() leave the samples as they are."""
+    q = lambda obs, a: jnp.sum(3.0 * a - a**2, -1)  # noqa: E731  grad_a = 3 - 2a
+    a = jnp.array([[[0.3, 1.7], [-0.9, 2.5]]])  # (N=1, B=2, D=2)
+    s = velocity.velocity_at(q, None, a)
+    for t in (velocity.chain(), velocity.identity()):
+        jax.tree.map(np.testing.assert_array_equal, t(s, q, None), s)
+    link, pull, cbrt = velocity.executed_action(), velocity.box_pull(1.0), velocity.squash("cbrt")
+    chained = velocity.chain(link, pull, cbrt)(s, q, None)
+    by_hand = cbrt(pull(link(s, q, None), q, None), q, None)
+    jax.tree.map(np.testing.assert_array_equal, chained, by_hand)
+    # the order matters: the pull sees the executed field (zero off the box), not the raw one
+    assert not np.allclose(chained.dq_da, velocity.chain(pull, link, cbrt)(s, q, None).dq_da)

@@ -255,3 +255,76 @@ def test_tanh_link_reaches_the_corner_of_the_box_edge_bandit_without_a_runaway()
 def test_tanh_link_with_an_option_that_clips_is_one_clear_error(option):
     with pytest.raises(ConfigError, match="action-link tanh"):
         make_agent("wpo", tiny(action_link="tanh", **option), 3, 1)
+
+
+H_QUAD = jnp.array([[2.0, 0.5], [0.5, 1.0]])  # Q(s, a) = -(a - a*(s))^T H (a - a*(s)) / 2, a*(s) = tanh(s C)
+C_QUAD = jnp.array([[0.8, -0.3], [0.2, 0.5], [-0.6, 0.4]])
+
+
+def quadratic_q(obs, a):
+    diff = a - jnp.tanh(obs @ C_QUAD)
+    return -0.5 * jnp.einsum("bi,ij,bj->b", diff, H_QUAD, diff)
+
+
+def expected_velocity(obs, a, cfg):
+    """The velocity at (N, B, D) samples, by hand: grad_a Q = -H (a - a*), pulled back into the box by
+    w rms(grad_a Q) (a - clip(a)), or under the tanh link (1 - tanh(u)^2) (grad_a Q)(tanh(u))."""
+    if cfg.action_link == "tanh":
+        t = jnp.tanh(a)
+        return (1 - t**2) * (-(t - jnp.tanh(obs @ C_QUAD)) @ H_QUAD)
+    v = -(a - jnp.tanh(obs @ C_QUAD)) @ H_QUAD
+    return v - cfg.box_pull * jnp.sqrt(jnp.mean(v**2)) * (a - jnp.clip(a, -1, 1))
+
+
+@pytest.mark.parametrize("options", [{"box_pull": 0.0}, {}, {"action_link": "tanh"}],
+                         ids=["raw", "box-pull", "tanh-link"])
+def test_actor_gradient_of_the_update_is_the_closed_form_natural_pullback(options, monkeypatch):
+    """The actor gradient of the function `update` differentiates (`actor_loss`), against a fixed quadratic critic,
+    is the closed-form pull-back of the Gaussian natural gradient through the policy network: with the adaptor the
+    mean moves by d_mu = E[v] and the std by d_sigma = E[((a - mu)/sigma) v] (v = grad_a Q after the box
+    transforms), so grad_theta L = -(dmu/dtheta)^T d_mu / B - (dsigma/dtheta)^T d_sigma / B."""
+    from wrl.agents import wpo
+    from wrl.distributions import DiagGaussian
+    from wrl.projections.kl import init_kl_duals
+
+    cfg = tiny(kl_mode="off", num_samples=16, **options)
+    b, d = 5, 2
+    agent = make_agent("wpo", cfg, 3, d)
+    state = agent.init(jax.random.key(0))
+    # move the network off its near-zero initial head so that means and stds differ per state
+    leaves, tree = jax.tree.flatten(state.actor)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    params = jax.tree.unflatten(tree, [x + 0.3 * jax.random.normal(k, x.shape)
+                                       for x, k in zip(leaves, keys, strict=True)])
+    obs = jax.random.normal(jax.random.key(2), (b, 3))
+    key = jax.random.key(3)
+    _, policy = wpo.make_policy(cfg, d)
+
+    def loss(p):
+        return wpo.actor_loss(p, key, obs, policy=policy, q_fn=quadratic_q, anchor=policy(params, obs),
+                              duals=init_kl_duals(cfg.kl(), d), cfg=cfg)[0]
+
+    grads = jax.jit(jax.grad(loss))(params)
+
+    dist = policy(params, obs)
+    eps = jax.random.normal(key, (cfg.num_samples, b, d))  # the same draws: a = mu + sigma eps
+    a = dist.mean + dist.std * eps
+    v = expected_velocity(obs, a, cfg)
+    d_mu, d_sigma = jnp.mean(v, axis=0), jnp.mean(eps * v, axis=0)
+    assert float(jnp.min(dist.std)) < 0.8 and float(jnp.max(dist.std)) > 1.2  # sigma^2 != 1: the adaptor shows
+    _, pullback = jax.vjp(lambda p: policy(p, obs), params)
+    expected = pullback(DiagGaussian(mean=-d_mu / b, std=-d_sigma / b))[0]
+    flat = lambda t: np.concatenate([np.ravel(x) for x in jax.tree.leaves(t)])  # noqa: E731
+    np.testing.assert_allclose(flat(grads), flat(expected), rtol=2e-4, atol=2e-6)
+
+    # and `update` differentiates exactly this function
+    calls, actor_loss = [], wpo.actor_loss
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["cfg"])
+        return actor_loss(*args, **kwargs)
+
+    monkeypatch.setattr(wpo, "actor_loss", spy)
+    two_dim = batch()._replace(action=jnp.tile(batch().action, (1, d)))
+    agent.update(state, two_dim, jax.random.key(4))
+    assert calls == [cfg]

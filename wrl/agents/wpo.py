@@ -27,14 +27,18 @@ beyond its data and can point outwards without end (the std then runs away); by 
 samples is pulled back to the box (``box_pull = 1``, :func:`wrl.flows.velocity.box_pull`), chosen by the
 comparison on four tasks in docs/wpo.md, section 4. With ``action_link = "tanh"`` the policy's sample u is
 latent and the environment executes tanh(u): the flow runs on u with the velocity grad_u Q(s, tanh(u))
-(:func:`wrl.flows.velocity.tanh_q_fn`), the bootstrap evaluates Q'(s', tanh(u')), and no action ever leaves
-the box.
+(:func:`wrl.flows.velocity.tanh_link`), the bootstrap evaluates Q'(s', tanh(u')), and no action ever leaves
+the box. These velocity transforms are chained once (:func:`box_velocity`), and the policy loss that
+``update`` differentiates is :func:`actor_loss`, around the one WPO loss
+:func:`wrl.projections.fisher.wpo_policy_loss`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import flax.struct
@@ -50,18 +54,12 @@ from wrl.distributions.gaussian import DiagGaussian, diag_gaussian
 from wrl.distributions.mixture import GaussianMixture
 from wrl.distributions.mixture import weights as mixture_weights
 from wrl.errors import ConfigError
-from wrl.flows.velocity import box_pull, critic_q_fn, executed_q_fn, sample_actions, tanh_q_fn
+from wrl.flows import velocity
+from wrl.flows.velocity import QFn, VelocitySamples, critic_q_fn, sample_actions
 from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
 from wrl.networks import MLP, QNetwork, ensemble_init
-from wrl.projections.fisher import natural_gradient_adaptor, output_fisher_adaptor, wpo_surrogate
-from wrl.projections.kl import (
-    KLConfig,
-    KLDuals,
-    decoupled_kl_loss,
-    dual_ascent_update,
-    dual_optimizer,
-    init_kl_duals,
-)
+from wrl.projections.fisher import WPOStats, natural_gradient_adaptor, output_fisher_adaptor, wpo_policy_loss
+from wrl.projections.kl import KLConfig, KLDuals, dual_ascent_update, dual_optimizer, init_kl_duals
 from wrl.replay import Batch
 
 
@@ -170,6 +168,71 @@ def policy_mode(dist: DiagGaussian | GaussianMixture) -> jax.Array:
     return dist.mean
 
 
+Policy = DiagGaussian | GaussianMixture
+PolicyFn = Callable[[Any, jax.Array], Policy]
+
+
+def make_policy(cfg: WPOConfig, act_dim: int) -> tuple[MLP, PolicyFn]:
+    """The policy network and pi_theta(.|s) = policy(theta, obs): a diagonal Gaussian whose mean is
+    tanh-bounded under the clip link with ``bounded_mean``, or a K-component Gaussian mixture."""
+    mixture = cfg.policy == "mixture"
+    n_out = cfg.num_components * (1 + 2 * act_dim) if mixture else 2 * act_dim
+    actor = MLP(cfg.actor_hidden, n_out, layer_norm=cfg.actor_layer_norm, out_scale=1e-2)
+
+    def policy(params, obs) -> Policy:
+        out = actor.apply(params, obs)
+        if mixture:
+            k = cfg.num_components
+            logits, rest = out[..., :k], out[..., k:].reshape(*out.shape[:-1], k, 2 * act_dim)
+            mean, raw_std = jnp.split(rest, 2, axis=-1)
+        else:
+            mean, raw_std = jnp.split(out, 2, axis=-1)
+        if cfg.bounded_mean and cfg.action_link != "tanh":
+            mean = jnp.tanh(mean)
+        gauss = diag_gaussian(mean, raw_std, cfg.init_std, cfg.min_std)
+        return GaussianMixture(logits, gauss.mean, gauss.std) if mixture else gauss
+
+    return actor, policy
+
+
+def box_velocity(cfg: WPOConfig) -> velocity.VelocityTransform:
+    """The field the policy's samples follow, as the action-box settings make grad_a Q (before the squash):
+
+    the tanh link's grad_u Q(s, tanh(u)) (``action_link = "tanh"``), else grad_a Q(s, a) or, with
+    ``off_box = "executed"``, grad_a Q(s, clip(a)), then pulled back into the box with weight ``box_pull``.
+    """
+    if cfg.action_link == "tanh":  # the flow on the latent u; every executed tanh(u) lies inside the box
+        return velocity.tanh_link()
+    link = velocity.executed_action() if cfg.off_box == "executed" else velocity.identity()
+    return velocity.chain(link, velocity.box_pull(cfg.box_pull))
+
+
+def actor_loss(params: Any, key: jax.Array, obs: jax.Array, *, policy: PolicyFn, q_fn: QFn, anchor: Policy,
+               duals: KLDuals, cfg: WPOConfig) -> tuple[jax.Array, tuple[WPOStats, VelocitySamples, Policy]]:
+    """The WPO agent's policy loss at the actor parameters theta, the function ``update`` differentiates:
+
+        L(theta) = wpo_policy_loss(pi_theta, v, adaptor = F^-1, anchor = pi_target)
+
+    with N = ``num_samples`` actions per state drawn from pi_theta(.|s) with ``key`` (held constant), the
+    velocity v = squash(box_velocity(grad_a Q)) of the critic ``q_fn`` at them, F^-1 the closed-form Gaussian
+    :func:`~wrl.projections.fisher.natural_gradient_adaptor` or, for the mixture, the Monte Carlo
+    :func:`~wrl.projections.fisher.output_fisher_adaptor`, and the decoupled KL to ``anchor`` under ``duals``.
+    For the Gaussian the gradient reaching (mu, sigma) is -(E[v], E[((a - mu)/sigma) v]) plus the KL terms'.
+
+    Returns (loss, (stats, the velocity samples before the squash, pi_theta)).
+    """
+    dist = policy(params, obs)
+    field = box_velocity(cfg)(sample_actions(key, dist, obs, q_fn, cfg.num_samples), q_fn, obs)
+    v = velocity.squash(cfg.squash)(field, q_fn, obs)
+    if cfg.policy == "mixture":  # the mixture's Fisher samples: a stream apart from the policy samples'
+        adaptor = partial(output_fisher_adaptor, key=jax.random.fold_in(key, 1), num_samples=cfg.fisher_samples,
+                          damping=cfg.fisher_damping)
+    else:
+        adaptor = natural_gradient_adaptor
+    loss, stats = wpo_policy_loss(dist, v, adaptor=adaptor, anchor=anchor, duals=duals, kl_config=cfg.kl())
+    return loss, (stats, field, dist)
+
+
 def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     if cfg.min_std >= cfg.init_std:
         raise ConfigError(f"--min-std ({cfg.min_std}) must be below --init-std ({cfg.init_std})")
@@ -182,32 +245,12 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     def link(u: jax.Array) -> jax.Array:
         """The executed action of a policy sample u: tanh(u), or clip(u, -1, 1) (the critic never clips)."""
         return jnp.tanh(u) if tanh_link else jnp.clip(u, -1.0, 1.0)
-    n_out = cfg.num_components * (1 + 2 * act_dim) if mixture else 2 * act_dim
-    actor = MLP(cfg.actor_hidden, n_out, layer_norm=cfg.actor_layer_norm, out_scale=1e-2)
+    actor, policy = make_policy(cfg, act_dim)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
     actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr, cfg.grad_clip), cfg.optimizer(cfg.critic_lr, cfg.grad_clip)
     kl_cfg = cfg.kl()
     dual_tx = dual_optimizer(kl_cfg)
     obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-
-    def policy(params, obs) -> DiagGaussian | GaussianMixture:
-        out = actor.apply(params, obs)
-        if mixture:
-            k = cfg.num_components
-            logits, rest = out[..., :k], out[..., k:].reshape(*out.shape[:-1], k, 2 * act_dim)
-            mean, raw_std = jnp.split(rest, 2, axis=-1)
-        else:
-            mean, raw_std = jnp.split(out, 2, axis=-1)
-        if cfg.bounded_mean and not tanh_link:
-            mean = jnp.tanh(mean)
-        gauss = diag_gaussian(mean, raw_std, cfg.init_std, cfg.min_std)
-        return GaussianMixture(logits, gauss.mean, gauss.std) if mixture else gauss
-
-    def fisher_adapted(dist, key):
-        """The Fisher-metric projection: closed form for the Gaussian, Monte Carlo per state otherwise."""
-        if mixture:
-            return output_fisher_adaptor(dist, key, cfg.fisher_samples, cfg.fisher_damping)
-        return natural_gradient_adaptor(dist)
 
     def init(key: jax.Array) -> WPOState:
         ka, kc = jax.random.split(key)
@@ -223,7 +266,6 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
 
     def update(state: WPOState, batch: Batch, key: jax.Array):
         k_boot, k_pi = jax.random.split(key)
-        k_fisher = jax.random.fold_in(k_pi, 1)  # used by the mixture only; the Gaussian streams are unchanged
         # Critic: bootstrap on target-policy samples at the next state.
         a_next = sample(k_boot, policy(state.target_actor, batch.next_obs), (cfg.num_bootstrap_samples,))
         if tanh_link or cfg.bootstrap_actions == "executed":  # V(s') = E_a' min_i Q'_i(s', link(a')): as executed
@@ -232,26 +274,15 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
                                                          target)
 
-        # Policy: the WPO surrogate on the Fisher-adapted Gaussian plus the decoupled KL penalty.
+        # Policy: the WPO loss on the Fisher-adapted policy plus the decoupled KL to the target policy.
         anchor = policy(state.target_actor, batch.obs)
-
-        def policy_loss_fn(p):
-            dist = policy(p, batch.obs)
-            q_fn = critic_q_fn(qnet, critic, cfg.policy_critic)
-            if tanh_link:  # the flow on the latent u; every executed tanh(u) lies inside the box
-                samples = sample_actions(k_pi, dist, batch.obs, tanh_q_fn(q_fn), cfg.num_samples)
-            else:
-                q_fn = executed_q_fn(q_fn) if cfg.off_box == "executed" else q_fn
-                samples = sample_actions(k_pi, dist, batch.obs, q_fn, cfg.num_samples)
-                samples = samples._replace(dq_da=box_pull(samples.dq_da, samples.actions, cfg.box_pull))
-            wpo = wpo_surrogate(fisher_adapted(dist, k_fisher), samples, squash=cfg.squash)
-            penalty, _, kl_aux = decoupled_kl_loss(dist, anchor, state.duals, kl_cfg)
-            return wpo + penalty, (wpo, kl_aux, samples, dist)
-
-        (loss, (wpo, kl_aux, samples, old_dist)), grads = jax.value_and_grad(
-            policy_loss_fn, has_aux=True)(state.actor)
+        q_fn = critic_q_fn(qnet, critic, cfg.policy_critic)
+        (loss, (stats, samples, old_dist)), grads = jax.value_and_grad(
+            lambda p: actor_loss(p, k_pi, batch.obs, policy=policy, q_fn=q_fn, anchor=anchor, duals=state.duals,
+                                 cfg=cfg), has_aux=True)(state.actor)
         updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
         actor_params = optax.apply_updates(state.actor, updates)
+        kl_aux = stats.kl
         duals, dual_opt = dual_ascent_update(state.duals, state.dual_opt, kl_aux.kl_mean, kl_aux.kl_std, kl_cfg)
 
         step = state.step + 1
@@ -263,7 +294,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         mode = policy_mode(old_dist)
         mode = jnp.tanh(mode) if tanh_link else mode  # the clip link reports the mean unclipped
         metrics = {
-            "losses/critic_loss": critic_loss, "losses/policy_loss": loss, "losses/wpo_surrogate": wpo,
+            "losses/critic_loss": critic_loss, "losses/policy_loss": loss, "losses/wpo_surrogate": stats.surrogate,
             "losses/q_mean": jnp.mean(q), "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
             "policy/kl_mean": jnp.sum(kl_aux.kl_mean), "policy/kl_std": jnp.sum(kl_aux.kl_std),
             "policy/alpha_mean": jnp.mean(kl_aux.alpha_mean), "policy/alpha_std": jnp.mean(kl_aux.alpha_std),

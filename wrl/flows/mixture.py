@@ -117,13 +117,10 @@ def _direction(method: str, params: dict, key: jax.Array, cfg: MixtureFlowConfig
     """The ascent direction of one method at theta (see the module docstring)."""
     obs = jnp.zeros((1, 1))  # one dummy state
     policy_fn = _policy_fn(cfg.min_std)
-    if method == "wpo":
-        direction, _ = natural_wpo_direction(
-            params, key, obs, policy_fn=policy_fn, q_fn=_q_fn, num_samples=cfg.samples,
-            preconditioner="fisher", damping=cfg.damping,
-        )
-        return direction
     samples = sample_actions(key, policy_fn(params, obs), obs, _q_fn, cfg.samples)
+    if method == "wpo":
+        return natural_wpo_direction(params, obs, samples, policy_fn=policy_fn, preconditioner="fisher",
+                                     damping=cfg.damping)
     scores = score_vectors(params, obs, samples.actions, policy_fn=policy_fn)
     advantage = samples.q - jnp.mean(samples.q)
     grad = jax.tree.map(lambda g: jnp.tensordot(advantage, g, axes=([0, 1], [0, 1])) / advantage.size, scores)

@@ -12,22 +12,25 @@ methods; each method then contributes only its *projection* back to a representa
 (:mod:`wrl.projections`).
 
 - :func:`critic_q_fn`: Q(s, a) of a critic ensemble under a member reduction (first / mean / min);
-- :func:`executed_q_fn`: Q(s, clip(a)), the value of the action the environment executes;
 - :func:`action_value_gradients` and :func:`sample_actions`: Q and v = grad_a Q at actions, held constant;
-- :func:`squash_action_gradient`, :func:`box_pull`: transforms of the velocity field;
+- :class:`VelocityTransform`: velocity samples in, velocity samples out, composed by :func:`chain` (as
+  Optax composes gradient transformations): the links :func:`executed_action` (the field of Q(s, clip(a)))
+  and :func:`tanh_link` (of Q(s, tanh(u))), the :func:`box_pull` back into the action box and the
+  :func:`squash` of large gradients;
 - :func:`transport_step`, :func:`heat_step`, :func:`langevin_step`: the Lie-Trotter split of one flow step
   (transport a -> a + eta v, then heat a -> a + sqrt(2 tau eta) xi).
 
 Shapes: observations carry a leading batch axis B (any pytree); actions are (N, B, D) for N samples per
 state; ``q_fn(obs, action) -> Q`` maps (B, ...) observations and (B, D) actions to (B,) values with no
 coupling between rows. Critics are evaluated at the *unclipped* action, so grad_a Q is never silently zero
-outside the action box (clipping is the acting code's job, never the critic's).
+outside the action box (clipping is the acting code's job, never the critic's, unless the
+:func:`executed_action` link asks for the field of the executed action).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import flax.linen as nn
 import jax
@@ -49,7 +52,8 @@ Squash = Literal["identity", "cbrt"]
 class VelocitySamples(NamedTuple):
     """Actions and the critic at them, all held constant (stop-gradient).
 
-    actions: (N, B, D) unclipped actions a_n at states s_b; q: (N, B) Q(s_b, a_n); dq_da: (N, B, D) grad_a Q.
+    actions: (N, B, D) unclipped actions a_n at states s_b; q: (N, B) Q(s_b, a_n); dq_da: (N, B, D) the
+    velocity v(s_b, a_n): grad_a Q as evaluated, or as a :class:`VelocityTransform` made it.
     """
 
     actions: Array
@@ -72,30 +76,6 @@ def critic_q_fn(qnet: nn.Module, critic_params: Any, reduction: Reduction) -> QF
     if reduction == "min":
         return lambda obs, action: ensemble_apply(qnet, critic_params, obs, action).min(0)
     raise ConfigError(f"unknown critic reduction {reduction!r}; use 'first', 'mean' or 'min'")
-
-
-def executed_q_fn(q_fn: QFn, low: float = -1.0, high: float = 1.0) -> QFn:
-    """The value of the action the environment executes: Q_exec(s, a) = Q(s, clip(a, low, high)).
-
-    Its velocity field is grad_a Q_exec(s, a) = 1[low < a < high] * (grad_a Q)(s, clip(a)) elementwise: the
-    critic's gradient at the executed action for coordinates inside the box, zero for coordinates outside,
-    since moving such a coordinate further out (or back towards the edge) changes nothing the environment
-    sees. This is the exact Wasserstein gradient of the return the policy earns, E_a Q(s, clip(a)); the raw
-    critic gradient at an unclipped sample is instead an extrapolation from data the critic never saw.
-    """
-    return lambda obs, action: q_fn(obs, jnp.clip(action, low, high))
-
-
-def tanh_q_fn(q_fn: QFn) -> QFn:
-    """The value of a latent sample under the tanh link: Q_tanh(s, u) = Q(s, tanh(u)).
-
-    The policy draws u (unbounded) and the environment executes a = tanh(u), which always lies inside the
-    open box (-1, 1)^D. The flow then runs on the measure of u, with the velocity field
-    grad_u Q_tanh(s, u) = (1 - tanh(u)^2) * (grad_a Q)(s, tanh(u)) elementwise: the critic is differentiated
-    only at actions inside the box (where its data is), and the field fades as a coordinate saturates instead
-    of pointing outwards without end.
-    """
-    return lambda obs, latent: q_fn(obs, jnp.tanh(latent))
 
 
 def action_value_gradients(q_fn: QFn, obs: Obs, actions: Array) -> tuple[Array, Array]:
@@ -130,16 +110,75 @@ def sample_actions(key: PRNGKey, dist: Any, obs: Obs, q_fn: QFn, num_samples: in
     return velocity_at(q_fn, obs, sample(key, jax.lax.stop_gradient(dist), (num_samples,)))
 
 
-def squash_action_gradient(dq_da: Array, squash: Squash = "identity") -> Array:
-    """v = dq_da ("identity") or v = cbrt(dq_da) elementwise ("cbrt"), damping large critic gradients."""
-    if squash == "identity":
-        return dq_da
-    if squash == "cbrt":
-        return jnp.cbrt(dq_da)
-    raise ConfigError(f"unknown squash {squash!r}; use 'identity' or 'cbrt'")
+class VelocityTransform(Protocol):
+    """A transform of the velocity field at sampled actions: ``transform(samples, q_fn, obs) -> samples``.
+
+    One signature for every transform (as every Optax gradient transformation has one): the velocity
+    samples v(s_b, a_nb) at the actions in ``samples``, the critic ``q_fn`` they came from and the states
+    ``obs``. Most transforms act on the samples alone; a *link* (:func:`executed_action`, :func:`tanh_link`)
+    replaces the field by that of the value the environment actually earns, evaluating ``q_fn`` anew at
+    the same actions, so it comes first in a :func:`chain`. Actions never change; Q and grad_a Q stay
+    constant (stop-gradient).
+    """
+
+    def __call__(self, samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples: ...
 
 
-def box_pull(dq_da: Array, actions: Array, weight: float, low: float = -1.0, high: float = 1.0) -> Array:
+def identity() -> VelocityTransform:
+    """v -> v: the critic's own field grad_a Q(s, a) at the sampled actions."""
+
+    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
+        return samples
+
+    return transform
+
+
+def chain(*transforms: VelocityTransform) -> VelocityTransform:
+    """The composition T_k o ... o T_1 of ``transforms`` (applied left to right), itself a transform."""
+
+    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
+        for t in transforms:
+            samples = t(samples, q_fn, obs)
+        return samples
+
+    return transform
+
+
+def executed_action(low: float = -1.0, high: float = 1.0) -> VelocityTransform:
+    """The field of the value of the action the environment executes: Q_exec(s, a) = Q(s, clip(a, low, high)).
+
+    Its velocity field is grad_a Q_exec(s, a) = 1[low < a < high] * (grad_a Q)(s, clip(a)) elementwise: the
+    critic's gradient at the executed action for coordinates inside the box, zero for coordinates outside,
+    since moving such a coordinate further out (or back towards the edge) changes nothing the environment
+    sees. This is the exact Wasserstein gradient of the return the policy earns, E_a Q(s, clip(a)); the raw
+    critic gradient at an unclipped sample is instead an extrapolation from data the critic never saw.
+    A link: Q and grad_a Q are those of Q_exec at the same (unclipped) actions, evaluated anew.
+    """
+
+    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
+        return velocity_at(lambda o, a: q_fn(o, jnp.clip(a, low, high)), obs, samples.actions)
+
+    return transform
+
+
+def tanh_link() -> VelocityTransform:
+    """The field of the value of a latent sample under the tanh link: Q_tanh(s, u) = Q(s, tanh(u)).
+
+    The policy draws u (unbounded) and the environment executes a = tanh(u), which always lies inside the
+    open box (-1, 1)^D. The flow then runs on the measure of u, with the velocity field
+    grad_u Q_tanh(s, u) = (1 - tanh(u)^2) * (grad_a Q)(s, tanh(u)) elementwise: the critic is differentiated
+    only at actions inside the box (where its data is), and the field fades as a coordinate saturates instead
+    of pointing outwards without end. A link: Q and grad_u Q are those of Q_tanh at the same latent samples,
+    evaluated anew.
+    """
+
+    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
+        return velocity_at(lambda o, u: q_fn(o, jnp.tanh(u)), obs, samples.actions)
+
+    return transform
+
+
+def box_pull(weight: float, low: float = -1.0, high: float = 1.0) -> VelocityTransform:
     """v = grad_a Q - w * rms(grad_a Q) * (a - clip(a, low, high)): the velocity field of the penalised value
 
         Q(s, a) - (w rms / 2) * dist(a, [low, high]^D)^2,
@@ -148,12 +187,28 @@ def box_pull(dq_da: Array, actions: Array, weight: float, low: float = -1.0, hig
     ever executes clip(a), so outside the box the critic's gradient is an extrapolation from data on the
     boundary; left alone it can push the policy mean ever further out. ``rms`` is the root-mean-square of
     grad_a Q over the batch (held constant), so ``weight`` is scale-free: at distance 1/w outside the box
-    the pull matches a typical critic gradient.
+    the pull matches a typical critic gradient. ``weight = 0`` is the identity.
     """
-    if weight == 0:
-        return dq_da
-    scale = jax.lax.stop_gradient(jnp.sqrt(jnp.mean(jnp.square(dq_da))))
-    return dq_da - weight * scale * (actions - jnp.clip(actions, low, high))
+
+    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
+        if weight == 0:
+            return samples
+        dq_da, actions = samples.dq_da, samples.actions
+        scale = jax.lax.stop_gradient(jnp.sqrt(jnp.mean(jnp.square(dq_da))))
+        return samples._replace(dq_da=dq_da - weight * scale * (actions - jnp.clip(actions, low, high)))
+
+    return transform
+
+
+def squash(kind: Squash = "identity") -> VelocityTransform:
+    """v = grad_a Q ("identity") or v = cbrt(grad_a Q) elementwise ("cbrt"), damping large critic gradients."""
+    if kind not in ("identity", "cbrt"):
+        raise ConfigError(f"unknown squash {kind!r}; use 'identity' or 'cbrt'")
+
+    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
+        return samples if kind == "identity" else samples._replace(dq_da=jnp.cbrt(samples.dq_da))
+
+    return transform
 
 
 def transport_step(actions: Array, velocity: Array, eta: float | Array) -> Array:

@@ -6,17 +6,21 @@ The Wasserstein gradient of the return at pi(.|s) is the velocity field grad_a Q
     Delta theta = F(theta)^-1 E_s E_{a~pi_theta(.|s)}[ grad_theta grad_a log pi_theta(a|s) . grad_a Q(s, a) ]
 
 with F the Fisher information of pi_theta. This module holds the surrogate whose gradient is that
-direction (:func:`wpo_surrogate`, the paper's central equation) and the inverse Fisher in the
+direction (:func:`wpo_surrogate`, the paper's central equation), the inverse Fisher in the
 distribution's own parameters, applied as a gradient rescaling that leaves forward values unchanged:
 closed form for a diagonal Gaussian (:func:`natural_gradient_adaptor`), Monte Carlo per state for any
-family (:func:`output_fisher_adaptor`). Parameter-space preconditioners are in
-:mod:`wrl.projections.preconditioners`, the KL trust region in :mod:`wrl.projections.kl`.
+family (:func:`output_fisher_adaptor`), and the one WPO policy loss that assembles them with the KL trust
+region (:func:`wpo_policy_loss`, what the agent, the toy and the tests use). The velocity comes in as
+:class:`~wrl.flows.velocity.VelocitySamples`, already transformed (squash, box pull, link: see
+:mod:`wrl.flows.velocity`). Parameter-space preconditioners are in :mod:`wrl.projections.preconditioners`,
+the KL trust region in :mod:`wrl.projections.kl`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -25,7 +29,8 @@ import jax.numpy as jnp
 from wrl.distributions.base import log_prob, sample
 from wrl.distributions.gaussian import DiagGaussian
 from wrl.errors import ConfigError
-from wrl.flows.velocity import PolicyFn, QFn, Squash, VelocitySamples, sample_actions, squash_action_gradient
+from wrl.flows.velocity import VelocitySamples
+from wrl.projections.kl import KLAux, KLConfig, KLDuals, decoupled_kl_loss
 
 Array = jax.Array
 PRNGKey = jax.Array
@@ -35,13 +40,23 @@ Obs = Any
 _EPS = 1e-8
 
 
-class WPOAux(NamedTuple):
-    """Diagnostics of one WPO policy loss (means over samples and states)."""
+Adaptor = Callable[[Any], Any]
 
+
+class WPOStats(NamedTuple):
+    """Diagnostics of one WPO policy loss (means over samples and states, constants)."""
+
+    surrogate: Array
+    """The value of :func:`wpo_surrogate` (its gradient is what matters)."""
+    kl_penalty: Array
+    """The decoupled KL penalty added to the surrogate (zero without an anchor)."""
+    kl: KLAux | None
+    """Batch-mean decoupled KLs and the weights used; None without an anchor."""
     q_mean: Array
     q_min: Array
     q_max: Array
-    dq_da_norm: Array
+    velocity_norm: Array
+    """E |v(s, a)| of the velocity the loss was given."""
 
 
 def sample_weights(num_samples: int, batch: int, mask: Array | None, dtype: Any) -> Array:
@@ -74,6 +89,11 @@ def natural_gradient_adaptor(dist: DiagGaussian) -> DiagGaussian:
     i.e. the mean moves like a deterministic policy gradient evaluated at sampled actions, and
     neither term blows up as 1/sigma^2 when the policy sharpens.
     """
+    if not isinstance(dist, DiagGaussian):
+        raise ConfigError(
+            f"the natural-gradient adaptor needs a DiagGaussian policy, got {type(dist).__name__}; "
+            "use output_fisher_adaptor, or no adaptor and precondition with natural_wpo_direction"
+        )
     var = jnp.square(dist.std)
     return DiagGaussian(mean=_rescale_gradient(dist.mean, var), std=_rescale_gradient(dist.std, 0.5 * var))
 
@@ -114,71 +134,64 @@ def output_fisher_adaptor(dist: Any, key: PRNGKey, num_samples: int = 256, dampi
     return unflatten(adapted)
 
 
-def wpo_surrogate(
-    dist: Any,
-    samples: VelocitySamples,
-    *,
-    squash: Squash = "identity",
-    mask: Array | None = None,
-) -> Array:
-    """Surrogate L(theta) = -E_s E_{a~pi}[ grad_a log pi_theta(a|s) . stopgrad(g(s, a)) ], g = squash(dQ/da).
+def wpo_surrogate(dist: Any, samples: VelocitySamples, *, mask: Array | None = None) -> Array:
+    """Surrogate L(theta) = -E_s E_{a~pi}[ grad_a log pi_theta(a|s) . stopgrad(v(s, a)) ], v = ``samples.dq_da``.
 
-    Its gradient is grad_theta L = -E[ grad_theta grad_a log pi_theta(a|s) . g(s, a) ] (actions and g are
+    Its gradient is grad_theta L = -E[ grad_theta grad_a log pi_theta(a|s) . v(s, a) ] (actions and v are
     constants), the negative of the (unpreconditioned) WPO direction; the expectation is the sample mean
     over the N actions per state and the ``mask``-weighted mean over states. Any distribution whose
     registered ``log_prob`` is differentiable in the action and the parameters works.
     """
     actions = jax.lax.stop_gradient(samples.actions)
-    g = jax.lax.stop_gradient(squash_action_gradient(samples.dq_da, squash))
+    v = jax.lax.stop_gradient(samples.dq_da)
     grad_log_pi = jax.grad(lambda a: jnp.sum(log_prob(dist, a)))(actions)  # (N, B, D), depends on theta
-    inner = jnp.sum(grad_log_pi * g, axis=-1)  # (N, B)
+    inner = jnp.sum(grad_log_pi * v, axis=-1)  # (N, B)
     n, b = inner.shape
     w = sample_weights(n, b, mask, inner.dtype)
     return -jnp.sum(w * inner)
 
 
 def wpo_policy_loss(
-    params: Params,
-    key: PRNGKey,
-    obs: Obs,
+    dist: Any,
+    samples: VelocitySamples,
     *,
-    policy_fn: PolicyFn,
-    q_fn: QFn,
-    num_samples: int,
-    adaptor: bool = True,
-    squash: Squash = "identity",
+    adaptor: Adaptor | None = None,
+    anchor: Any | None = None,
+    duals: KLDuals | None = None,
+    kl_config: KLConfig | None = None,
     mask: Array | None = None,
-) -> tuple[Array, WPOAux]:
-    """WPO policy loss: L(theta) = -E_s E_{a~pi_theta}[ grad_a log pi_theta(a|s) . stopgrad(g(s, a)) ].
+) -> tuple[Array, WPOStats]:
+    """The WPO policy loss: the surrogate on the Fisher-adapted policy plus the decoupled KL penalty,
 
-    Steps: dist = policy_fn(params, obs); a_n ~ dist (N per state, fresh ``key``, unclipped, held
-    constant); g = squash(grad_a Q(s, a_n)) from ``q_fn`` under stop-gradient; L as above with
-    grad_a log pi by autodiff. Sign: grad_theta L = -E[grad_theta grad_a log pi . g], so *minimising*
-    L follows the WPO ascent direction on the return.
+        L(theta) = -E_s E_{a~pi}[ grad_a log A(pi_theta)(a|s) . stopgrad(v(s, a)) ]
+                   + sum_d [ alpha_mean_d E_s KL_mean_d(pi_anchor, pi_theta) + alpha_std_d E_s KL_std_d ],
 
-    ``adaptor=True`` (diagonal Gaussian only) applies :func:`natural_gradient_adaptor` to the
-    distribution inside the loss, so the gradient reaching (mu, sigma) is -(d_mu, d_sigma) with
-    d_mu = E[g], d_sigma = E[((a-mu)/sigma) g]. Use ``adaptor=False`` for other families and
-    precondition with :func:`natural_wpo_direction` instead.
+    with ``dist`` = pi_theta(.|s) (a function of theta), ``samples`` the actions drawn from it and the velocity
+    v at them (constants: see :mod:`wrl.flows.velocity`), A the ``adaptor`` (identity in the forward pass,
+    the inverse Fisher on the gradient: :func:`natural_gradient_adaptor` or a partial of
+    :func:`output_fisher_adaptor`; None: no preconditioning) and the KL terms of
+    :func:`wrl.projections.kl.decoupled_kl_loss` towards ``anchor`` (the target policy; None: no trust region)
+    under ``duals`` and ``kl_config``. Sign: minimising L follows the WPO ascent direction on the return;
+    with the Gaussian adaptor the gradient reaching (mu, sigma) is -(d_mu, d_sigma), d_mu = E[v],
+    d_sigma = E[((a - mu)/sigma) v], plus the KL terms'.
 
-    Returns (loss, :class:`WPOAux`).
+    Returns (loss, :class:`WPOStats`).
     """
-    dist = policy_fn(params, obs)
-    if adaptor and not isinstance(dist, DiagGaussian):
-        raise ConfigError(
-            f"the natural-gradient adaptor needs a DiagGaussian policy, got {type(dist).__name__}; "
-            "pass adaptor=False and precondition with natural_wpo_direction"
-        )
-    samples = sample_actions(key, dist, obs, q_fn, num_samples)
-    if adaptor:
-        dist = natural_gradient_adaptor(dist)
-    loss = wpo_surrogate(dist, samples, squash=squash, mask=mask)
-    aux = WPOAux(
+    surrogate = wpo_surrogate(dist if adaptor is None else adaptor(dist), samples, mask=mask)
+    if anchor is None:
+        loss, penalty, kl_aux = surrogate, jnp.zeros((), surrogate.dtype), None
+    else:
+        if duals is None or kl_config is None:
+            raise ConfigError("the KL trust region needs duals and a kl_config with its anchor")
+        penalty, _, kl_aux = decoupled_kl_loss(dist, anchor, duals, kl_config, mask)
+        loss = surrogate + penalty
+    stats = WPOStats(
+        surrogate=surrogate,
+        kl_penalty=penalty,
+        kl=kl_aux,
         q_mean=jnp.mean(samples.q),
         q_min=jnp.min(samples.q),
         q_max=jnp.max(samples.q),
-        dq_da_norm=jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
+        velocity_norm=jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
     )
-    return loss, aux
-
-
+    return loss, jax.lax.stop_gradient(stats)

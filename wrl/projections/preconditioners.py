@@ -1,8 +1,9 @@
 """Parameter-space Fisher preconditioning of the WPO direction, for any distribution with a log-prob.
 
 The unpreconditioned direction E[grad_theta grad_a log pi . v] is exact by autodiff (a mixed second
-derivative); F^-1 is a damped empirical Fisher where the parameter count is small, or a per-group
-(per-leaf) or per-parameter diagonal rescaling where it is not.
+derivative) of :func:`wrl.projections.fisher.wpo_policy_loss` at given velocity samples; F^-1 is a damped
+empirical Fisher where the parameter count is small, or a per-group (per-leaf) or per-parameter diagonal
+rescaling where it is not.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from jax.flatten_util import ravel_pytree
 
 from wrl.distributions.base import log_prob
 from wrl.errors import ConfigError
-from wrl.flows.velocity import PolicyFn, QFn, Squash, VelocitySamples, sample_actions
-from wrl.projections.fisher import sample_weights, wpo_surrogate
+from wrl.flows.velocity import PolicyFn, VelocitySamples
+from wrl.projections.fisher import sample_weights, wpo_policy_loss
 
 Array = jax.Array
 PRNGKey = jax.Array
@@ -27,26 +28,23 @@ Preconditioner = Literal["none", "fisher", "group", "diagonal"]
 
 def wpo_direction(
     params: Params,
-    key: PRNGKey,
     obs: Obs,
+    samples: VelocitySamples,
     *,
     policy_fn: PolicyFn,
-    q_fn: QFn,
-    num_samples: int,
-    squash: Squash = "identity",
     mask: Array | None = None,
-) -> tuple[Params, VelocitySamples]:
+) -> Params:
     """The unpreconditioned WPO ascent direction for any distribution with a differentiable log-prob:
 
-        d(theta) = E_s E_{a~pi}[ grad_theta ( grad_a log pi_theta(a|s) . stopgrad(g(s, a)) ) ]
+        d(theta) = E_s E_{a~pi}[ grad_theta ( grad_a log pi_theta(a|s) . stopgrad(v(s, a)) ) ]
 
-    computed exactly by differentiating the autodiff action-gradient of log pi in theta (a mixed second
-    derivative). Equals -grad_theta of :func:`wpo_surrogate`. Returns (d as a params pytree, samples).
+    at the actions and velocity of ``samples`` (drawn from ``policy_fn(params, obs)``), computed exactly by
+    differentiating the autodiff action-gradient of log pi in theta (a mixed second derivative): -grad_theta
+    of :func:`wrl.projections.fisher.wpo_policy_loss` without adaptor or trust region. Returns d as a params
+    pytree.
     """
-    dist = policy_fn(params, obs)
-    samples = sample_actions(key, dist, obs, q_fn, num_samples)
-    grads = jax.grad(lambda p: wpo_surrogate(policy_fn(p, obs), samples, squash=squash, mask=mask))(params)
-    return jax.tree.map(jnp.negative, grads), samples
+    grads = jax.grad(lambda p: wpo_policy_loss(policy_fn(p, obs), samples, mask=mask)[0])(params)
+    return jax.tree.map(jnp.negative, grads)
 
 
 def score_vectors(params: Params, obs: Obs, actions: Array, *, policy_fn: PolicyFn) -> Params:
@@ -128,36 +126,29 @@ def group_fisher_rescale(
 
 def natural_wpo_direction(
     params: Params,
-    key: PRNGKey,
     obs: Obs,
+    samples: VelocitySamples,
     *,
     policy_fn: PolicyFn,
-    q_fn: QFn,
-    num_samples: int,
     preconditioner: Preconditioner = "fisher",
     damping: float = 1e-3,
-    squash: Squash = "identity",
     mask: Array | None = None,
-) -> tuple[Params, VelocitySamples]:
-    """Preconditioned WPO ascent direction Delta theta ~ F^-1 E[grad_theta grad_a log pi . g].
+) -> Params:
+    """Preconditioned WPO ascent direction Delta theta ~ F^-1 E[grad_theta grad_a log pi . v] at ``samples``.
 
     ``preconditioner``: 'fisher' (damped empirical Fisher over the same samples, small parameter
     counts), 'group' (one Fisher scalar per parameter group), 'diagonal' (per-parameter Fisher) or
     'none'. Apply as theta <- theta + lr * direction (it is an ascent direction, not a loss gradient).
     """
-    direction, samples = wpo_direction(
-        params, key, obs, policy_fn=policy_fn, q_fn=q_fn, num_samples=num_samples, squash=squash, mask=mask
-    )
+    if preconditioner not in ("none", "fisher", "group", "diagonal"):
+        raise ConfigError(
+            f"unknown preconditioner {preconditioner!r}; use 'fisher', 'group', 'diagonal' or 'none'"
+        )
+    direction = wpo_direction(params, obs, samples, policy_fn=policy_fn, mask=mask)
     if preconditioner == "none":
-        return direction, samples
+        return direction
     scores = score_vectors(params, obs, samples.actions, policy_fn=policy_fn)
     if preconditioner == "fisher":
-        return empirical_fisher_solve(direction, scores, damping=damping, mask=mask), samples
-    if preconditioner in ("group", "diagonal"):
-        out = group_fisher_rescale(
-            direction, scores, damping=damping, per_element=preconditioner == "diagonal", mask=mask
-        )
-        return out, samples
-    raise ConfigError(
-        f"unknown preconditioner {preconditioner!r}; use 'fisher', 'group', 'diagonal' or 'none'"
-    )
+        return empirical_fisher_solve(direction, scores, damping=damping, mask=mask)
+    return group_fisher_rescale(direction, scores, damping=damping, per_element=preconditioner == "diagonal",
+                                mask=mask)
