@@ -261,6 +261,19 @@ def test_divergence_guard_stops_and_keeps_the_last_finite_checkpoint(tmp_path, c
     assert np.all(np.isfinite(np.asarray(policy(np.zeros((4, 3), np.float32)))))
 
 
+def test_divergence_before_the_first_checkpoint_does_not_offer_a_resume(tmp_path, capsys):
+    """No checkpoint yet: the line says so and does not point to --resume (there is nothing to resume)."""
+    run_dir = tmp_path / "div0"
+    code, err = run_cli(capsys, "train", "--algo", "sac", "--critic-lr", "1e8", "--actor-hidden", "32", "32",
+                        "--critic-hidden", "32", "32", "--total-steps", "1500", "--learning-starts", "200",
+                        "--checkpoint-every", "100000", "--log-every", "100", "--eval-every", "1000",
+                        "--eval-episodes", "1", "--buffer-size", "5000", "--batch-size", "64", "--run-dir",
+                        str(run_dir), "--no-progress", "--no-tensorboard")
+    assert code == 3, err
+    assert "no checkpoint had been written" in err and "--resume" not in err and len(err.strip().splitlines()) == 1
+    assert not (run_dir / "checkpoint.npz").exists()
+
+
 @pytest.mark.parametrize("algo,utd", [("sac", 2), ("td3", 1)])
 def test_window_metrics_are_the_mean_of_every_update(algo, utd):
     """Metric rows average every update since the last row (TD3's skipped actor updates are counted out)."""
