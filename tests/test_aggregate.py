@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from wrl.bench import aggregate
+from wrl.lab.bench import aggregate
 
 
 def test_iqm_by_hand():
@@ -74,8 +74,8 @@ def test_random_anchors_are_the_documented_measurement():
 
 
 def test_random_returns_are_seeded_and_bad_episode_counts_exit_2():
-    from wrl.bench.random_returns import random_returns
-    from wrl.cli import main
+    from wrl.lab.bench.random_returns import random_returns
+    from wrl.lab.cli import main
 
     a, b = random_returns("gym:Pendulum-v1", 2), random_returns("gym:Pendulum-v1", 2)
     np.testing.assert_array_equal(a, b)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from wrl.cli import main
+from wrl.lab.cli import main
 
 TINY = "--learning-starts 64 --batch-size 32 --actor-hidden 16 --critic-hidden 16"
 
@@ -47,8 +47,8 @@ def test_bad_jobs_is_one_line_and_exit_2(tmp_path, capsys):
 def test_bench_seeds_bound_has_every_core_and_bad_input_exits_2():
     import os
 
-    from wrl.bench.seeds import core_bound
-    from wrl.cli import main
+    from wrl.lab.bench.seeds import core_bound
+    from wrl.lab.cli import main
 
     bound = core_bound(0.5)
     assert sorted(c["core"] for c in bound["per_core"]) == sorted(os.sched_getaffinity(0))
@@ -103,7 +103,7 @@ def test_bench_indirect_speed_reports_the_group_against_one_agent_and_bad_input_
 
 def test_recorded_commands_name_no_path_of_the_machine_that_ran_them():
     """A benchmark's recorded `wrl train` command writes a compilation-cache directory as DIR."""
-    from wrl.bench.common import _portable
+    from wrl.lab.bench.common import _portable
 
     args = ["--seed", "0", "--compile-cache", "/tmp/wrl-cache-x1", "--utd", "1"]
     assert _portable(args) == ["--seed", "0", "--compile-cache", "DIR", "--utd", "1"]

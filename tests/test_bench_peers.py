@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from wrl.bench import peers
 from wrl.errors import ConfigError
+from wrl.lab.bench import peers
 
 
 def _installed(*modules: str) -> bool:

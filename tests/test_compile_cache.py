@@ -7,7 +7,7 @@ import sys
 
 def _train(tmp_path, run: str, cache: str) -> None:
     env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
-    cmd = [sys.executable, "-m", "wrl.cli", "train", "--algo", "td3", "--actor-hidden", "16", "--critic-hidden", "16",
+    cmd = [sys.executable, "-m", "wrl", "train", "--algo", "td3", "--actor-hidden", "16", "--critic-hidden", "16",
            "--total-steps", "120", "--learning-starts", "60", "--eval-every", "120", "--eval-episodes", "1",
            "--buffer-size", "500", "--batch-size", "16", "--run-dir", str(tmp_path / run), "--no-progress",
            "--no-tensorboard", "--compile-cache", cache]

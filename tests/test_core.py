@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wrl.bench.common import parse_variant
 from wrl.critics import bootstrap_value, periodic_copy, polyak, target_update
 from wrl.errors import ConfigError
 from wrl.flows.velocity import action_value_gradients, critic_q_fn
+from wrl.lab.bench.common import parse_variant
 from wrl.networks import QNetwork, ensemble_apply, ensemble_init
 from wrl.projections.kl import KLConfig, init_kl_duals, kl_weights
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import scipy.linalg as sla
 
-from wrl.cli import main as wrl_main
 from wrl.errors import ConfigError
 from wrl.exact import fibres, geodesic, grid, grid_flow, hessian, lqr
+from wrl.lab.cli import main as wrl_main
 
 # (seed, n, m): random stable systems with 2-4 states and 1-2 actions
 RANDOM_SYSTEMS = [(0, 2, 1), (1, 3, 2), (2, 4, 1), (3, 3, 2)]

@@ -1,6 +1,6 @@
 """Crash safety of run directories: signals, a second writer, cut metrics files, failed writes, groups, suites.
 
-Every fault is injected into a real `wrl` process (the injector of :mod:`wrl.bench.faults` sends the signal or
+Every fault is injected into a real `wrl` process (the injector of :mod:`wrl.lab.bench.faults` sends the signal or
 fails the write at a precise moment); the run is then resumed to its end and compared with one never
 interrupted: the same metric rows and the same final checkpoint, array for array.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from wrl import runs
-from wrl.bench.faults import injector_command
+from wrl.lab.bench.faults import injector_command
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def env(tmp_path_factory) -> dict[str, str]:
 def wrl(env: dict[str, str], *args: str, fault: tuple[str, str, int] | None = None, fsize: int | None = None,
         timeout: float = 300) -> subprocess.CompletedProcess:
     """``wrl ARGS`` in a fresh process, with a fault (FAULT, MOMENT, N) or a file-size limit in bytes."""
-    cmd = injector_command(*fault, list(args)) if fault else [sys.executable, "-m", "wrl.cli", *args]
+    cmd = injector_command(*fault, list(args)) if fault else [sys.executable, "-m", "wrl", *args]
     limit = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))) if fsize else None
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=limit)
 
@@ -108,7 +108,7 @@ def test_a_signal_at_any_moment_stops_with_a_checkpoint_and_resume_is_exact(env,
 
 def test_a_second_writer_is_refused_and_the_first_run_is_unchanged(env, reference, tmp_path):
     run = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-m", "wrl.cli", "train", *TRAIN, "--run-dir", str(run)], env=env,
+    first = subprocess.Popen([sys.executable, "-m", "wrl", "train", *TRAIN, "--run-dir", str(run)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while runs.lock_holder(run) is None or not (run / runs.CHECKPOINT).exists():
@@ -204,7 +204,7 @@ def test_a_group_of_seeds_stopped_by_sigterm_resumes_exactly(env, tmp_path):
 
 
 def _fake_checkpoint(path: Path, step: int) -> None:
-    from wrl.training.checkpoint import save_checkpoint
+    from wrl.checkpoint import save_checkpoint
 
     save_checkpoint(path, {"x": np.full(3, step)}, {}, {"host": {"env_steps": step}})
 
@@ -213,7 +213,7 @@ def _fake_checkpoint(path: Path, step: int) -> None:
 def test_a_group_killed_while_committing_its_checkpoints_keeps_them_at_one_step(tmp_path, killed):
     """The seeds' checkpoints move together: a kill between writing them and recording the commit keeps every
     seed at the old step; a kill after the record (some seeds replaced, some not) rolls every seed forward."""
-    from wrl.training.checkpoint import read_meta
+    from wrl.checkpoint import read_meta
 
     dirs = [tmp_path / "seed-0", tmp_path / "seed-1"]
     for d in dirs:
@@ -261,7 +261,7 @@ def test_a_suite_retries_a_killed_run_forwards_sigterm_and_ends_with_the_numbers
     suite, ref_group = suite_reference
     out = tmp_path / "out"
     group = out / "runs" / "td3" / "gym-Pendulum-v1"
-    suite_proc = subprocess.Popen([sys.executable, "-m", "wrl.cli", "bench", "suite", str(suite), "--out", str(out),
+    suite_proc = subprocess.Popen([sys.executable, "-m", "wrl", "bench", "suite", str(suite), "--out", str(out),
                                    "--reps", "10"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for = waiter(suite_proc)
 
@@ -300,7 +300,7 @@ def test_a_run_killed_on_a_ray_cluster_is_retried_and_the_suite_completes_with_t
     try:
         out = tmp_path / "out"
         group = out / "runs" / "td3" / "gym-Pendulum-v1"
-        suite_proc = subprocess.Popen([sys.executable, "-m", "wrl.cli", "bench", "suite", str(suite), "--out", str(out),
+        suite_proc = subprocess.Popen([sys.executable, "-m", "wrl", "bench", "suite", str(suite), "--out", str(out),
                                        "--reps", "10", "--backend", "ray", "--address", "auto"],
                                       env=ray_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         waiter(suite_proc)(lambda: runs.lock_holder(group) and (runs.seed_dir(group, 0) / runs.CHECKPOINT).exists())

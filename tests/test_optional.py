@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from wrl.cli import main
 from wrl.errors import MissingDependencyError, WrlError
+from wrl.lab.cli import main
 from wrl.optional import ensure, install_hint, is_installed, require
 
 
@@ -47,7 +47,7 @@ def test_plot_and_flow_without_matplotlib_exit_2(monkeypatch, tmp_path, capsys):
 
 
 def test_importing_wrl_changes_no_global_state():
-    code = ("import os, sys; import wrl, wrl.plots, wrl.cli, wrl.envs, wrl.training.commands, wrl.bench.suite; "
+    code = ("import os, sys; import wrl, wrl.lab.plots, wrl.lab.cli, wrl.envs, wrl.lab.commands, wrl.lab.bench.suite; "
             "import matplotlib; print(matplotlib.get_backend(), 'MUJOCO_GL' in os.environ, "
             "'matplotlib.pyplot' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
@@ -57,7 +57,7 @@ def test_importing_wrl_changes_no_global_state():
 
 
 def test_figures_select_no_backend(tmp_path):
-    code = ("import matplotlib; from wrl.plots import new_figure; fig = new_figure(figsize=(2, 2)); "
+    code = ("import matplotlib; from wrl.lab.plots import new_figure; fig = new_figure(figsize=(2, 2)); "
             f"fig.subplots().plot([0, 1]); fig.savefig({str(tmp_path / 'f.png')!r}); "
             "import sys; print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
     env = {**os.environ, "MPLBACKEND": "pdf"}

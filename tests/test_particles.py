@@ -98,7 +98,7 @@ def test_gfsd_fixed_point_is_the_target_deconvolved_by_the_kernel(h):
 def test_flow_particles_command(tmp_path):
     import json
 
-    from wrl.cli import main
+    from wrl.lab.cli import main
 
     out = tmp_path / "fp"
     args = ["flow", "particles", "--out", str(out), "--particles", "60", "--iterations", "200", "--record-every",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from wrl.bench import results as R
-from wrl.bench import suite as S
-from wrl.bench.archives import archive_of
-from wrl.cli import configs_from_argv, main
 from wrl.config import to_dict
+from wrl.lab.bench import results as R
+from wrl.lab.bench import suite as S
+from wrl.lab.bench.archives import archive_of
+from wrl.lab.cli import configs_from_argv, main
 
 TINY = """# wrl bench suite docs/suites/tiny.toml --out runs/suite-tiny
 name = "tiny"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from wrl.agents import make_agent
-from wrl.cli import main
+from wrl.lab.cli import main
 from wrl.training.config import TrainConfig
 from wrl.training.step import Transition, compiled_step_fns, init_train_state
 from wrl.training.trainer import agent_config_from, seed_dir, train, train_group

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from wrl.bench import suite as S
-from wrl.cli import configs_from_argv, main
 from wrl.errors import ConfigError
+from wrl.lab.bench import suite as S
+from wrl.lab.cli import configs_from_argv, main
 from wrl.training.trainer import train_group
 
 TINY = """

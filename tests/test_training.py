@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from wrl import CheckpointError
-from wrl.cli import main
-from wrl.training.checkpoint import load_checkpoint, read_meta, save_checkpoint
+from wrl.checkpoint import load_checkpoint, read_meta, save_checkpoint
+from wrl.lab.cli import main
 from wrl.training.config import TrainConfig
 from wrl.training.logger import read_metrics
 from wrl.training.trainer import agent_config_from, train

@@ -11,7 +11,7 @@ import pytest
 from wrl.agents import config_class, make_agent
 from wrl.agents.samplers import make_sampler
 from wrl.agents.wgf_direct import direct_policy_step
-from wrl.cli import main
+from wrl.lab.cli import main
 from wrl.replay import Batch
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from wrl.agents import config_class, make_agent
 from wrl.agents.wgf_indirect import gae, posterior_velocity
-from wrl.cli import main
+from wrl.lab.cli import main
 from wrl.replay import Rollout
 from wrl.training.config import TrainConfig
 from wrl.training.trainer import train

@@ -466,7 +466,7 @@ def test_adaptor_requires_a_gaussian():
 
 @pytest.mark.slow
 def test_flow_mixture_reaches_both_optima(tmp_path, capsys):
-    from wrl.flows import mixture
+    from wrl.lab.flows import mixture
 
     parser = argparse.ArgumentParser()
     mixture.add_arguments(parser)

@@ -91,7 +91,7 @@ def test_acme_preset_is_the_published_configuration_with_the_factor_n():
     import math
 
     from wrl.agents import presets
-    from wrl.cli import configs_from_argv
+    from wrl.lab.cli import configs_from_argv
 
     acme = presets("wpo")["acme"]
     assert acme.agent["num_samples"] == 20 and acme.train["n_step"] == 5 and acme.train["update_every"] == 8
@@ -110,7 +110,7 @@ def test_wpo_defaults_are_n_step_5_with_a_layernorm_critic_and_the_old_ones_one_
     """WPO's defaults since the comparison in docs/wpo.md section 4: n-step 5 and a LayerNorm critic, through
     `wrl train` and the trainer's config; SAC keeps n-step 1 and its plain MLP; the previous defaults are
     `--n-step 1 --no-critic-layer-norm`."""
-    from wrl.cli import configs_from_argv
+    from wrl.lab.cli import configs_from_argv
     from wrl.training.trainer import default_train_config
 
     cfg, agent_cfg = configs_from_argv(["--algo", "wpo"])
@@ -126,7 +126,7 @@ def test_wpo_n_step_default_is_one_on_the_ergodic_objective_whichever_layer_sets
     """WPO's n-step default is 5 on the discounted objective and 1 on the average one
     (docs/benchmarks/lqr_average_wpo.md), whether `--objective average` comes from the command line or a
     `--config` file; an explicit `--n-step` and a preset's n-step win; `wrl train --help` says so."""
-    from wrl.cli import build_parser, configs_from_argv
+    from wrl.lab.cli import build_parser, configs_from_argv
     from wrl.training.trainer import default_train_config
 
     def n_step(*options):
@@ -176,7 +176,7 @@ def test_std_shrinks_at_the_box_edge_with_the_box_pull_and_runs_away_with_the_ra
     --box-pull 0`) it shrinks towards the deterministic corner. The critic is the plain MLP
     (`--no-critic-layer-norm`): the default LayerNorm critic does not fit these values (up to 600) in 1000
     updates (the next test), and this test is about the velocity off the box."""
-    from wrl.bench.box_edge import run_variant, wpo_config
+    from wrl.lab.bench.box_edge import run_variant, wpo_config
 
     nets = ["--actor-hidden", "128", "128", "--critic-hidden", "128", "128", "--no-critic-layer-norm"]
     assert wpo_config([]).box_pull == 1.0 and wpo_config([]).off_box == "extrapolate"  # the defaults
@@ -194,7 +194,7 @@ def test_the_default_layernorm_critic_reaches_the_corner_without_a_runaway_at_a_
     not fitted them after 1000 updates and the means have hardly moved, docs/wpo.md section 4: its features are
     normalised, so only the output layer carries the scale, and Adam moves a weight by about the learning rate
     per update.)"""
-    from wrl.bench.box_edge import run_variant, wpo_config
+    from wrl.lab.bench.box_edge import run_variant, wpo_config
 
     nets = ["--actor-hidden", "128", "128", "--critic-hidden", "128", "128"]
     assert wpo_config([]).critic_layer_norm  # the defaults
@@ -242,7 +242,7 @@ def test_tanh_link_reaches_the_corner_of_the_box_edge_bandit_without_a_runaway()
     does not grow, the executed deterministic action reaches the corner and the stochastic policy's regret is
     small (0.012-0.038 after 1000 updates; the box pull's is 0.145 after 2000, docs/benchmarks/box_edge_tanh.md).
     The plain MLP critic, as in the test above."""
-    from wrl.bench.box_edge import run_variant, wpo_config
+    from wrl.lab.bench.box_edge import run_variant, wpo_config
 
     cfg = wpo_config(["--actor-hidden", "128", "128", "--critic-hidden", "128", "128", "--no-critic-layer-norm",
                       "--action-link", "tanh"])

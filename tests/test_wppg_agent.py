@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from wrl.agents import config_class, make_agent, presets
-from wrl.cli import main
 from wrl.flows.velocity import VelocitySamples
+from wrl.lab.cli import main
 from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
 from wrl.replay import Batch
 
@@ -104,7 +104,7 @@ def test_implicit_policy_noise_size_and_entropy_bonus():
 def test_published_preset_and_explicit_options_win(tmp_path):
     published = presets("wppg")["published"]
     assert published.agent["num_samples"] == 32 and published.agent["eta"] == 0.1
-    from wrl.cli import configs_from_argv
+    from wrl.lab.cli import configs_from_argv
 
     cfg, agent_cfg = configs_from_argv(["--algo", "wppg", "--preset", "published", "--eta", "0.2"])
     assert agent_cfg.num_samples == 32 and agent_cfg.eta == 0.2 and cfg.batch_size == 256

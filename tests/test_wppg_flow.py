@@ -17,9 +17,9 @@ import scipy.stats
 
 from wrl.exact import split_step as ss
 from wrl.exact.lqr import solve_discrete_lyapunov
-from wrl.flows import wppg_toy
 from wrl.flows.velocity import heat_step, langevin_step, transport_step, velocity_at
 from wrl.geometry import gaussian_entropy, gaussian_mixture_entropy_bias, mixture_entropy
+from wrl.lab.flows import wppg as wppg_toy
 
 H2 = np.array([[2.0, 0.6], [0.6, 1.0]])  # SPD, non-diagonal; eigenvalues 1.5 +- sqrt(0.61)
 A_STARS = np.array([[0.3, -0.2], [-0.5, 0.4]])  # a* of two states (B = 2)

@@ -2,7 +2,7 @@
 
 A field is declared with :func:`hp`, e.g. ``lr: float = hp(3e-4, "learning rate", gt=0)``. The same
 metadata validates values (``gt``, ``ge``, ``le``, ``lt``, ``choices``) and, on the command line's side,
-generates ``--lr`` options (``wrl.cli``).
+generates ``--lr`` options (``wrl.lab.cli``).
 """
 
 from __future__ import annotations

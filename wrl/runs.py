@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wrl.atomic import atomic_write, fsync_dir, write_json, writing
+from wrl.checkpoint import read_meta
 from wrl.errors import CheckpointError, RunDirError, WriteError
-from wrl.training.checkpoint import read_meta
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.npz"

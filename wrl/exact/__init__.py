@@ -16,7 +16,7 @@ import importlib
 from typing import Any
 
 # public name -> defining module; imported on first access so that `wrl --help` and the CLI modules
-# (wrl.exact.lqr_cli, wrl.exact.grid_cli) do not pay for importing JAX.
+# (wrl.lab.flows.lqr, wrl.lab.flows.grid) do not pay for importing JAX.
 _EXPORTS: dict[str, str] = {
     "GridFlowResult": "wrl.exact.grid_flow",
     "GridProblem": "wrl.exact.grid",

@@ -26,10 +26,10 @@ from wrl import config as C
 from wrl import runs
 from wrl.agents import check_train_config, config_class, make_agent
 from wrl.atomic import write_json
+from wrl.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.envs import VecEnv, env_factory, env_spec, import_env_modules, make_env
 from wrl.errors import CheckpointError, ConfigError, DivergenceError, Interrupted, RunDirError, WriteError
 from wrl.runs import CHECKPOINT, seed_dir
-from wrl.training.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
 from wrl.training.logger import Logger

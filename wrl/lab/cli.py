@@ -26,11 +26,33 @@ WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS,
 
 # `wrl flow NAME`: each module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
 FLOWS: dict[str, tuple[str, str]] = {
-    "lqr": ("wrl.exact.lqr_cli", "Wasserstein gradient flow of linear-Gaussian policies on ergodic LQR"),
-    "grid": ("wrl.exact.grid_cli", "particle flow on a grid of 1-D states against the exact optimum"),
-    "mixture": ("wrl.flows.mixture", "WPO vs policy gradient vs natural gradient on the paper's 1-D toy"),
-    "wppg": ("wrl.flows.wppg_toy", "WPPG on a one-state bimodal Q: implicit sampler vs tanh-Gaussian"),
-    "particles": ("wrl.flows.particle_toy", "particle WGF estimators (SVGD, Blob, GFSD, GFSF) to a 2-D mixture"),
+    "lqr": ("wrl.lab.flows.lqr", "Wasserstein gradient flow of linear-Gaussian policies on ergodic LQR"),
+    "grid": ("wrl.lab.flows.grid", "particle flow on a grid of 1-D states against the exact optimum"),
+    "mixture": ("wrl.lab.flows.mixture", "WPO vs policy gradient vs natural gradient on the paper's 1-D toy"),
+    "wppg": ("wrl.lab.flows.wppg", "WPPG on a one-state bimodal Q: implicit sampler vs tanh-Gaussian"),
+    "particles": ("wrl.lab.flows.particles", "particle WGF estimators (SVGD, Blob, GFSD, GFSF) to a 2-D mixture"),
+}
+
+# `wrl bench NAME`: each module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+BENCHES: dict[str, tuple[str, str]] = {
+    "throughput": ("wrl.lab.bench.throughput", "steps/s of wrl agents vs SB3/SBX SAC and the update-only ceiling"),
+    "solve": ("wrl.lab.bench.solve", "wall-clock until Pendulum-v1 is solved, wrl SAC vs SBX SAC"),
+    "learning": ("wrl.lab.bench.learning", "learning curves over seeds, written to docs/"),
+    "sweep": ("wrl.lab.bench.sweep", "hyperparameter search with Ray Tune; the best settings as a wrl train file"),
+    "seeds": ("wrl.lab.bench.seeds", "seeds side by side: update FLOP rate vs the cores' bound, wall-clock vs SBX"),
+    "suite": ("wrl.lab.bench.suite", "algorithms x tasks x seeds, resumable, with aggregate statistics (rliable)"),
+    "check-results": ("wrl.lab.bench.results",
+                      "the committed results match their manifest's hashes and their suite files"),
+    "pack-results": ("wrl.lab.bench.pack_results", "a suite's finished groups as a deterministic archive in results/"),
+    "random-returns": ("wrl.lab.bench.random_returns",
+                       "returns of the uniform random policy (normalised-score anchors)"),
+    "box-edge": ("wrl.lab.bench.box_edge",
+                 "WPO's policy std on a bandit whose optimum lies on the edge of the action box"),
+    "indirect-speed": ("wrl.lab.bench.indirect_speed",
+                       "the indirect particle method: M particles vs one agent alone"),
+    "faults": ("wrl.lab.bench.faults",
+               "random faults (signals, kills, cut files, full disks) against runs: what is lost"),
+    "lqr-average": ("wrl.lab.bench.lqr_average", "average-reward agents on ergodic LQR vs the Riccati optimum"),
 }
 
 
@@ -140,7 +162,7 @@ def _train_algo(argv: Sequence[str]) -> str | None:
 def configs_from_argv(options: Sequence[str]) -> tuple:
     """(TrainConfig, agent config) of the command line ``wrl train OPTIONS`` (``options`` without the word
     ``train``), parsed as the command parses it; a bad option exits with status 2 and one line, as there."""
-    from wrl.training.commands import configs_from_args
+    from wrl.lab.commands import configs_from_args
 
     return configs_from_args(build_parser(_train_algo(options)).parse_args(["train", *options]))
 
@@ -193,8 +215,8 @@ def _plot_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from wrl.errors import ConfigError
+    from wrl.lab.plots import find_runs, plot_curves
     from wrl.optional import ensure
-    from wrl.plots import find_runs, plot_curves
 
     ensure("matplotlib", "wrl plot")
 
@@ -226,8 +248,6 @@ def _module_doc(module: str) -> str:
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks, suites, sweeps")
     bsub = p.add_subparsers(dest="bench", parser_class=_Parser, required=True)
-    from wrl.bench import BENCHES
-
     for name, (module, help_text) in BENCHES.items():
         # `wrl bench NAME --help` shows the module's own documentation (file formats, what is measured)
         b = bsub.add_parser(name, help=help_text, description=f"{help_text}\n\n{_module_doc(module)}".strip(),
@@ -274,11 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             enable_compile_cache(args.compile_cache)
         if args.command == "train":
-            from wrl.training.commands import train_command
+            from wrl.lab.commands import train_command
 
             return train_command(args)
         if args.command == "eval":
-            from wrl.training.commands import eval_command
+            from wrl.lab.commands import eval_command
 
             return eval_command(args)
         if args.command == "plot":

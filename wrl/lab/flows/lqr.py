@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import check_positive, prepare_out_dir, save_gif, write_json
-from wrl.plots import new_figure
+from wrl.lab.flows.common import check_positive, prepare_out_dir, save_gif, write_json
+from wrl.lab.plots import new_figure
 
 SYSTEMS = ("default", "scalar", "double_integrator", "random")
 

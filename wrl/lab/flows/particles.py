@@ -26,11 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir, save_gif, write_json
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.geometry.samples import sinkhorn_divergence_sq, w2_assignment_sq
+from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir, save_gif, write_json
+from wrl.lab.plots import new_figure
 from wrl.optional import ensure
-from wrl.plots import new_figure
 
 Array = jax.Array
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wrl.bench.common import SINGLE_THREAD_XLA
+from wrl.lab.bench.common import SINGLE_THREAD_XLA
 from wrl.runs import quick_state
 
 # exit statuses of `wrl train` that a retry cannot change: bad input, divergence, a failed write
@@ -126,7 +126,7 @@ def run_unit(unit: Unit, single_thread: bool, retries: int = 2, stopper: Stopper
     result = UnitResult(unit)
     while True:
         argv = unit.argv()
-        cmd = [sys.executable, "-m", "wrl.cli", "train", "--no-progress", *argv]
+        cmd = [sys.executable, "-m", "wrl", "train", "--no-progress", *argv]
         proc = stopper.start(cmd, env)
         if proc is None:
             result.interrupted = True

@@ -31,8 +31,8 @@ import argparse
 import time
 from typing import Any
 
-from wrl.bench.common import command_line, machine_info, markdown_table, parse_variant, write_report
 from wrl.errors import ConfigError
+from wrl.lab.bench.common import command_line, machine_info, markdown_table, parse_variant, write_report
 
 TASKS = ("edge-convex", "edge-linear", "interior")
 # The six variants of the study in docs/benchmarks/box_edge.md, with the critic of the time (no LayerNorm) pinned,
@@ -69,7 +69,7 @@ def _best_reward(task: str, scale: float, act_dim: int) -> float:
 
 def wpo_config(options: list[str]) -> Any:
     """The WPO agent config of ``wrl train --algo wpo OPTIONS`` (a bad option exits with one line)."""
-    from wrl.cli import configs_from_argv
+    from wrl.lab.cli import configs_from_argv
 
     return configs_from_argv(["--algo", "wpo", *options])[1]
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from wrl import runs
-from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
+from wrl.lab.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_in_process(train_args: list[str], run_dir: Path) -> None:
-    from wrl.cli import configs_from_argv
+    from wrl.lab.cli import configs_from_argv
     from wrl.training.trainer import train
 
     cfg, agent_cfg = configs_from_argv(train_args)

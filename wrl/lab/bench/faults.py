@@ -14,7 +14,7 @@ columns aside) and the same final checkpoint, array for array, is "nothing lost"
   (exit 4), then a resume without it;
 - ``erofs``: a random checkpoint write fails as on a read-only file system (exit 4).
 
-The module is also the injector the trials use: ``python -m wrl.bench.faults inject FAULT MOMENT N -- ARGS``
+The module is also the injector the trials use: ``python -m wrl.lab.bench.faults inject FAULT MOMENT N -- ARGS``
 runs ``wrl ARGS`` with FAULT (SIGTERM, SIGINT, or EROFS) at MOMENT (setup, step, step+save, eval, save) number
 N, at a precise point of the real code path.
 """
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from wrl import runs
-from wrl.bench.common import SINGLE_THREAD_XLA, machine_info, machine_line
+from wrl.lab.bench.common import SINGLE_THREAD_XLA, machine_info, machine_line
 
 KINDS = ("sigterm", "sigint", "kill", "torn", "second-writer", "fsize", "erofs")
 TIMING = {"charts/SPS", "eval/seconds"}
@@ -50,10 +50,10 @@ TIMING = {"charts/SPS", "eval/seconds"}
 
 def inject(fault: str, moment: str, n: int, argv: list[str]) -> int:
     """Run ``wrl ARGV`` in this process with ``fault`` injected at the ``n``-th ``moment`` (see the module)."""
+    import wrl.checkpoint as checkpoint
     import wrl.envs.vector
-    import wrl.training.checkpoint as checkpoint
     import wrl.training.trainer as trainer
-    from wrl.cli import main as wrl_main
+    from wrl.lab.cli import main as wrl_main
 
     def send() -> None:
         os.kill(os.getpid(), getattr(signal, fault))
@@ -100,7 +100,7 @@ def inject(fault: str, moment: str, n: int, argv: list[str]) -> int:
 
 
 def injector_command(fault: str, moment: str, n: int, argv: list[str]) -> list[str]:
-    return [sys.executable, "-m", "wrl.bench.faults", "inject", fault, moment, str(n), "--", *argv]
+    return [sys.executable, "-m", "wrl.lab.bench.faults", "inject", fault, moment, str(n), "--", *argv]
 
 
 # --- comparing runs -----------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ class Trial:
         return ["train", *self.train, "--run-dir", str(self.run)]
 
     def plain(self, argv: list[str]) -> list[str]:
-        return [sys.executable, "-m", "wrl.cli", *argv]
+        return [sys.executable, "-m", "wrl", *argv]
 
     def finish(self) -> None:
         for _ in range(5):
@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="wrl-faults-") as tmp:
         env = {**os.environ, "XLA_FLAGS": SINGLE_THREAD_XLA, "WRL_COMPILE_CACHE": str(Path(tmp) / "cache")}
         reference = Path(tmp) / "reference"
-        ref = subprocess.run([sys.executable, "-m", "wrl.cli", "train", *train, "--run-dir", str(reference)],
+        ref = subprocess.run([sys.executable, "-m", "wrl", "train", *train, "--run-dir", str(reference)],
                              capture_output=True, text=True, env=env)
         if ref.returncode != 0:
             raise RuntimeError(f"the reference run failed: {ref.stderr.strip().splitlines()[-1:]}")
@@ -324,7 +324,7 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "inject":
         fault, moment, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
         return inject(fault, moment, n, sys.argv[sys.argv.index("--") + 1:])
-    parser = argparse.ArgumentParser(prog="python -m wrl.bench.faults")
+    parser = argparse.ArgumentParser(prog="python -m wrl.lab.bench.faults")
     add_arguments(parser)
     return run(parser.parse_args())
 

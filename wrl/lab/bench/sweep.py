@@ -71,7 +71,7 @@ def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep file {path} does not exist")
-    from wrl.bench.common import load_toml_dataclass
+    from wrl.lab.bench.common import load_toml_dataclass
 
     return load_toml_dataclass(path, Sweep, "sweep", ("seeds",))
 
@@ -97,7 +97,7 @@ def trial_args(sweep: Sweep, params: dict[str, Any], run_dir: Path) -> list[str]
 
 def score_trial(sweep: Sweep, params: dict[str, Any], run_dir: Path) -> float:
     """Train one trial and return its score (mean over seeds of the final or best return; -inf if diverged)."""
-    from wrl.bench.units import Unit, run_unit
+    from wrl.lab.bench.units import Unit, run_unit
 
     result = run_unit(Unit(run_dir, tuple(trial_args(sweep, params, run_dir))), single_thread=sweep.max_concurrent > 1)
     if not result.ok:

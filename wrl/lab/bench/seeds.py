@@ -28,7 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from wrl.bench.common import (
+from wrl.errors import ConfigError
+from wrl.lab.bench.common import (
     SINGLE_THREAD_XLA,
     command_line,
     machine_info,
@@ -36,8 +37,7 @@ from wrl.bench.common import (
     run_wrl,
     write_report,
 )
-from wrl.bench.throughput import update_ceiling, wrl_throughput
-from wrl.errors import ConfigError
+from wrl.lab.bench.throughput import update_ceiling, wrl_throughput
 
 _MATMUL_CHILD = """
 import json, os, sys, time
@@ -109,7 +109,7 @@ def wrl_experiment(seeds: list[int], env: str, steps: int, warmup: int, compile_
 
 def sbx_experiment(seeds: list[int], env: str, steps: int, warmup: int, parallel: int = 2) -> dict[str, Any]:
     """Process wall-clock of one SBX SAC run per seed, ``parallel`` processes at a time."""
-    from wrl.bench.peers import peer_throughput, require_peer
+    from wrl.lab.bench.peers import peer_throughput, require_peer
 
     require_peer("sbx")
 

@@ -43,7 +43,7 @@ def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: 
     """
     with tempfile.TemporaryDirectory(prefix="wrl-bench-") as tmp:
         run_dir = Path(keep_dir) if keep_dir is not None else Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "wrl.cli", "train", "--run-dir", str(run_dir), "--no-progress",
+        cmd = [sys.executable, "-m", "wrl", "train", "--run-dir", str(run_dir), "--no-progress",
                "--no-tensorboard", *train_args]
         start = time.perf_counter()
         env = dict(os.environ)

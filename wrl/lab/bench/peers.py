@@ -1,6 +1,6 @@
 """Peer libraries for `wrl bench`: Stable-Baselines3 SAC (PyTorch) and SBX SAC (JAX).
 
-Each measurement runs in a fresh Python process (``python -m wrl.bench.peers ...``, one JSON object on
+Each measurement runs in a fresh Python process (``python -m wrl.lab.bench.peers ...``, one JSON object on
 stdout), so that the peers' imports and torch/XLA thread pools never share a process with the wrl
 measurement in the caller. Thread settings are left at the libraries' defaults; the child records
 ``torch.get_num_threads()`` in its result.
@@ -72,7 +72,7 @@ def require_peer(lib: str) -> None:
 
 
 def _run_child(args: list[str], timeout: float | None) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "wrl.bench.peers", *args]
+    cmd = [sys.executable, "-m", "wrl.lab.bench.peers", *args]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -181,7 +181,7 @@ def peer_time_to_solve(
 
 
 # ----------------------------------------------------------------------------------------------------
-# child side (runs inside `python -m wrl.bench.peers`)
+# child side (runs inside `python -m wrl.lab.bench.peers`)
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -348,7 +348,7 @@ def _child_solve(
 
 
 def _child_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m wrl.bench.peers", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m wrl.lab.bench.peers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="task", required=True)
     tp = sub.add_parser("throughput", help="SAC steps/s at UTD 1 after warmup")
     tp.add_argument("--lib", choices=sorted(PEERS), required=True)

@@ -5,7 +5,7 @@ Packs the light files of the groups under ``OUT/runs`` (the ``--out`` of a suite
 no checkpoints, no TensorBoard events) into the deterministic archive ``results/suite_runs/NAME.tar.xz`` and
 records its hashes and ``FILE`` (the suite file whose runs they are) in ``results/MANIFEST.json``, replacing an
 archive of the same name. ``--groups`` keeps some groups only. `wrl bench check-results` then checks them
-(see :mod:`wrl.bench.results`), and suite files may name them in ``reuse``
+(see :mod:`wrl.lab.bench.results`), and suite files may name them in ``reuse``
 (``"LABEL=results/suite_runs/NAME/runs/LABEL"``).
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path, PurePosixPath
 
-from wrl.bench.results import RESULTS, ResultsError, add_archive, light_files
+from wrl.lab.bench.results import RESULTS, ResultsError, add_archive, light_files
 
 
 def select(files: dict[str, bytes], groups: list[str] | None) -> dict[str, bytes]:

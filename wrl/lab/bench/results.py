@@ -18,11 +18,11 @@ there is any, 0 when everything matches:
 * every archive under ``results/`` is in the manifest and every archive of the manifest is there, with its hash;
 * every file inside an archive is in the manifest with its hash, and every file of the manifest is inside;
 * every seed's recorded configuration (``config.json``) is the one its suite file trains today
-  (:func:`wrl.bench.suite.recorded_differences`): a change of defaults that changes what an old suite file means
+  (:func:`wrl.lab.bench.suite.recorded_differences`): a change of defaults that changes what an old suite file means
   (its published numbers would no longer come from its command) shows here, and the suite file must then pin
   the old settings;
 * every ``reuse`` entry of the suite files in ``docs/suites`` is the source of some task, and for every label a
-  suite file reuses, every task has a source that stands for it (:func:`wrl.bench.suite.reusable`).
+  suite file reuses, every task has a source that stands for it (:func:`wrl.lab.bench.suite.reusable`).
 
 `wrl bench pack-results` adds or replaces an archive and its manifest entry.
 """
@@ -34,7 +34,8 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from wrl.bench.archives import (
+from wrl.errors import WrlError
+from wrl.lab.bench.archives import (
     ARCHIVE_SUFFIXES,
     ResultsError,
     Unpacked,
@@ -42,7 +43,6 @@ from wrl.bench.archives import (
     read_archive,
     sha256,
 )
-from wrl.errors import WrlError
 
 RESULTS = "results"
 MANIFEST = "MANIFEST.json"
@@ -138,8 +138,8 @@ def check_hashes(results: Path, manifest: dict[str, Any]) -> tuple[list[str], di
 def check_configs(root: Path, key: str, suite_file: str, files: dict[str, bytes]) -> tuple[list[str], int]:
     """Mismatches between the recorded configurations of one archive's seeds (``files``) and the suite file
     that trains them, one line each, and how many configurations were compared."""
-    from wrl.bench.common import parse_variant
-    from wrl.bench.suite import load_suite, recorded_differences, unit_dir
+    from wrl.lab.bench.common import parse_variant
+    from wrl.lab.bench.suite import load_suite, recorded_differences, unit_dir
 
     where = root / RESULTS / key
     if not (root / suite_file).is_file():
@@ -179,8 +179,8 @@ def check_configs(root: Path, key: str, suite_file: str, files: dict[str, bytes]
 def check_reuse(root: Path, suite_file: Path, sources: Unpacked) -> list[str]:
     """Mismatches of one suite file's ``reuse`` entries: for every label it reuses, every task needs a source
     that stands for it, and every entry must be the source of some task."""
-    from wrl.bench.common import parse_variant
-    from wrl.bench.suite import _slug, load_suite, reusable
+    from wrl.lab.bench.common import parse_variant
+    from wrl.lab.bench.suite import _slug, load_suite, reusable
 
     suite = load_suite(str(suite_file))
     labels = {parse_variant(a)[0]: a for a in suite.algos}
@@ -216,7 +216,7 @@ def check(root: Path) -> tuple[list[str], str]:
         problems += found
         configs += n
     suite_files = sorted((root / SUITES).glob("*.toml"))
-    from wrl.bench.suite import load_suite
+    from wrl.lab.bench.suite import load_suite
 
     reusing = [p for p in suite_files if load_suite(str(p)).reuse]
     with Unpacked() as sources:

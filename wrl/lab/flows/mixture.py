@@ -31,8 +31,8 @@ import numpy as np
 
 from wrl.distributions import GaussianMixture, std_from_raw
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir
 from wrl.flows.velocity import sample_actions
+from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir
 from wrl.projections.preconditioners import empirical_fisher_solve, natural_wpo_direction, score_vectors
 
 INIT_STD = 10.0
@@ -171,7 +171,7 @@ def _density(weights: np.ndarray, means: np.ndarray, stds: np.ndarray, grid: np.
 
 
 def _plot(result: dict, cfg: MixtureFlowConfig, path: Path) -> None:
-    from wrl.plots import new_figure
+    from wrl.lab.plots import new_figure
 
     grid = np.linspace(-15.0, 15.0, 601)
     fig = new_figure(figsize=(13, 8), layout="constrained")

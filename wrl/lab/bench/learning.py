@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from wrl.bench.common import (
+from wrl.errors import ConfigError
+from wrl.lab.bench.common import (
     command_line,
     machine_info,
     machine_line,
@@ -26,7 +27,6 @@ from wrl.bench.common import (
     run_wrl,
     write_json,
 )
-from wrl.errors import ConfigError
 from wrl.optional import ensure
 
 
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report(results: dict[str, Any], out: Path) -> None:
     """Markdown table + PNG of mean +- std over seeds."""
-    from wrl.plots import new_figure
+    from wrl.lab.plots import new_figure
 
     thr = results["threshold"]
     rows = []

@@ -12,7 +12,8 @@ import argparse
 import time
 from typing import Any
 
-from wrl.bench.common import (
+from wrl.errors import ConfigError
+from wrl.lab.bench.common import (
     command_line,
     machine_info,
     machine_line,
@@ -21,7 +22,6 @@ from wrl.bench.common import (
     run_wrl,
     write_json,
 )
-from wrl.errors import ConfigError
 
 WRL_ALGOS = ("sac", "td3", "wpo")
 
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def wrl_throughput(algo: str, env: str, steps: int, warmup: int, extra: list[str] | None = None,
                    single_thread: bool = False, cores: set[int] | None = None) -> dict[str, Any]:
     """steps/s of ``wrl train --algo ALGO`` over the metric rows after learning starts (+1 row to settle);
-    ``single_thread`` and ``cores`` as in :func:`wrl.bench.common.run_wrl`."""
+    ``single_thread`` and ``cores`` as in :func:`wrl.lab.bench.common.run_wrl`."""
     log_every = 500
     s = run_wrl(["--algo", algo, "--env", env, "--total-steps", str(warmup + log_every + steps),
                  "--learning-starts", str(warmup), "--eval-every", "1000000000", "--checkpoint-every",
@@ -61,8 +61,8 @@ def update_ceiling(algo: str, env: str, updates: int = 2000, extra: list[str] | 
     import numpy as np
 
     from wrl.agents import make_agent
-    from wrl.cli import configs_from_argv
     from wrl.envs import env_spec
+    from wrl.lab.cli import configs_from_argv
     from wrl.replay import replay_add
     from wrl.training.step import init_train_state, make_update_only
 
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                                             "warmup": args.warmup, "steps": args.steps}, "runs": {}}
     peers = [p for p in args.peers if p != "none"]
     if peers:
-        from wrl.bench.peers import peer_throughput, require_peer
+        from wrl.lab.bench.peers import peer_throughput, require_peer
 
         for lib in peers:
             require_peer(lib)

@@ -38,8 +38,8 @@ import numpy as np
 import optax
 
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir
 from wrl.flows.velocity import velocity_at
+from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir
 from wrl.networks import MLP
 from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
 
@@ -192,7 +192,7 @@ def simulate(cfg: WPPGToyConfig) -> dict[str, dict[str, Any]]:
 
 
 def _plot(result: dict, cfg: WPPGToyConfig, path: Path) -> None:
-    from wrl.plots import new_figure
+    from wrl.lab.plots import new_figure
 
     colors = {"implicit": "tab:green", "tanh_gaussian": "tab:blue"}
     fig = new_figure(figsize=(12, 4.5), layout="constrained")

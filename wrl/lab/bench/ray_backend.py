@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from wrl.bench.units import Stopper, Unit, UnitResult, run_unit
 from wrl.errors import ConfigError
+from wrl.lab.bench.units import Stopper, Unit, UnitResult, run_unit
 
 
 def _ray() -> Any:

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
+from wrl.lab.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
 
 ZOO_PENDULUM = ["--actor-lr", "1e-3", "--critic-lr", "1e-3", "--alpha-lr", "1e-3", "--learning-starts", "100",
                 "--batch-size", "256", "--buffer-size", "1000000", "--gamma", "0.99", "--utd", "1"]
@@ -44,7 +44,7 @@ def wrl_time_to_solve(seed: int, threshold: float, max_steps: int, compile_cache
 def run(args: argparse.Namespace) -> int:
     peers = [p for p in args.peers if p != "none"]
     if peers:
-        from wrl.bench.peers import peer_time_to_solve, require_peer
+        from wrl.lab.bench.peers import peer_time_to_solve, require_peer
 
         for lib in peers:
             require_peer(lib)

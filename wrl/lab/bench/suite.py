@@ -10,7 +10,7 @@ survives interruptions; a subset of its algorithms or tasks (``--algos``, ``--ta
 directory, in any order, while the budget, seeds and run options must agree. The report (``OUT/report.md``,
 ``report.json``, ``curves.png``, ``profiles.png``) has per-task tables of every seed, learning curves with bands,
 and the aggregate interquartile mean with stratified bootstrap confidence intervals, the probability of
-improvement and performance profiles (:mod:`wrl.bench.aggregate`), and a no-collapse check: every run that ended
+improvement and performance profiles (:mod:`wrl.lab.bench.aggregate`), and a no-collapse check: every run that ended
 below half of its best, and whether it did so with saturated actions or a runaway std (:func:`collapse_check`).
 
 A user suite is a TOML file with the fields of :class:`Suite`::
@@ -30,7 +30,7 @@ another suite, one subdirectory per task as in ``OUT/runs/LABEL``: a group of th
 yet is copied from there when one finished there with the same seeds and, seed by seed, the configuration this
 suite would train (:func:`reusable`); otherwise it trains. A directory inside an archive of results counts as
 one: ``results/suite_runs/NAME/runs/LABEL`` is ``runs/LABEL`` in ``results/suite_runs/NAME.tar.xz`` (the light
-run files kept in the repository, see :mod:`wrl.bench.results`), read from a temporary copy.
+run files kept in the repository, see :mod:`wrl.lab.bench.results`), read from a temporary copy.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ import numpy as np
 from wrl import runs
 from wrl.agents import ALGOS
 from wrl.atomic import write_json
-from wrl.bench.archives import Unpacked
-from wrl.bench.common import (
+from wrl.errors import ConfigError, Interrupted, WrlError
+from wrl.lab.bench.archives import Unpacked
+from wrl.lab.bench.common import (
     command_line,
     load_toml_dataclass,
     machine_info,
@@ -60,8 +61,7 @@ from wrl.bench.common import (
     markdown_table,
     parse_variant,
 )
-from wrl.bench.units import Stopper, Unit, run_unit
-from wrl.errors import ConfigError, Interrupted, WrlError
+from wrl.lab.bench.units import Stopper, Unit, run_unit
 from wrl.optional import ensure
 
 
@@ -186,8 +186,8 @@ def recorded_differences(suite: Suite, spec: str, task: str, seed: int, record: 
     (``spec``, ``task``, ``seed``): one ``field: recorded -> today`` line per difference. Fields added to the
     configurations after the run are not in its record and are not compared; a recorded field that no longer
     exists is a difference."""
-    from wrl.cli import configs_from_argv
     from wrl.config import to_dict
+    from wrl.lab.cli import configs_from_argv
 
     cfg, agent = configs_from_argv(train_args(suite, spec, task, Path("unused"), seed=seed))
     today = json.loads(json.dumps({"config": to_dict(cfg), "agent_config": to_dict(agent)}))
@@ -322,7 +322,7 @@ def run_suite(suite: Suite, out: Path, jobs: int = 1, backend: str = "local", ad
     stopper = Stopper()
     with stopper.handling_signals():
         if backend == "ray":
-            from wrl.bench.ray_backend import run_units_on_ray
+            from wrl.lab.bench.ray_backend import run_units_on_ray
 
             results = run_units_on_ray(units, address=address, jobs=jobs, single_thread=single_thread,
                                        retries=retries, stopper=stopper)
@@ -362,14 +362,14 @@ def collapse_check(task: str, run: dict[str, Any]) -> dict[str, Any]:
     """Whether one run fell, and whether that fall is the off-box collapse.
 
     ``fell``: the final evaluation is below half of the run's best, both measured above a baseline:
-    (final - b) < (best - b) / 2, with b the task's random score where :func:`wrl.bench.aggregate.normalise`
+    (final - b) < (best - b) / 2, with b the task's random score where :func:`wrl.lab.bench.aggregate.normalise`
     knows one (0 for DeepMind Control, the uniform policy's return for the Gymnasium tasks with reference
     scores) and the run's first evaluation otherwise (so that negative returns, e.g. Pendulum's, are read the
     same way). ``collapsed``: it fell with saturated actions (mean |deterministic action| >=
     ``SATURATED_MEAN_ABS``) or a runaway std (>= ``RUNAWAY_STD``) in the last logging window; None where
     the agent logs neither diagnostic (then only ``fell`` is known).
     """
-    from wrl.bench.aggregate import random_score
+    from wrl.lab.bench.aggregate import random_score
 
     final, best = float(run["final"]), float(run["best"])
     baseline = random_score(task)
@@ -413,7 +413,7 @@ def collect(suite: Suite, out: Path, diagnostics: tuple[str, ...] = ()) -> dict[
 def report(suite: Suite, out: Path, reps: int = 2000, diagnostics: tuple[str, ...] = ()) -> dict[str, Any]:
     """Write OUT/report.md, report.json, curves.png and profiles.png from the finished groups; ``diagnostics``
     adds, per task, the last logged value of those metrics for every seed."""
-    from wrl.bench.aggregate import iqm, performance_profiles, summarise
+    from wrl.lab.bench.aggregate import iqm, performance_profiles, summarise
 
     results = collect(suite, out, diagnostics)
     final = {a: {t: [r["final"] for r in runs] for t, runs in tasks.items()} for a, tasks in results.items()}
@@ -470,7 +470,7 @@ def report(suite: Suite, out: Path, reps: int = 2000, diagnostics: tuple[str, ..
     elif stats.get("why_no_aggregate"):
         lines += [f"No aggregate: {stats['why_no_aggregate']}.", ""]
     if results:
-        from wrl.plots import plot_curves
+        from wrl.lab.plots import plot_curves
 
         plot_curves({(a, t): [r["evals"] for r in runs] for a, tasks in results.items() for t, runs in tasks.items()},
                     out / "curves.png")
@@ -511,7 +511,7 @@ def _collapse_summary(results: dict[str, Any]) -> list[str]:
 
 
 def _plot_profiles(taus: np.ndarray, profiles: dict, bands: dict, path: Path) -> None:
-    from wrl.plots import new_figure
+    from wrl.lab.plots import new_figure
 
     fig = new_figure(figsize=(6, 4))
     ax = fig.subplots()

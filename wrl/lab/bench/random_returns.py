@@ -3,7 +3,7 @@
 Gymnasium scores in suite reports are normalised as (return - random) / (reference - random). The random
 anchor is measured here: actions drawn uniformly from the action box, episode ``i`` reset with seed ``i``
 and the action space seeded with ``seed + i``, the environment's own time limit (1000 steps for the MuJoCo
-tasks), ``--episodes`` episodes per task. The values in ``wrl.bench.aggregate.REFERENCE_SCORES`` come from
+tasks), ``--episodes`` episodes per task. The values in ``wrl.lab.bench.aggregate.REFERENCE_SCORES`` come from
 this command's output in ``docs/benchmarks/random_returns.md``.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from wrl.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
 from wrl.errors import ConfigError
+from wrl.lab.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
 
 DEFAULT_TASKS = ("gym:HalfCheetah-v5", "gym:Hopper-v5", "gym:Walker2d-v5", "gym:Ant-v5", "gym:Humanoid-v5",
                  "gym:InvertedDoublePendulum-v5", "gym:Pendulum-v1")

@@ -95,7 +95,7 @@ def train_command(args: argparse.Namespace) -> int:
     if seeds is not None:
         group = train_group(cfg, agent_cfg, run_dir, seeds, **kwargs)
         if plots:
-            from wrl.plots import plot_learning_curve
+            from wrl.lab.plots import plot_learning_curve
 
             for s in seeds:
                 plot_learning_curve(seed_dir(run_dir, s))
@@ -110,7 +110,7 @@ def train_command(args: argparse.Namespace) -> int:
     summary = train(cfg, agent_cfg, run_dir, **kwargs)
     written = [runs.SUMMARY, runs.METRICS, *([] if args.no_tensorboard else [runs.TENSORBOARD + "/"])]
     if plots:
-        from wrl.plots import plot_learning_curve
+        from wrl.lab.plots import plot_learning_curve
 
         written.append(plot_learning_curve(run_dir).name)
     else:

@@ -22,8 +22,8 @@ import argparse
 import time
 from typing import Any
 
-from wrl.bench.common import command_line, machine_info, markdown_table, run_wrl, write_report
 from wrl.errors import ConfigError
+from wrl.lab.bench.common import command_line, machine_info, markdown_table, run_wrl, write_report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,8 +69,8 @@ def _update_cost(env: str, m: int, e: int, method: str, update_every: int, repea
     import numpy as np
 
     from wrl.agents import make_agent
-    from wrl.cli import configs_from_argv
     from wrl.envs import env_spec
+    from wrl.lab.cli import configs_from_argv
     from wrl.replay import Rollout
 
     spec = env_spec(env)
