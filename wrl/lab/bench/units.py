@@ -76,7 +76,7 @@ class Stopper:
 
     signum: int | None = None
     _procs: set[subprocess.Popen] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: Any = field(default_factory=threading.RLock)  # re-entrant: the signal handler runs on the main thread
 
     def request(self, signum: int, frame: Any = None) -> None:
         with self._lock:
