@@ -13,8 +13,10 @@ from wrl.optional import ensure, install_hint, is_installed, require
 
 
 def test_a_missing_extra_is_one_line_naming_it(monkeypatch):
-    # A None entry in sys.modules makes both find_spec and import report the module as absent.
-    monkeypatch.setitem(sys.modules, "ott", None)
+    # A None entry in sys.modules makes both find_spec and import report the module as absent; its submodules
+    # too (an earlier test may have imported them: a package that is really missing has none in sys.modules).
+    for name in [m for m in sys.modules if m == "ott" or m.startswith("ott.")] + ["ott"]:
+        monkeypatch.setitem(sys.modules, name, None)
     assert not is_installed("ott")
     with pytest.raises(MissingDependencyError) as info:
         require("ott.geometry.pointcloud", "sinkhorn_w2_sq")
