@@ -416,7 +416,7 @@ def report(suite: Suite, out: Path, reps: int = 2000, diagnostics: tuple[str, ..
     stats = summarise(final, reps=reps) if final else {"aggregate": None, "why_no_aggregate": "no finished group"}
     payload = {"suite": dataclasses.asdict(suite), "machine": machine_info(), "command": command_line(),
                "results": results, "statistics": stats}
-    (out / "report.json").write_text(json.dumps(payload, indent=2))
+    write_json(out / "report.json", payload)
     lines = [f"# Suite {suite.name}", "", f"Command: `{payload['command']}`", "", machine_line(payload["machine"]), "",
              f"{len(suite.seeds)} seeds x {suite.total_steps} steps, evaluation every {suite.eval_every} steps "
              f"({suite.eval_episodes} deterministic episodes); the final return is the last evaluation.", ""]

@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from wrl.atomic import write_json
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import check_positive, prepare_out_dir, save_gif, write_json
+from wrl.exact.cli_common import check_positive, prepare_out_dir, save_gif
 from wrl.plots import new_figure
 
 METHODS = ("particles", "gaussian", "quantile")

@@ -25,8 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wrl.atomic import write_json
 from wrl.errors import ConfigError
-from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir, save_gif, write_json
+from wrl.exact.cli_common import add_out_options, add_typed_options, prepare_out_dir, save_gif
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.geometry.samples import sinkhorn_divergence_sq, w2_assignment_sq
 from wrl.optional import ensure
