@@ -25,6 +25,7 @@ def critic():
     return params, obs, actions, np.asarray(members)
 
 
+@pytest.mark.slow
 def test_member_reductions_and_their_action_gradients(critic):
     params, obs, actions, members = critic
     expected = {"first": members[:, 0], "mean": members.mean(1), "min": members.min(1)}
@@ -106,6 +107,7 @@ def test_benchmark_variants():
         parse_variant("  ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["sac", "wpo"])
 def test_flat_optimizer_takes_the_same_steps(algo):
     """Adam on one flattened vector (and WPO's global-norm clip over it) equals the per-leaf optimizer."""
