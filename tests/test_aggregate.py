@@ -13,6 +13,7 @@ def test_iqm_by_hand():
     assert aggregate.iqm(np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [4.0, 8.0]])) == pytest.approx(4.5)
 
 
+@pytest.mark.slow
 def test_bootstrap_interval_covers_the_true_mean_at_about_its_nominal_rate():
     """95% stratified bootstrap intervals of the mean over 10 runs x 3 tasks cover the true mean in about 95%
     of 120 synthetic experiments (binomial sd ~2%; the percentile bootstrap under-covers a little at n = 10)."""

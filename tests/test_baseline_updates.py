@@ -78,6 +78,7 @@ def quadratic_reward(a, scale=1.0):
     return (-scale * np.sum((np.asarray(a, np.float64) - 0.5) ** 2, axis=-1)).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ALGOS)
 def test_critic_loss_at_discount_zero_is_the_squared_error_to_the_reward(algo):
     """At discount 0 the target is r: the reported loss is sum_i mean_b (Q_i - r)^2 / 2 of the critic before the

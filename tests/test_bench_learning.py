@@ -11,6 +11,7 @@ from wrl.lab.cli import main
 TINY = "--learning-starts 64 --batch-size 32 --actor-hidden 16 --critic-hidden 16"
 
 
+@pytest.mark.slow
 def test_parallel_runs_are_all_reported_in_seed_order(tmp_path, capsys):
     out = tmp_path / "report"
     code = main(["bench", "learning", "--algos", "sac", "--env", "gym:Pendulum-v1", "--seeds", "1", "0",
@@ -44,6 +45,7 @@ def test_bad_jobs_is_one_line_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "x.json").exists()
 
 
+@pytest.mark.slow
 def test_bench_seeds_bound_has_every_core_and_bad_input_exits_2():
     import os
 
@@ -58,6 +60,7 @@ def test_bench_seeds_bound_has_every_core_and_bad_input_exits_2():
     assert main(["bench", "seeds", "--experiment-steps", "500"]) == 2
 
 
+@pytest.mark.slow
 def test_bench_box_edge_writes_every_variant_and_bad_input_exits_2(tmp_path, capsys):
     out = tmp_path / "edge"
     code = main(["bench", "box-edge", "--tasks", "interior", "--variants", "a=wpo --actor-hidden 8 --critic-hidden 8",
@@ -80,6 +83,7 @@ def test_bench_box_edge_writes_every_variant_and_bad_input_exits_2(tmp_path, cap
     assert not (tmp_path / "bad.json").exists()
 
 
+@pytest.mark.slow
 def test_bench_indirect_speed_reports_the_group_against_one_agent_and_bad_input_exits_2(tmp_path, capsys):
     out = tmp_path / "speed"
     code = main(["bench", "indirect-speed", "--env", "gym:Pendulum-v1", "--particles", "2", "--envs-per-particle",

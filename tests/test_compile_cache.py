@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def _train(tmp_path, run: str, cache: str) -> None:
     env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
@@ -14,6 +16,7 @@ def _train(tmp_path, run: str, cache: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_warm_start_compiles_nothing_new_and_off_writes_nothing(tmp_path):
     cache = tmp_path / "cache"
     _train(tmp_path, "cold", str(cache))

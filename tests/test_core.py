@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wrl.critics import bootstrap_value, periodic_copy, polyak, target_update
+from wrl.critics import bootstrap_value, polyak, target_update
 from wrl.errors import ConfigError
 from wrl.flows.velocity import action_value_gradients, critic_q_fn
 from wrl.lab.bench.common import parse_variant
@@ -25,6 +25,7 @@ def critic():
     return params, obs, actions, np.asarray(members)
 
 
+@pytest.mark.slow
 def test_member_reductions_and_their_action_gradients(critic):
     params, obs, actions, members = critic
     expected = {"first": members[:, 0], "mean": members.mean(1), "min": members.min(1)}
@@ -56,10 +57,36 @@ def test_bootstrap_value_is_the_sample_reduction_of_the_ensemble_min(critic):
 def test_target_updates():
     target, online = {"w": jnp.zeros(3)}, {"w": jnp.ones(3)}
     np.testing.assert_allclose(polyak(target, online, 0.1)["w"], 0.1)
-    assert float(periodic_copy(target, online, jnp.int32(4), 4)["w"][0]) == 1.0
-    assert float(periodic_copy(target, online, jnp.int32(5), 4)["w"][0]) == 0.0
+    assert float(target_update(target, online, jnp.int32(4), "periodic", 0.25, 4)["w"][0]) == 1.0
+    assert float(target_update(target, online, jnp.int32(5), "periodic", 0.25, 4)["w"][0]) == 0.0
     np.testing.assert_allclose(target_update(target, online, jnp.int32(5), "polyak", 0.25, 4)["w"], 0.25)
     assert float(target_update(target, online, jnp.int32(8), "periodic", 0.25, 4)["w"][0]) == 1.0
+
+
+def test_periodic_target_copy_on_random_trees():
+    """Periodic mode copies the online tree exactly when step % period == 0 and keeps the target otherwise, for
+    a traced step under jit, under vmap over seeds and inside a scan (the agents' update loop)."""
+    rng = np.random.default_rng(0)
+    shapes = {"a": (3, 4), "b": {"c": (5,), "d": (2, 2, 2)}}
+
+    def tree():
+        return jax.tree.map(lambda s: jnp.asarray(rng.normal(size=s), jnp.float32), shapes,
+                            is_leaf=lambda x: isinstance(x, tuple))
+
+    target, online = tree(), tree()
+    update = jax.jit(lambda t, o, k: target_update(t, o, k, "periodic", 0.25, 3))
+    for step in range(7):
+        want = online if step % 3 == 0 else target
+        jax.tree.map(np.testing.assert_array_equal, update(target, online, jnp.int32(step)), want)
+    seeds = jax.tree.map(lambda x: jnp.stack([x, x + 1.0]), (target, online))
+    batched = jax.vmap(update, in_axes=(0, 0, None))(*seeds, jnp.int32(6))
+    jax.tree.map(np.testing.assert_array_equal, batched, seeds[1])
+
+    def scan_step(t, k):
+        return update(t, jax.tree.map(lambda x: x + k.astype(x.dtype), online), k), None
+
+    final, _ = jax.lax.scan(scan_step, target, jnp.arange(1, 8))  # last copy at step 6
+    jax.tree.map(lambda f, o: np.testing.assert_array_equal(f, o + 6.0), final, online)
 
 
 def test_kl_multipliers_follow_the_default_float():
@@ -80,6 +107,7 @@ def test_benchmark_variants():
         parse_variant("  ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["sac", "wpo"])
 def test_flat_optimizer_takes_the_same_steps(algo):
     """Adam on one flattened vector (and WPO's global-norm clip over it) equals the per-leaf optimizer."""

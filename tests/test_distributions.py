@@ -73,6 +73,7 @@ def test_std_parameterisation():
         D.std_from_raw(0.0, init_std=0.1, min_std=0.2)
 
 
+@pytest.mark.slow
 def test_mixture_log_prob_matches_numpy():
     m = _mix()
     a = D.sample(jax.random.key(0), m, (7,))
@@ -86,6 +87,7 @@ def test_mixture_log_prob_matches_numpy():
     np.testing.assert_allclose(np.asarray(r).sum(-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_mixture_normalises_and_samples_follow_weights():
     m = GaussianMixture(
         logits=jnp.log(jnp.array([0.2, 0.8])), means=jnp.array([[-3.0], [2.0]]), stds=jnp.array([[0.5], [1.0]])

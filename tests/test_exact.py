@@ -49,6 +49,7 @@ def _simulate_stationary(sys, K, Sigma, n_chains, rng):
 # ------------------------------------------------------------------------------------ LQR: solvers
 
 
+@pytest.mark.slow
 def test_lyapunov_and_riccati_match_scipy():
     systems = [*_systems(), lqr.default_system(), lqr.scalar_system(), lqr.named_system("double_integrator")]
     for sys in systems:
@@ -80,6 +81,7 @@ def test_average_cost_formulas_agree_and_match_simulation():
     assert abs(c.mean() - J) < 5 * c.std() / np.sqrt(len(c))
 
 
+@pytest.mark.slow
 def test_differential_q_gradient_bellman_and_normalisation():
     """grad_a Q = 2 (R + B^T P B) a + 2 B^T P A s equals autodiff of Q; h satisfies the average-cost Bellman
     equation h(s) = E_a[c(s, a)] - J + E[h(s')] in closed form; E_{d x pi} Q = 0."""
@@ -129,6 +131,7 @@ def test_flow_reaches_riccati_gain_and_cost(seed, n, m):
     assert np.linalg.norm(res.Sigma[-1]) <= 1e-6  # tau = 0: the optimum is deterministic
 
 
+@pytest.mark.slow
 def test_entropic_flow_converges_to_optimal_covariance():
     """With temperature tau the flow reaches K* and Sigma* = (tau/2)(R + B^T P* B)^-1, whose objective is the
     closed form J_tau* = tr(P* W) - (tau m/2) log(pi tau) + (tau/2) log det G*."""
@@ -198,6 +201,7 @@ def test_first_variation_against_finite_differences_and_monte_carlo():
     assert abs(prod.mean() - float(var.first)) < 5 * prod.std() / np.sqrt(len(prod))
 
 
+@pytest.mark.slow
 def test_second_variation_local_plus_transport_against_finite_differences():
     """d2J/dt2 = E[v^T Hess_a Q v] + 2 int d_dot[v] E_pi[grad_a Q . v]: against the second difference of the exact
     J (O(h^2) truncation + O(eps J / h^2) rounding, ~1e-7 at h = 1e-3) and autodiff in t; the transport term
@@ -326,6 +330,7 @@ def test_stationary_distribution_and_poisson_equation():
     assert float(J) == pytest.approx(d @ c, rel=1e-14)
 
 
+@pytest.mark.slow
 def test_particle_grid_flow_reproduces_scalar_riccati(small_grid):
     res = grid_flow.run_grid_flow(small_grid, "particles", n_atoms=4, n_steps=80, init_std=0.5)
     assert abs(res.gain[-1] - small_grid.reference_gain) <= 1e-4 * small_grid.reference_gain
@@ -333,6 +338,7 @@ def test_particle_grid_flow_reproduces_scalar_riccati(small_grid):
     assert res.action_std[-1] < 1e-6  # tau = 0: the particles of each state merge at argmin_a Q
 
 
+@pytest.mark.slow
 def test_gaussian_fibre_flow_reaches_entropic_optimum():
     """Gaussian fibres carry the exact entropy, so the grid flow reproduces K*, Sigma* = (tau/2)/G* and J_tau*."""
     tau = 0.2
@@ -343,6 +349,7 @@ def test_gaussian_fibre_flow_reaches_entropic_optimum():
     assert res.J_tau[-1] == pytest.approx(pb.reference_cost, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_quantile_flow_variance_identity():
     """At a fixed point of the quantile flow 2G (q_k - q*) = tau M/(M-1) (1/g_{k-1} - 1/g_k) (g the spacings);
     summing q_k times this by parts gives mean_k (q_k - qbar)^2 = tau/(2G) exactly: the action variance equals
@@ -355,6 +362,7 @@ def test_quantile_flow_variance_identity():
     assert np.all(np.diff(res.atoms[-1], axis=1) > 0)
 
 
+@pytest.mark.slow
 def test_grid_first_and_second_variation(small_grid):
     """On the grid, dJ/da_ik = d_i grad_a Q(x_i, a_ik) / N exactly (performance difference), and
     d2J/dt2 = local + transport along a -> a + t v against autodiff and a second difference."""
@@ -401,6 +409,7 @@ def test_bad_inputs_raise_config_errors():
 # ----------------------------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow
 def test_cli_flow_lqr_prints_gap_and_writes_plots(tmp_path, capsys):
     out = tmp_path / "lqr"
     # 3000 steps on the default (n=2, m=1) system reuses the compiled flow of the (0, 2, 1) test above

@@ -32,6 +32,7 @@ def test_registered_and_continuing():
     assert steps == 200 and truncated  # only the TimeLimit ends an episode
 
 
+@pytest.mark.slow
 def test_registration_in_a_fresh_process_and_idempotent():
     """A fresh interpreter that never imports wrl makes the env through Gymnasium's ``module:id`` form (Gymnasium
     1.x has no plugin entry points); importing the module again, re-registering and reloading it afterwards

@@ -31,6 +31,7 @@ def test_median_heuristic_and_kernel_on_known_inputs():
     np.testing.assert_allclose(np.diag(k), 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,fn,ratio", [("blob", blob_repulsion, 0.5), ("gfsd", gfsd_repulsion, 0.6),
                                            ("gfsf", lambda x, h: gfsf_repulsion(x, h, 0.1), 0.85)])
 def test_estimators_approach_the_exact_score_as_m_grows(name, fn, ratio):
@@ -74,6 +75,7 @@ def test_particle_flow_converges_to_a_gaussian_target_in_w2(method):
     assert end < 1e-2 * start
 
 
+@pytest.mark.slow
 def test_batch_of_particle_sets_and_bad_method():
     xs = jax.random.normal(jax.random.key(0), (3, 4, 20, 2))
     scores = -xs
@@ -83,6 +85,7 @@ def test_batch_of_particle_sets_and_bad_method():
         particle_velocity(xs, scores, "langevin")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("h", [0.2, 0.5])
 def test_gfsd_fixed_point_is_the_target_deconvolved_by_the_kernel(h):
     """GFSD moves particles until the kernel-smoothed density q * N(0, h I), not q, matches p. For p = N(0, I)
@@ -95,6 +98,7 @@ def test_gfsd_fixed_point_is_the_target_deconvolved_by_the_kernel(h):
     np.testing.assert_allclose(var, 1.0 - h, atol=0.05)
 
 
+@pytest.mark.slow
 def test_flow_particles_command(tmp_path):
     import json
 

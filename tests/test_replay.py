@@ -20,6 +20,7 @@ def reference_nstep(rows, i, n, gamma, num_envs, newest):
     return ret, disc * (1.0 - rows[j]["terminated"]), rows[j]["next_obs"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_envs,capacity,steps", [(1, 64, 40), (1, 16, 45), (3, 24, 20)])
 def test_nstep_matches_reference(num_envs, capacity, steps):
     rng = np.random.default_rng(0)
@@ -53,6 +54,7 @@ def test_nstep_matches_reference(num_envs, capacity, steps):
         np.testing.assert_array_equal(batch.next_obs[b], nobs)
 
 
+@pytest.mark.slow
 def test_termination_stops_bootstrap_truncation_bootstraps():
     rb = replay_init(8, 1, 1)
     one = np.ones((1, 1), np.float32)

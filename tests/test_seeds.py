@@ -29,6 +29,7 @@ def _transitions(n, seed):
                        f32(rng.normal(size=(1, 3))), jnp.zeros(1, bool), jnp.zeros(1, bool)) for _ in range(n)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["sac", "wpo"])
 def test_vmapped_learn_step_equals_each_seed_alone(algo):
     cfg = TrainConfig(algo=algo, learning_starts=20, batch_size=16, buffer_size=200)
@@ -54,6 +55,7 @@ def test_vmapped_learn_step_equals_each_seed_alone(algo):
         np.testing.assert_allclose(alone.act(ts, obs[i], np.int32(40)), a_group[i], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_group_seeds_are_independent_and_follow_the_seed_alone(tmp_path):
     g1 = train_group(SMALL, AGENT, tmp_path / "g1", [3, 5], progress=False, tensorboard=False)
     train_group(SMALL, AGENT, tmp_path / "g2", [3, 6], progress=False, tensorboard=False)
@@ -67,6 +69,7 @@ def test_group_seeds_are_independent_and_follow_the_seed_alone(tmp_path):
     assert evals(alone)[0][1] == pytest.approx(evals(s1[0])[0][1], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_group_resume_is_exact_and_eval_works_per_seed(tmp_path, capsys):
     full = train_group(SMALL, AGENT, tmp_path / "full", [3, 4], progress=False, tensorboard=False)
     part = train_group(SMALL, AGENT, tmp_path / "part", [3, 4], progress=False, tensorboard=False, stop_at=530)

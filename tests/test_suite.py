@@ -29,6 +29,7 @@ def tiny(tmp_path):
     return S.load_suite(str(path))
 
 
+@pytest.mark.slow
 def test_suite_is_incremental_and_reports(tiny, tmp_path, capsys):
     out = tmp_path / "suite"
     assert S.run_suite(tiny, out, limit=1) == {"reused": 0, "resumed": 0, "ran": 1}  # "interrupted" after one
@@ -101,6 +102,7 @@ def test_algos_names_a_suite_label_and_an_unknown_algorithm_stops_before_anythin
     assert ran == [("t=td3 --policy-delay 3", "sac")]
 
 
+@pytest.mark.slow
 def test_a_killed_suite_ends_with_the_numbers_of_one_never_killed(tiny, tmp_path):
     tiny = S.Suite(**{**tiny.__dict__, "algos": ("sac",)})
     killed, clean = tmp_path / "killed", tmp_path / "clean"
@@ -130,6 +132,7 @@ def test_suite_files_and_bad_input(tmp_path, capsys):
     assert "unknown suite" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ray_backend_gives_the_same_layout_and_numbers(tiny, tmp_path):
     pytest.importorskip("ray")
     tiny = S.Suite(**{**tiny.__dict__, "algos": ("td3",), "seeds": (0,)})
@@ -142,6 +145,7 @@ def test_ray_backend_gives_the_same_layout_and_numbers(tiny, tmp_path):
     assert [r["evals"] for r in a["td3"]["gym:Pendulum-v1"]] == [r["evals"] for r in b["td3"]["gym:Pendulum-v1"]]
 
 
+@pytest.mark.slow
 def test_sweep_finds_the_known_best_of_a_one_parameter_space(tmp_path, capsys):
     """critic_lr 1e8 diverges (score -inf), 3e-4 trains: the sweep must pick 3e-4 and write it for wrl train."""
     pytest.importorskip("ray")
@@ -198,6 +202,7 @@ def test_every_documented_suite_file_loads_names_real_tasks_and_its_runs_parse(p
             assert type(agent) is config_class(algo)
 
 
+@pytest.mark.slow
 def test_split_seeds_trains_each_seed_alone_in_the_group_layout(tiny, tmp_path):
     tiny = S.Suite(**{**tiny.__dict__, "algos": ("sac",)})
     split, grouped = tmp_path / "split", tmp_path / "grouped"
@@ -267,6 +272,7 @@ def test_collapse_check_flags_the_off_box_collapse_and_only_it():
     assert S.collapse_check("gym:Pendulum-v1", run(-700.0, -130.0, pendulum, 0.3, 0.99))["collapsed"] is True
 
 
+@pytest.mark.slow
 def test_reuse_copies_a_finished_group_only_when_it_is_what_the_suite_trains(tiny, tmp_path, capsys):
     """A group of another suite is copied when its seeds and recorded configurations are this suite's, and
     trained otherwise (a different batch size in the source: one line says why)."""

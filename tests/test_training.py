@@ -46,6 +46,7 @@ def metric_rows(run_dir):
     return [{k: ("<wall-clock>" if k in WALL_CLOCK_FIELDS else v) for k, v in row.items()} for row in rows]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["sac", "td3", "wpo", "wppg", "wgf-direct"])
 def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
     full = train(small_cfg(algo), small_agent(algo), tmp_path / "full", progress=False, tensorboard=False)
@@ -61,6 +62,7 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
     assert metric_rows(tmp_path / "part") == metric_rows(tmp_path / "full")
 
 
+@pytest.mark.slow
 def test_resume_drops_rows_written_after_the_last_checkpoint(tmp_path):
     """A run killed after its last checkpoint has already written metric rows past it; the resume must drop
     them and write them again once, so the resumed file equals the uninterrupted run's."""
@@ -79,6 +81,7 @@ def test_resume_drops_rows_written_after_the_last_checkpoint(tmp_path):
     assert metric_rows(part) == metric_rows(full)
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
     a = train(SMALL, small_agent(), tmp_path / "a", progress=False, tensorboard=False)
     b = train(SMALL, small_agent(), tmp_path / "b", progress=False, tensorboard=False)
@@ -146,6 +149,7 @@ def snapshot(d: Path):
     return {p.name: p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_existing_run_dir_is_not_touched(finished_run, capsys):
     before = snapshot(finished_run)
     code, err = run_cli(capsys, "train", "--run-dir", str(finished_run), "--no-progress", "--total-steps", "300")
@@ -153,6 +157,7 @@ def test_existing_run_dir_is_not_touched(finished_run, capsys):
     assert snapshot(finished_run) == before
 
 
+@pytest.mark.slow
 def test_missing_corrupt_and_mismatched_checkpoints(finished_run, tmp_path, capsys):
     code, err = run_cli(capsys, "train", "--resume", str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err
@@ -226,12 +231,14 @@ def test_checkpoint_holds_no_pickle(finished_run):
         assert all(z[k].dtype != object for k in z.files)
 
 
+@pytest.mark.slow
 def test_eval_command_reports_video_status(finished_run, capsys):
     assert main(["eval", str(finished_run), "--episodes", "2"]) == 0
     out = capsys.readouterr().out
     assert "mean return" in out and "video:" in out
 
 
+@pytest.mark.slow
 def test_short_pendulum_run_clearly_improves(tmp_path):
     cfg = TrainConfig(algo="sac", total_steps=4000, learning_starts=500, eval_every=500, eval_episodes=5, seed=0,
                       checkpoint_every=10_000, log_every=1000)
@@ -243,6 +250,7 @@ def test_short_pendulum_run_clearly_improves(tmp_path):
     assert best > -400 and best - first > 600
 
 
+@pytest.mark.slow
 def test_divergence_guard_stops_and_keeps_the_last_finite_checkpoint(tmp_path, capsys):
     """An exploding learning rate stops the run with exit 3 and one line; the checkpoint on disk stays finite."""
     run_dir = tmp_path / "div"
@@ -261,6 +269,7 @@ def test_divergence_guard_stops_and_keeps_the_last_finite_checkpoint(tmp_path, c
     assert np.all(np.isfinite(np.asarray(policy(np.zeros((4, 3), np.float32)))))
 
 
+@pytest.mark.slow
 def test_divergence_before_the_first_checkpoint_does_not_offer_a_resume(tmp_path, capsys):
     """No checkpoint yet: the line says so and does not point to --resume (there is nothing to resume)."""
     run_dir = tmp_path / "div0"
@@ -274,6 +283,7 @@ def test_divergence_before_the_first_checkpoint_does_not_offer_a_resume(tmp_path
     assert not (run_dir / "checkpoint.npz").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo,utd", [("sac", 2), ("td3", 1)])
 def test_window_metrics_are_the_mean_of_every_update(algo, utd):
     """Metric rows average every update since the last row (TD3's skipped actor updates are counted out)."""
@@ -310,6 +320,7 @@ def test_window_metrics_are_the_mean_of_every_update(algo, utd):
             assert np.isnan(values).sum() > 5  # delayed actor updates: rows without a value exist
 
 
+@pytest.mark.slow
 def test_the_run_clock_counts_the_set_up(tmp_path, monkeypatch):
     """wall_seconds (and time to solve) start before the environments, the agent and the logger are built:
     on a clock that only moves while the run's member is set up, the run lasts exactly that long."""

@@ -19,6 +19,7 @@ def tiny(**kw):
     return dataclasses.replace(config_class("wgf-direct")(), actor_hidden=(16,), critic_hidden=(16,), **kw)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["svgd", "gfsf", "blob"])
 def test_amortised_flow_reaches_the_target_exp_q_over_alpha(method):
     """One state, Q(a) = -c (a - a*)^2 / 2: the target exp(Q / alpha) is N(a*, alpha / c). A tanh-Gaussian
@@ -54,6 +55,7 @@ def batch(n=64, obs_dim=3, act_dim=1, seed=0):
                  jnp.full(n, 0.9), f32(rng.normal(size=(n, obs_dim))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["blob", "svgd"])
 def test_policy_climbs_a_learned_linear_critic(method):
     """Terminal transitions with reward r = a: the soft critic learns Q ~ a and the sampler moves upwards."""

@@ -45,6 +45,7 @@ def rollout(t=10, n=6, obs_dim=3, act_dim=2, seed=0):
                    discount=jnp.full((t, n), 0.99), trace=jnp.where(rng.random((t, n)) < 0.1, 0.0, 0.99))
 
 
+@pytest.mark.slow
 def test_without_interaction_the_particles_are_independent_agents():
     """M = 3 particles with method 'independent' update exactly as three one-particle agents, each on its own
     environments' part of the rollout (env e belongs to particle e mod M)."""
@@ -63,6 +64,7 @@ def test_without_interaction_the_particles_are_independent_agents():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["independent", "blob"])
 def test_observation_normalisation_makes_the_update_invariant_to_affine_changes_of_the_observations(method):
     """With observations standardised by the running moments, a first update on observations c * o + b
@@ -88,6 +90,7 @@ def test_observation_normalisation_makes_the_update_invariant_to_affine_changes_
         assert float(new_moved.obs_moments.count[i]) == own.shape[0]
 
 
+@pytest.mark.slow
 def test_reward_scale_multiplies_the_rewards_of_the_update():
     ro = rollout(n=4)
     scaled = make_agent("wgf-indirect", tiny(num_particles=2, reward_scale=0.1), 3, 2)
@@ -105,6 +108,7 @@ def ravel(tree):
     return np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["blob", "gfsd", "gfsf", "svgd"])
 def test_interaction_pushes_close_particles_apart_and_independent_does_not(method):
     theta = jax.random.normal(jax.random.key(0), (2, 50))
@@ -117,6 +121,7 @@ def test_interaction_pushes_close_particles_apart_and_independent_does_not(metho
     np.testing.assert_allclose(v[0], v[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, prior_std", [("svgd", 0.0), ("gfsf", 0.0), ("svgd", 1.0)])
 def test_particles_reach_the_gaussian_posterior_of_a_quadratic_return(method, prior_std):
     """J(theta) = -|theta - theta*|^2 / 2 in 2-D, exact gradients: the posterior exp(J / alpha) prior is
@@ -140,6 +145,7 @@ def small(**kw):
     return TrainConfig(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_resume_reproduces_uninterrupted_run(tmp_path):
     cfg, agent_cfg = small(), tiny(num_particles=2)
     full = train(cfg, agent_cfg, tmp_path / "full", progress=False, tensorboard=False)
@@ -175,6 +181,7 @@ def test_help_shows_the_algorithms_own_training_defaults(capsys):
     assert "--update-every INT" in out and "(default: 5)" in out and "--num-envs INT" in out and "(default: 32)" in out
 
 
+@pytest.mark.slow
 def test_seeds_side_by_side_match_seeds_alone(tmp_path):
     """Two seeds in one group (vmapped) evaluate as each seed trained alone (same machine, float tolerance)."""
     from wrl.training.trainer import train_group

@@ -74,6 +74,7 @@ def sampled_loss(params, key, obs, *, num_samples, policy_fn=policy_fn, q_fn=q_f
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_adaptor_gradient_is_chain_rule_of_d_mu_d_sigma(setup):
     params, obs = setup
     n = 64
@@ -157,6 +158,7 @@ def _mean_se(per_sample):
     return flat.mean(0), flat.std(0, ddof=1) / np.sqrt(flat.shape[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adaptor", [True, False])
 def test_wpo_matches_score_function_gradient_in_expectation(setup, adaptor):
     """With the adaptor E[grad L_wpo] = -grad_theta J (the policy gradient); without it the same quantity
@@ -376,6 +378,7 @@ def test_group_fisher_rescale():
         np.testing.assert_allclose(diag[k], 1.0 / (f + lam), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_general_path_with_fisher_recovers_gaussian_adaptor():
     """For a Gaussian parameterised directly by (mu, sigma) the empirical-Fisher WPO direction tends to
     the adaptor's (d_mu, d_sigma) (the exact Fisher is diag(1/sigma^2, 2/sigma^2))."""
@@ -418,6 +421,7 @@ def test_general_path_with_fisher_recovers_gaussian_adaptor():
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_jit_fresh_keys_and_cube_root(setup):
     params, obs = setup
     loss = jax.jit(functools.partial(sampled_loss, num_samples=8))
@@ -492,6 +496,7 @@ def test_flow_mixture_reaches_both_optima(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_output_fisher_adaptor_recovers_gaussian_closed_form():
     """On a diagonal Gaussian the MC Fisher of (mu, sigma) tends to diag(1/sigma^2, 2/sigma^2)."""
     dist = DiagGaussian(mean=jnp.array([[0.3, -1.0], [0.0, 2.0]]), std=jnp.array([[0.5, 2.0], [1.0, 0.2]]))
@@ -517,6 +522,7 @@ def test_output_fisher_adaptor_recovers_gaussian_closed_form():
     assert abs(float(mc.mean[0, 1]) / float(cot.mean[0, 1]) - 4.0) < 0.2
 
 
+@pytest.mark.slow
 def test_output_fisher_adaptor_on_a_mixture_inverts_its_fisher():
     """The adapted gradient g satisfies (F + lambda I) g = cotangent with F the MC Fisher of the mixture."""
     mix = GaussianMixture(logits=jnp.array([[0.2, -0.3]]), means=jnp.array([[[-1.0], [1.5]]]),

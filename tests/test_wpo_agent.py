@@ -33,6 +33,7 @@ def run_updates(cfg, steps):
     return state, metrics
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eps,direction", [(1e-9, 1), (10.0, -1)])
 def test_hard_kl_weight_rises_above_epsilon_and_falls_below(eps, direction):
     _, m = run_updates(tiny(kl_mode="hard", actor_lr=1e-2, kl_epsilon_mean=eps, kl_epsilon_std=eps), 30)
@@ -41,6 +42,7 @@ def test_hard_kl_weight_rises_above_epsilon_and_falls_below(eps, direction):
     assert direction * (float(m["policy/alpha_std"]) - 100.0) > 0.05
 
 
+@pytest.mark.slow
 def test_soft_kl_weights_stay_fixed_and_targets_copy_periodically():
     state, m = run_updates(tiny(target_period=5), 7)
     assert float(m["policy/alpha_mean"]) == pytest.approx(1.0) and float(m["policy/alpha_std"]) == pytest.approx(100.0)
@@ -67,6 +69,7 @@ def test_min_std_must_be_below_init_std():
         make_agent("wpo", tiny(min_std=1.0, init_std=0.5), 3, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["gaussian", "mixture"])
 def test_policy_climbs_a_learned_linear_critic(policy):
     """Terminal transitions with reward r = a: the critic learns Q ~ a and WPO moves every action upwards."""
@@ -147,6 +150,7 @@ def test_wpo_n_step_default_is_one_on_the_ergodic_objective_whichever_layer_sets
     assert "(default: 5; 1 with --objective average)" in " ".join(help_text.split())
 
 
+@pytest.mark.slow
 def test_executed_bootstrap_evaluates_the_target_critic_at_the_clipped_target_action():
     """With --bootstrap-actions executed, a target policy whose samples all lie beyond the box's corner (mean 10 or
     3, std ~1e-13) gives the TD target of the corner itself (mean exactly 1): the same critic loss; the raw
@@ -168,6 +172,7 @@ def test_executed_bootstrap_evaluates_the_target_critic_at_the_clipped_target_ac
     assert abs(critic_loss("raw", 10.0) - corner) > 1e-3 * corner
 
 
+@pytest.mark.slow
 def test_std_shrinks_at_the_box_edge_with_the_box_pull_and_runs_away_with_the_raw_extrapolated_gradient():
     """The return rises (convexly) to the corner of the box; the critic only ever sees executed, clipped actions.
     With the critic's raw gradient at unclipped samples (`--off-box extrapolate --box-pull 0`) the std grows
@@ -188,6 +193,7 @@ def test_std_shrinks_at_the_box_edge_with_the_box_pull_and_runs_away_with_the_ra
         assert all(p["mean_abs"] > 0.95 for p in shrinks)  # the means sit at the optimal corner
 
 
+@pytest.mark.slow
 def test_the_default_layernorm_critic_reaches_the_corner_without_a_runaway_at_a_scale_it_fits():
     """At the defaults (LayerNorm critic, box pull) on the same bandit with rewards ten times smaller (values up
     to 60): the means reach the corner and the std stays bounded. (With rewards up to 600 the LayerNorm critic has
@@ -202,6 +208,7 @@ def test_the_default_layernorm_critic_reaches_the_corner_without_a_runaway_at_a_
     assert all(p["mean_abs"] > 0.95 and p["max_std"] < 0.72 for p in fits), fits
 
 
+@pytest.mark.slow
 def test_tanh_link_acts_with_tanh_of_the_sample_and_bootstraps_at_the_executed_action():
     """--action-link tanh: the environment receives tanh(u) of the policy's latent sample u (the deterministic
     action tanh(mean), the mean free), and the TD bootstrap evaluates the target critic at tanh(u'): a target
@@ -236,6 +243,7 @@ def test_tanh_link_acts_with_tanh_of_the_sample_and_bootstraps_at_the_executed_a
     assert float(metrics["policy/mean_abs"]) == pytest.approx(np.tanh(3.0), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_tanh_link_reaches_the_corner_of_the_box_edge_bandit_without_a_runaway():
     """On the bandit whose return rises convexly to the box's corner (where the raw extrapolated gradient runs
     the std away: the test above), the tanh link's velocity fades as the latent sample saturates: the latent std

@@ -26,6 +26,7 @@ def batch(n=64, obs_dim=3, act_dim=1, seed=0):
                  jnp.full(n, 0.9), f32(rng.normal(size=(n, obs_dim))))
 
 
+@pytest.mark.slow
 def test_one_regression_step_is_a_k_sample_dpg_step_scaled_by_2_eta():
     """At theta_k the projection gradient is -(2 / (K B)) (da/dtheta)^T (eta v + xi) (the displacement is zero)."""
     k, b, d, eta, tau = 5, 7, 2, 0.1, 0.3
@@ -59,6 +60,7 @@ def run(cfg, steps, b, obs_dim=3, act_dim=1):
     return agent, state, metrics
 
 
+@pytest.mark.slow
 def test_inner_regression_steps_move_the_policy_towards_the_proximal_targets():
     """Twenty regression steps on the same targets reduce the residual |g(s, z) - b|^2 well below what one step
     does, towards the class's projection floor, and move the policy far more (eta then sets the step's size)."""
@@ -73,6 +75,7 @@ def test_inner_regression_steps_move_the_policy_towards_the_proximal_targets():
     assert float(many["policy/w2_sq_move"]) > 2 * float(two["policy/w2_sq_move"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["gaussian", "implicit"])
 def test_policy_climbs_a_learned_linear_critic(policy):
     """Terminal transitions with reward r = a: the critic learns Q ~ a and WPPG moves every action upwards."""
@@ -88,6 +91,7 @@ def test_policy_climbs_a_learned_linear_critic(policy):
     assert float(m["losses/critic_loss"]) < 0.35 * float(first["losses/critic_loss"])
 
 
+@pytest.mark.slow
 def test_implicit_policy_noise_size_and_entropy_bonus():
     cfg = tiny(policy="implicit", entropy_tau=0.5)
     agent = make_agent("wppg", cfg, 7, 2)

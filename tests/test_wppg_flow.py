@@ -43,6 +43,7 @@ def _quadratic_q(hess: np.ndarray):
     return q_fn
 
 
+@pytest.mark.slow
 def test_transport_step_moves_by_eta_grad_q(x64):
     key = jax.random.key(0)
     eta = 0.37
@@ -71,6 +72,7 @@ def test_heat_step_adds_covariance_2_tau_eta(x64):
     np.testing.assert_array_equal(heat_step(jax.random.key(3), actions, 0.0, eta), actions)
 
 
+@pytest.mark.slow
 def test_sample_flow_follows_the_gaussian_closed_form(x64):
     n, steps, eta, tau = 100_000, 6, 0.1, 0.2
     m0 = np.array([-1.0, 1.0])
@@ -190,6 +192,7 @@ def _entropy_replicates(key, mean, cov, sigma, m, l_pts, reps):
     return np.concatenate(out)
 
 
+@pytest.mark.slow
 def test_mixture_entropy_converges_to_the_smoothed_gaussian_entropy(x64):
     mean = jnp.array([0.4, -0.3])
     cov = np.array([[1.0, 0.3], [0.3, 0.5]])
@@ -223,6 +226,7 @@ def test_mixture_entropy_converges_to_the_smoothed_gaussian_entropy(x64):
     assert 4.0 * se < 0.02 * abs(exact)  # the tolerance is tight compared with the entropy itself
 
 
+@pytest.mark.slow
 def test_wppg_toy_implicit_keeps_both_optima(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     wppg_toy.add_arguments(parser)

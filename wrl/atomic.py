@@ -62,6 +62,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None] | bytes) -
             raise
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """``data`` as indented JSON in ``path``, atomically (:func:`atomic_write`)."""
-    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
+def write_json(path: str | Path, data: Any, default: Callable[[Any], Any] | None = None) -> None:
+    """``data`` as indented JSON (two spaces, a final newline) in ``path``, atomically (:func:`atomic_write`).
+
+    ``default`` converts what JSON cannot hold (as in :func:`json.dumps`), e.g. ``float`` for NumPy scalars.
+    """
+    atomic_write(path, (json.dumps(data, indent=2, default=default) + "\n").encode())

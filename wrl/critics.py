@@ -68,13 +68,10 @@ def polyak(target: Params, online: Params, rate: float) -> Params:
     return optax.incremental_update(online, target, rate)
 
 
-def periodic_copy(target: Params, online: Params, step: Array, period: int) -> Params:
-    """theta_target <- theta every ``period`` steps (when step % period == 0), else unchanged."""
-    copy = step % period == 0
-    return jax.tree.map(lambda t, o: jnp.where(copy, o, t), target, online)
-
-
 def target_update(target: Params, online: Params, step: Array, mode: Literal["polyak", "periodic"],
                   rate: float, period: int) -> Params:
-    """The target network after update number ``step``: :func:`polyak` with ``rate`` or :func:`periodic_copy`."""
-    return polyak(target, online, rate) if mode == "polyak" else periodic_copy(target, online, step, period)
+    """The target network after update number ``step``: :func:`polyak` with ``rate``, or a periodic copy
+    theta_target <- theta when step % period == 0, else unchanged (``optax.periodic_update``)."""
+    if mode == "polyak":
+        return polyak(target, online, rate)
+    return optax.periodic_update(online, target, step, period)

@@ -58,6 +58,12 @@ PENDING_SUFFIX = ".pending"  # a group seed's next checkpoint, before the group 
 RUN_FILES = (CONFIG, CHECKPOINT, SUMMARY, GROUP)  # any of these marks a directory as wrl's
 
 
+def slug(env_id: str) -> str:
+    """``env_id`` as one path component: every ``:`` and ``/`` becomes ``-``
+    (``gym:wrl/LQR-v0`` -> ``gym-wrl-LQR-v0``)."""
+    return env_id.replace(":", "-").replace("/", "-")
+
+
 def seed_dir(group_dir: str | Path, seed: int) -> Path:
     """Where seed ``seed`` of a group lives: GROUP/seed-SEED (an ordinary run directory)."""
     return Path(group_dir) / f"seed-{seed}"

@@ -49,7 +49,8 @@ from jax.typing import ArrayLike
 
 from wrl.errors import ConfigError
 from wrl.exact.precision import float64
-from wrl.geometry.gaussian import bures_distance_sq
+from wrl.geometry.entropy import gaussian_entropy
+from wrl.geometry.gaussian import bures_distance_sq, symmetrize
 
 __all__ = [
     "LQRFlowResult",
@@ -208,10 +209,6 @@ def spectral_radius(A: ArrayLike) -> float:
 # -------------------------------------------------------------------------------------- pure JAX pieces
 
 
-def _sym(S: Array) -> Array:
-    return 0.5 * (S + S.T)
-
-
 @jax.jit
 def solve_discrete_lyapunov(A: ArrayLike, Q: ArrayLike) -> Array:
     """Solve X = A X A^T + Q (rho(A) < 1) through (I - A kron A) vec(X) = vec(Q) (row-major vec).
@@ -222,7 +219,7 @@ def solve_discrete_lyapunov(A: ArrayLike, Q: ArrayLike) -> Array:
     Q = jnp.asarray(Q)
     n = A.shape[0]
     lhs = jnp.eye(n * n, dtype=A.dtype) - jnp.kron(A, A)
-    return _sym(jnp.linalg.solve(lhs, Q.reshape(-1)).reshape(n, n))
+    return symmetrize(jnp.linalg.solve(lhs, Q.reshape(-1)).reshape(n, n))
 
 
 @jax.jit
@@ -245,7 +242,7 @@ def stationary_covariance(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike) -> Arr
 def action_curvature(sys: LQRSystem, P: ArrayLike) -> Array:
     """G = R + B^T P B, so that Hess_a Q = 2 G."""
     B = jnp.asarray(sys.B)
-    return _sym(jnp.asarray(sys.R) + B.T @ jnp.asarray(P) @ B)
+    return symmetrize(jnp.asarray(sys.R) + B.T @ jnp.asarray(P) @ B)
 
 
 @jax.jit
@@ -265,15 +262,6 @@ def average_cost_from_covariance(sys: LQRSystem, K: ArrayLike, Sigma: ArrayLike)
     R = jnp.asarray(sys.R)
     X = stationary_covariance(sys, K, Sigma)
     return jnp.trace((jnp.asarray(sys.Qc) + K.T @ R @ K) @ X) + jnp.trace(R @ jnp.asarray(Sigma))
-
-
-@jax.jit
-def gaussian_entropy(Sigma: ArrayLike) -> Array:
-    """H(N(mu, Sigma)) = 1/2 log det(2 pi e Sigma)."""
-    Sigma = jnp.asarray(Sigma)
-    m = Sigma.shape[-1]
-    _, logdet = jnp.linalg.slogdet(Sigma)
-    return 0.5 * (m * math.log(2.0 * math.pi * math.e) + logdet)
 
 
 @jax.jit
@@ -359,8 +347,8 @@ def solve_riccati(sys: LQRSystem, max_iter: int = 100) -> Array:
         Ak, Gk, Hk, k, _ = state
         IGH = eye + Gk @ Hk
         Ak1 = Ak @ jnp.linalg.solve(IGH, Ak)
-        Gk1 = _sym(Gk + Ak @ jnp.linalg.solve(IGH, Gk @ Ak.T))
-        Hk1 = _sym(Hk + Ak.T @ Hk @ jnp.linalg.solve(IGH, Ak))
+        Gk1 = symmetrize(Gk + Ak @ jnp.linalg.solve(IGH, Gk @ Ak.T))
+        Hk1 = symmetrize(Hk + Ak.T @ Hk @ jnp.linalg.solve(IGH, Ak))
         err = jnp.max(jnp.abs(Hk1 - Hk)) / jnp.maximum(jnp.max(jnp.abs(Hk1)), 1e-300)
         return Ak1, Gk1, Hk1, k + 1, err
 
@@ -368,7 +356,7 @@ def solve_riccati(sys: LQRSystem, max_iter: int = 100) -> Array:
         *_, k, err = state
         return (k < max_iter) & (err > tol)
 
-    init = (A, _sym(B @ jnp.linalg.solve(R, B.T)), jnp.asarray(sys.Qc), 0, jnp.asarray(jnp.inf, A.dtype))
+    init = (A, symmetrize(B @ jnp.linalg.solve(R, B.T)), jnp.asarray(sys.Qc), 0, jnp.asarray(jnp.inf, A.dtype))
     _, _, H, _, _ = jax.lax.while_loop(cond, body, init)
     return value_matrix(sys, optimal_gain(sys, H))
 
@@ -441,8 +429,8 @@ def lqr_flow_step(
     V = -2.0 * G
     if tau > 0:
         V = V + tau * jnp.linalg.inv(Sigma)
-    M = jnp.eye(K.shape[0], dtype=K.dtype) + eta * _sym(V)
-    return K - 2.0 * eta * E, _sym(M @ Sigma @ M)
+    M = jnp.eye(K.shape[0], dtype=K.dtype) + eta * symmetrize(V)
+    return K - 2.0 * eta * E, symmetrize(M @ Sigma @ M)
 
 
 def default_step_size(sys: LQRSystem, K0: ArrayLike) -> float:

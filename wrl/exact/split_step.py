@@ -30,6 +30,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from wrl.exact.lqr import solve_discrete_lyapunov
+from wrl.geometry.gaussian import symmetrize
 
 __all__ = [
     "fixed_point_bias",
@@ -40,10 +41,6 @@ __all__ = [
     "split_rates",
     "split_step",
 ]
-
-
-def _sym(S: Array) -> Array:
-    return 0.5 * (S + jnp.swapaxes(S, -1, -2))
 
 
 def _transport_matrix(hess: Array, eta: float | Array) -> Array:
@@ -64,7 +61,7 @@ def split_step(mean: ArrayLike, cov: ArrayLike, a_star: ArrayLike, hess: ArrayLi
     M = _transport_matrix(hess, eta)
     new_mean = mean + eta * hess @ (a_star - mean)
     new_cov = M @ cov @ M.T + 2.0 * tau * eta * jnp.eye(hess.shape[-1], dtype=hess.dtype)
-    return new_mean, _sym(new_cov)
+    return new_mean, symmetrize(new_cov)
 
 
 @partial(jax.jit, static_argnames=("steps",))
@@ -129,7 +126,7 @@ def soft_optimum(a_star: ArrayLike, hess: ArrayLike, tau: float | Array) -> tupl
         pi* = N(a*, tau H^-1)   (pi* proportional to exp(Q / tau)).
     """
     a_star, hess = jnp.asarray(a_star), jnp.asarray(hess)
-    return a_star, _sym(tau * jnp.linalg.inv(hess))
+    return a_star, symmetrize(tau * jnp.linalg.inv(hess))
 
 
 @jax.jit
@@ -143,4 +140,4 @@ def fixed_point_bias(hess: ArrayLike, eta: float | Array, tau: float | Array) ->
     """
     hess = jnp.asarray(hess)
     eye = jnp.eye(hess.shape[-1], dtype=hess.dtype)
-    return _sym(tau * (eta / 2.0) * jnp.linalg.inv(eye - eta * hess / 2.0))
+    return symmetrize(tau * (eta / 2.0) * jnp.linalg.inv(eye - eta * hess / 2.0))

@@ -25,12 +25,14 @@ __all__ = [
     "gaussian_geodesic",
     "gaussian_log_map",
     "sqrtm_psd",
+    "symmetrize",
     "w2_diag_gaussian_sq",
     "w2_gaussian_sq",
 ]
 
 
-def _sym(S: Array) -> Array:
+def symmetrize(S: Array) -> Array:
+    """The symmetric part (S + S^T) / 2 of a (batch of) square matrices (transposing the last two axes)."""
     return 0.5 * (S + jnp.swapaxes(S, -1, -2))
 
 
@@ -40,14 +42,14 @@ def sqrtm_psd(S: ArrayLike) -> Array:
 
     S = V diag(lam) V^T  =>  S^{1/2} = V diag(sqrt(max(lam, 0))) V^T.
     """
-    S = _sym(jnp.asarray(S))
+    S = symmetrize(jnp.asarray(S))
     lam, V = jnp.linalg.eigh(S)
     return (V * jnp.sqrt(jnp.clip(lam, 0.0))[..., None, :]) @ jnp.swapaxes(V, -1, -2)
 
 
 def _inv_sqrtm_pd(S: Array) -> Array:
     """S^{-1/2} for a symmetric positive definite S."""
-    lam, V = jnp.linalg.eigh(_sym(S))
+    lam, V = jnp.linalg.eigh(symmetrize(S))
     return (V / jnp.sqrt(lam)[..., None, :]) @ jnp.swapaxes(V, -1, -2)
 
 
@@ -98,7 +100,7 @@ def bures_transport_map(S0: ArrayLike, S1: ArrayLike) -> Array:
     S0 = jnp.asarray(S0)
     r0 = sqrtm_psd(S0)
     ir0 = _inv_sqrtm_pd(S0)
-    return _sym(ir0 @ sqrtm_psd(r0 @ jnp.asarray(S1) @ r0) @ ir0)
+    return symmetrize(ir0 @ sqrtm_psd(r0 @ jnp.asarray(S1) @ r0) @ ir0)
 
 
 @jax.jit
@@ -117,7 +119,7 @@ def gaussian_geodesic(
     T = bures_transport_map(S0, S1)
     eye = jnp.eye(S0.shape[-1], dtype=S0.dtype)
     M = (1.0 - t) * eye + t * T
-    return (1.0 - t) * m0 + t * jnp.asarray(m1), _sym(M @ S0 @ M)
+    return (1.0 - t) * m0 + t * jnp.asarray(m1), symmetrize(M @ S0 @ M)
 
 
 @jax.jit
@@ -128,9 +130,9 @@ def gaussian_exp_map(m: ArrayLike, S: ArrayLike, dm: ArrayLike, V: ArrayLike) ->
     it is the geodesic at time 1 as long as I + V is positive definite.
     """
     S = jnp.asarray(S)
-    V = _sym(jnp.asarray(V))
+    V = symmetrize(jnp.asarray(V))
     M = jnp.eye(S.shape[-1], dtype=S.dtype) + V
-    return jnp.asarray(m) + jnp.asarray(dm), _sym(M @ S @ M)
+    return jnp.asarray(m) + jnp.asarray(dm), symmetrize(M @ S @ M)
 
 
 @jax.jit

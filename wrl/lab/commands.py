@@ -52,10 +52,6 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
                            file=getattr(args, "config", None))
 
 
-def _slug(env_id: str) -> str:
-    return env_id.replace(":", "-").replace("/", "-")
-
-
 def _group_seeds(args: argparse.Namespace, cfg: TrainConfig) -> list[int] | None:
     """The seeds of ``--seeds`` / ``--num-seeds``, or None for a single run."""
     if getattr(args, "num_seeds", None) is not None:
@@ -86,7 +82,7 @@ def train_command(args: argparse.Namespace) -> int:
         seeds = _group_seeds(args, cfg)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         tag = f"seeds{seeds[0]}-{seeds[-1]}" if seeds else f"s{cfg.seed}"
-        run_dir = Path(args.run_dir or f"runs/{cfg.algo}-{_slug(cfg.env)}-{tag}-{stamp}")
+        run_dir = Path(args.run_dir or f"runs/{cfg.algo}-{runs.slug(cfg.env)}-{tag}-{stamp}")
     kwargs = {"resume": bool(args.resume), "overwrite": args.overwrite, "progress": not args.no_progress,
               "tensorboard": not args.no_tensorboard}
     plots = is_installed("matplotlib")

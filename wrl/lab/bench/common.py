@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import wrl
-from wrl import runs
+from wrl import atomic, runs
 from wrl.errors import ConfigError
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -99,9 +98,10 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def write_json(path: str | Path | None, data: dict) -> None:
+    """:func:`wrl.atomic.write_json` into ``path``, creating its directory; no path (None or "") writes nothing."""
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(data, indent=2))
+        atomic.write_json(path, data)
 
 
 def write_report(out: str | Path, title: str, results: dict, body: str) -> None:

@@ -179,8 +179,9 @@ def check_configs(root: Path, key: str, suite_file: str, files: dict[str, bytes]
 def check_reuse(root: Path, suite_file: Path, sources: Unpacked) -> list[str]:
     """Mismatches of one suite file's ``reuse`` entries: for every label it reuses, every task needs a source
     that stands for it, and every entry must be the source of some task."""
+    from wrl import runs
     from wrl.lab.bench.common import parse_variant
-    from wrl.lab.bench.suite import _slug, load_suite, reusable
+    from wrl.lab.bench.suite import load_suite, reusable
 
     suite = load_suite(str(suite_file))
     labels = {parse_variant(a)[0]: a for a in suite.algos}
@@ -190,12 +191,13 @@ def check_reuse(root: Path, suite_file: Path, sources: Unpacked) -> list[str]:
     for label in dict.fromkeys(e.partition("=")[0] for e in suite.reuse):
         for task in suite.tasks:
             entries = [e for e in suite.reuse if e.partition("=")[0] == label
-                       and (sources.path(root / e.partition("=")[2]) / _slug(task)).exists()]
+                       and (sources.path(root / e.partition("=")[2]) / runs.slug(task)).exists()]
             if not entries:
                 problems.append(f"{name}: no reuse entry of {label!r} holds {task}")
             for entry in entries:
                 seen.add(entry)
-                why = reusable(suite, labels[label], task, sources.path(root / entry.partition("=")[2]) / _slug(task))
+                source = sources.path(root / entry.partition("=")[2]) / runs.slug(task)
+                why = reusable(suite, labels[label], task, source)
                 if why is not None:
                     problems.append(f"{name}: reuse entry {entry!r} does not stand for {task}: {why}")
     problems += [f"{name}: reuse entry {e!r} holds none of the suite's tasks" for e in suite.reuse if e not in seen]

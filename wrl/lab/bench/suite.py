@@ -124,12 +124,8 @@ def load_suite(name_or_file: str) -> Suite:
     return load_toml_dataclass(path, Suite, "suite", ("algos", "tasks", "seeds", "reuse"), name=path.stem)
 
 
-def _slug(task: str) -> str:
-    return task.replace(":", "-").replace("/", "-")
-
-
 def unit_dir(out: Path, label: str, task: str) -> Path:
-    return out / "runs" / label / _slug(task)
+    return out / "runs" / label / runs.slug(task)
 
 
 SPLIT_FILE = "split_seeds.json"  # in a group directory whose seeds train as separate runs: {"seeds": [...]}
@@ -236,7 +232,7 @@ def reuse_group(suite: Suite, spec: str, task: str, path: Path, sources: Unpacke
         name, _, where = entry.partition("=")
         if name != label:
             continue
-        named, source = Path(where) / _slug(task), sources.path(where) / _slug(task)
+        named, source = Path(where) / runs.slug(task), sources.path(where) / runs.slug(task)
         if not source.exists():
             continue
         why = reusable(suite, spec, task, source)
@@ -420,7 +416,7 @@ def report(suite: Suite, out: Path, reps: int = 2000, diagnostics: tuple[str, ..
     stats = summarise(final, reps=reps) if final else {"aggregate": None, "why_no_aggregate": "no finished group"}
     payload = {"suite": dataclasses.asdict(suite), "machine": machine_info(), "command": command_line(),
                "results": results, "statistics": stats}
-    (out / "report.json").write_text(json.dumps(payload, indent=2))
+    write_json(out / "report.json", payload)
     lines = [f"# Suite {suite.name}", "", f"Command: `{payload['command']}`", "", machine_line(payload["machine"]), "",
              f"{len(suite.seeds)} seeds x {suite.total_steps} steps, evaluation every {suite.eval_every} steps "
              f"({suite.eval_episodes} deterministic episodes); the final return is the last evaluation.", ""]

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from wrl import runs
+from wrl.atomic import write_json
 from wrl.errors import ConfigError
 
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
@@ -151,8 +152,7 @@ def run_sweep(sweep: Sweep, out: Path, address: str | None = None) -> dict[str, 
     if not scored:
         raise RuntimeError(f"no trial of the sweep finished: {trials[0]['error'] if trials else 'no trials'}")
     best = max(scored, key=lambda t: t["score"])
-    (out / "sweep.json").write_text(json.dumps({"sweep": dataclasses.asdict(sweep), "trials": trials,
-                                                "best": best}, indent=2, default=str))
+    write_json(out / "sweep.json", {"sweep": dataclasses.asdict(sweep), "trials": trials, "best": best}, default=str)
     lines = [f"# best of {len(trials)} trials: mean {sweep.metric} return {best['score']:.3f}",
              f'algo = "{sweep.algo}"', f'env = "{sweep.env}"']
     lines += [f"{k} = {json.dumps(v)}" for k, v in sorted(best["params"].items())]

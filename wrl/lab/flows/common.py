@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from wrl.errors import ConfigError, RunDirError
 
-__all__ = ["add_out_options", "add_typed_options", "check_positive", "prepare_out_dir", "save_gif", "write_json"]
+__all__ = ["add_out_options", "add_typed_options", "check_positive", "prepare_out_dir", "save_gif"]
 
 
 def prepare_out_dir(out: str, overwrite: bool) -> Path:
@@ -42,11 +41,6 @@ def save_gif(path: Path, fig: Any, update: Callable[[int], None], n_frames: int,
 
     anim = FuncAnimation(fig, update, frames=n_frames, blit=False)
     anim.save(str(path), writer=PillowWriter(fps=fps))
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write a JSON summary (numbers as plain floats)."""
-    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
 
 
 def check_positive(name: str, value: float | int | None, allow_zero: bool = False) -> None:

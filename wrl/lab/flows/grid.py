@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from wrl.atomic import write_json
 from wrl.errors import ConfigError
-from wrl.lab.flows.common import check_positive, prepare_out_dir, save_gif, write_json
+from wrl.lab.flows.common import check_positive, prepare_out_dir, save_gif
 from wrl.lab.plots import new_figure
 
 METHODS = ("particles", "gaussian", "quantile")
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
         save_gif(out / "flow.gif", fig, update, len(frames))
         files.append("flow.gif")
-    write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary, default=float)
     files.append("summary.json")
     print(f"  wrote {', '.join(str(out / f) for f in files)}")
     return 0

@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from wrl.atomic import write_json
 from wrl.errors import ConfigError
-from wrl.lab.flows.common import check_positive, prepare_out_dir, save_gif, write_json
+from wrl.lab.flows.common import check_positive, prepare_out_dir, save_gif
 from wrl.lab.plots import new_figure
 
 SYSTEMS = ("default", "scalar", "double_integrator", "random")
@@ -216,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         "flow_relative_gap": rel(gap_flow[-1]), "flow_gain_relative_error": float(k_err),
         "newton_gap": float(gap_newton[-1]), "gauss_newton_gap": float(gap_gn[-1]),
         "steps_to_1e-10": {"flow": steps_flow, "newton": steps_newton, "gauss_newton": steps_gn},
-    })
+    }, default=float)
     files.append("summary.json")
     print(f"  wrote {', '.join(str(out / f) for f in files)}")
     return 0

@@ -25,10 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wrl.atomic import write_json
 from wrl.errors import ConfigError
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.geometry.samples import sinkhorn_divergence_sq, w2_assignment_sq
-from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir, save_gif, write_json
+from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir, save_gif
 from wrl.lab.plots import new_figure
 from wrl.optional import ensure
 
@@ -285,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
         "methods": {m: {k: v for k, v in r.items() if k not in ("final", "snapshots")}
                     for m, r in result["methods"].items()},
         "cost_us_per_evaluation": {m: {str(k): v for k, v in c.items()} for m, c in costs.items()} if costs else None,
-    })
+    }, default=float)
     print(f"wrote {out / 'particles.png'}" + (f", {out / 'particles.gif'}" if args.animate else "")
           + f" and {out / 'summary.json'}")
     return 0

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import time
@@ -37,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from wrl.atomic import write_json
 from wrl.errors import ConfigError
 from wrl.flows.velocity import velocity_at
 from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir
@@ -291,8 +291,6 @@ def run(args: argparse.Namespace) -> int:
         "mean_q": {name: [float(x) for x in result[name]["mean_q"]] for name in SAMPLERS},
         "seconds": seconds,
     }
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, out / "summary.json")
+    write_json(out / "summary.json", payload)
     print(f"wrote {out / 'wppg.png'} and {out / 'summary.json'}")
     return 0
