@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from tiny_suite import TINY as TINY_SUITE
 
 from wrl.config import to_dict
 from wrl.lab.bench import results as R
@@ -14,16 +15,7 @@ from wrl.lab.bench import suite as S
 from wrl.lab.bench.archives import archive_of
 from wrl.lab.cli import configs_from_argv, main
 
-TINY = """# wrl bench suite docs/suites/tiny.toml --out runs/suite-tiny
-name = "tiny"
-algos = ["sac", "td3"]
-tasks = ["gym:Pendulum-v1"]
-seeds = [0, 1]
-total_steps = 300
-eval_every = 150
-eval_episodes = 1
-train_args = "--learning-starts 100 --actor-hidden 16 --critic-hidden 16 --buffer-size 1000 --batch-size 16"
-"""
+TINY = "# wrl bench suite docs/suites/tiny.toml --out runs/suite-tiny\n" + TINY_SUITE
 TASK = "gym:Pendulum-v1"
 
 

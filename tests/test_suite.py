@@ -4,22 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_suite import TINY
 
 from wrl.errors import ConfigError
 from wrl.lab.bench import suite as S
 from wrl.lab.cli import configs_from_argv, main
 from wrl.training.trainer import train_group
-
-TINY = """
-name = "tiny"
-algos = ["sac", "td3"]
-tasks = ["gym:Pendulum-v1"]
-seeds = [0, 1]
-total_steps = 300
-eval_every = 150
-eval_episodes = 1
-train_args = "--learning-starts 100 --actor-hidden 16 --critic-hidden 16 --buffer-size 1000 --batch-size 16"
-"""
 
 
 @pytest.fixture()

@@ -31,6 +31,15 @@ def _portable(train_args: list[str]) -> list[str]:
             for prev, a in zip([None, *train_args], train_args, strict=False)]
 
 
+def process_env(single_thread: bool = False, **extra: str) -> dict[str, str]:
+    """The environment of a child `wrl` process: this one's, with one XLA thread appended to ``XLA_FLAGS`` when
+    ``single_thread`` (for processes that share the cores), and ``extra`` variables set."""
+    env = {**os.environ, **extra}
+    if single_thread:
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+    return env
+
+
 def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: bool = False,
             keep_dir: str | Path | None = None, cores: set[int] | None = None) -> dict[str, Any]:
     """``wrl train ARGS`` in a fresh Python process (no compilation cache shared with the caller).
@@ -45,9 +54,7 @@ def run_wrl(train_args: list[str], timeout: float | None = None, single_thread: 
         cmd = [sys.executable, "-m", "wrl", "train", "--run-dir", str(run_dir), "--no-progress",
                "--no-tensorboard", *train_args]
         start = time.perf_counter()
-        env = dict(os.environ)
-        if single_thread:
-            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+        env = process_env(single_thread)
         launch = [sys.executable, "-c", _PINNED, ",".join(map(str, sorted(cores))), *cmd[1:]] if cores else cmd
         proc = subprocess.run(launch, capture_output=True, text=True, timeout=timeout, check=False, env=env)
         elapsed = time.perf_counter() - start

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from wrl import runs
-from wrl.lab.bench.common import SINGLE_THREAD_XLA, machine_info, machine_line
+from wrl.lab.bench.common import machine_info, machine_line, process_env
 
 KINDS = ("sigterm", "sigint", "kill", "torn", "second-writer", "fsize", "erofs")
 TIMING = {"charts/SPS", "eval/seconds"}
@@ -260,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         kept = json.loads(out.with_suffix(".json").read_text())
         records, machine = kept["trials"][:args.trials], kept.get("machine", machine)
     with tempfile.TemporaryDirectory(prefix="wrl-faults-") as tmp:
-        env = {**os.environ, "XLA_FLAGS": SINGLE_THREAD_XLA, "WRL_COMPILE_CACHE": str(Path(tmp) / "cache")}
+        env = process_env(True, WRL_COMPILE_CACHE=str(Path(tmp) / "cache"))
         reference = Path(tmp) / "reference"
         ref = subprocess.run([sys.executable, "-m", "wrl", "train", *train, "--run-dir", str(reference)],
                              capture_output=True, text=True, env=env)

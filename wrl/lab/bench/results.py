@@ -22,7 +22,10 @@ there is any, 0 when everything matches:
   (its published numbers would no longer come from its command) shows here, and the suite file must then pin
   the old settings;
 * every ``reuse`` entry of the suite files in ``docs/suites`` is the source of some task, and for every label a
-  suite file reuses, every task has a source that stands for it (:func:`wrl.lab.bench.suite.reusable`).
+  suite file reuses, every task has a source that stands for it (:func:`wrl.lab.bench.suite.reusable`);
+* the random-policy anchors of the normalised scores in the code (``wrl.lab.bench.aggregate.REFERENCE_SCORES``)
+  are the means that `wrl bench random-returns` measured (``docs/benchmarks/random_returns.json``), and each
+  task's reference lies above its anchor (:func:`check_anchors`).
 
 `wrl bench pack-results` adds or replaces an archive and its manifest entry.
 """
@@ -204,6 +207,32 @@ def check_reuse(root: Path, suite_file: Path, sources: Unpacked) -> list[str]:
     return problems
 
 
+RANDOM_RETURNS = "docs/benchmarks/random_returns.json"
+
+
+def check_anchors(root: Path, scores: dict[str, tuple[float, float]] | None = None) -> list[str]:
+    """Mismatches between the normalisation anchors ``scores`` (task -> (random, reference); default: the code's
+    ``REFERENCE_SCORES``) and the measured random returns in ``root/docs/benchmarks/random_returns.json``: the
+    random anchor must equal the measured mean within 0.01, and the reference must lie 1000 above it."""
+    if scores is None:
+        from wrl.lab.bench.aggregate import REFERENCE_SCORES as scores
+    path = root / RANDOM_RETURNS
+    try:
+        measured = json.loads(path.read_text())["tasks"]
+    except (OSError, ValueError, KeyError) as e:
+        return [f"{path}: cannot be read ({type(e).__name__}: {e})"]
+    problems = []
+    for task, (random, reference) in sorted(scores.items()):
+        if task not in measured:
+            problems.append(f"{path}: no measured random return for {task}, whose anchor is {random}")
+        elif abs(measured[task]["mean"] - random) > 0.01:
+            problems.append(f"{task}: the random anchor {random} is not the measured mean {measured[task]['mean']} "
+                            f"({path})")
+        if reference <= random + 1000.0:
+            problems.append(f"{task}: the reference score {reference} is not above the random anchor {random}")
+    return problems
+
+
 def check(root: Path) -> tuple[list[str], str]:
     """Every check of the module docstring on the repository at ``root``: the mismatches (one line each) and a
     one-line account of what was checked."""
@@ -224,9 +253,10 @@ def check(root: Path) -> tuple[list[str], str]:
     with Unpacked() as sources:
         for path in reusing:
             problems += check_reuse(root, path, sources)
+    problems += check_anchors(root)
     files = sum(len(v["files"]) for v in manifest["archives"].values())
-    return problems, (f"{len(manifest['archives'])} archives, {files} files, {configs} recorded configurations "
-                      f"and the reuse entries of {len(reusing)} suite files checked")
+    return problems, (f"{len(manifest['archives'])} archives, {files} files, {configs} recorded configurations, "
+                      f"the reuse entries of {len(reusing)} suite files and the normalisation anchors checked")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

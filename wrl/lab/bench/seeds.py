@@ -30,10 +30,10 @@ from typing import Any
 
 from wrl.errors import ConfigError
 from wrl.lab.bench.common import (
-    SINGLE_THREAD_XLA,
     command_line,
     machine_info,
     markdown_table,
+    process_env,
     run_wrl,
     write_report,
 )
@@ -62,7 +62,7 @@ print(json.dumps({"core": int(sys.argv[1]), "gflop_per_second": rates[len(rates)
 def core_bound(seconds: float = 8.0) -> dict[str, Any]:
     """Median matmul GFLOP/s of one single-threaded XLA process per core, all running at once, and their sum."""
     cores = sorted(os.sched_getaffinity(0))
-    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()}
+    env = process_env(True)
     procs = [subprocess.Popen([sys.executable, "-c", _MATMUL_CHILD, str(c), str(seconds)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for c in cores]
     per_core = []

@@ -13,7 +13,6 @@ A stop request (:class:`Stopper`: SIGTERM or SIGINT to the suite's process) is f
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wrl.lab.bench.common import SINGLE_THREAD_XLA
+from wrl.lab.bench.common import process_env
 from wrl.runs import quick_state
 
 # exit statuses of `wrl train` that a retry cannot change: bad input, divergence, a failed write
@@ -120,9 +119,7 @@ def run_unit(unit: Unit, single_thread: bool, retries: int = 2, stopper: Stopper
     (killed, crashed, stopped by a signal the suite did not send) is followed by another from the unit's last
     checkpoint, at most ``retries`` times; each retry is announced on stderr with its reason."""
     stopper = stopper or Stopper()
-    env = dict(os.environ)
-    if single_thread:
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+    env = process_env(single_thread)
     result = UnitResult(unit)
     while True:
         argv = unit.argv()
