@@ -12,6 +12,7 @@ from tiny_suite import TINY as TINY_SUITE
 from wrl.config import to_dict
 from wrl.lab.bench import results as R
 from wrl.lab.bench import suite as S
+from wrl.lab.bench.aggregate import REFERENCE_SCORES
 from wrl.lab.bench.archives import archive_of
 from wrl.lab.cli import configs_from_argv, main
 
@@ -41,9 +42,13 @@ def finished_group(suite: S.Suite, spec: str, out: Path) -> Path:
 
 @pytest.fixture()
 def repo(tmp_path, monkeypatch):
-    """A repository root with docs/suites/tiny.toml and results/ holding one archive of its two groups."""
+    """A repository root with docs/suites/tiny.toml, results/ holding one archive of its two groups, and the
+    measured random returns the code's normalisation anchors come from."""
     (tmp_path / "docs" / "suites").mkdir(parents=True)
     (tmp_path / "docs" / "suites" / "tiny.toml").write_text(TINY)
+    (tmp_path / "docs" / "benchmarks").mkdir()
+    (tmp_path / R.RANDOM_RETURNS).write_text(json.dumps(
+        {"tasks": {task: {"mean": lo} for task, (lo, _) in REFERENCE_SCORES.items()}}))
     suite = S.load_suite(str(tmp_path / "docs" / "suites" / "tiny.toml"))
     out = tmp_path / "runs" / "suite-tiny"
     for spec in suite.algos:
@@ -73,8 +78,8 @@ def test_packing_is_deterministic_and_the_check_passes_on_what_was_packed(repo, 
     assert entry["suite"] == "docs/suites/tiny.toml" and entry["sha256"] == R.sha256(archive.read_bytes())
     assert entry["files"] == {n: R.sha256(b) for n, b in files.items()}
     status, lines = check(repo, capsys)
-    assert status == 0 and lines == ["results match: 1 archives, 16 files, 4 recorded configurations and the "
-                                     "reuse entries of 0 suite files checked"]
+    assert status == 0 and lines == ["results match: 1 archives, 16 files, 4 recorded configurations, the "
+                                     "reuse entries of 0 suite files and the normalisation anchors checked"]
 
 
 def test_the_check_reports_one_line_per_hash_or_config_mismatch(repo, capsys):
