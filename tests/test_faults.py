@@ -209,6 +209,20 @@ def _fake_checkpoint(path: Path, step: int) -> None:
     save_checkpoint(path, {"x": np.full(3, step)}, {}, {"host": {"env_steps": step}})
 
 
+def test_a_group_killed_before_its_first_commit_has_nothing_to_resume(tmp_path):
+    """Pending checkpoints with no commit recorded are discarded on resume: the group is new, not resumable."""
+    from wrl.checkpoint import read_meta
+
+    (tmp_path / runs.GROUP).write_text(json.dumps({"seeds": [0, 1]}))
+    dirs = [runs.seed_dir(tmp_path, s) for s in (0, 1)]
+    for d in dirs:
+        d.mkdir()
+        _fake_checkpoint(runs.pending_checkpoint(d), 100)
+    assert runs.quick_state(tmp_path) == "new"
+    runs.recover_group(tmp_path, dirs, lambda p: read_meta(p)["host"]["env_steps"])
+    assert not any((d / runs.CHECKPOINT).exists() or runs.pending_checkpoint(d).exists() for d in dirs)
+
+
 @pytest.mark.parametrize("killed", ["before the commit", "after the commit"])
 def test_a_group_killed_while_committing_its_checkpoints_keeps_them_at_one_step(tmp_path, killed):
     """The seeds' checkpoints move together: a kill between writing them and recording the commit keeps every
@@ -225,6 +239,8 @@ def test_a_group_killed_while_committing_its_checkpoints_keeps_them_at_one_step(
     if killed == "after the commit":
         runs.write_json(tmp_path / runs.COMMIT, {"step": 200})
         os.replace(runs.pending_checkpoint(dirs[0]), dirs[0] / runs.CHECKPOINT)  # seed 1 not yet replaced
+    (tmp_path / runs.GROUP).write_text(json.dumps({"seeds": [0, 1]}))
+    assert runs.quick_state(tmp_path) == "interrupted"
     runs.recover_group(tmp_path, dirs, lambda p: read_meta(p)["host"]["env_steps"])
     expected = 100 if killed == "before the commit" else 200
     assert [read_meta(d / runs.CHECKPOINT)["host"]["env_steps"] for d in dirs] == [expected, expected]

@@ -114,7 +114,7 @@ def test_wpo_defaults_are_n_step_5_with_a_layernorm_critic_and_the_old_ones_one_
     `wrl train` and the trainer's config; SAC keeps n-step 1 and its plain MLP; the previous defaults are
     `--n-step 1 --no-critic-layer-norm`."""
     from wrl.lab.cli import configs_from_argv
-    from wrl.training.trainer import default_train_config
+    from wrl.training.options import default_train_config
 
     cfg, agent_cfg = configs_from_argv(["--algo", "wpo"])
     assert cfg.n_step == 5 and agent_cfg.critic_layer_norm and not agent_cfg.actor_layer_norm
@@ -130,7 +130,7 @@ def test_wpo_n_step_default_is_one_on_the_ergodic_objective_whichever_layer_sets
     (docs/benchmarks/lqr_average_wpo.md), whether `--objective average` comes from the command line or a
     `--config` file; an explicit `--n-step` and a preset's n-step win; `wrl train --help` says so."""
     from wrl.lab.cli import build_parser, configs_from_argv
-    from wrl.training.trainer import default_train_config
+    from wrl.training.options import default_train_config
 
     def n_step(*options):
         return configs_from_argv(options)[0].n_step

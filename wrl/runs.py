@@ -35,6 +35,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -217,8 +218,6 @@ def create(directory: str | Path, overwrite: bool) -> RunLock:
     An existing directory with files in it is kept unless ``overwrite`` is explicit, and then only if it is a
     wrl run directory that no live process writes; its contents are removed under the lock.
     """
-    import shutil
-
     directory = Path(directory)
     if directory.exists() and (not directory.is_dir() or _holds_files(directory)):
         if not overwrite:
@@ -322,8 +321,11 @@ def quick_state(path: str | Path) -> Literal["new", "interrupted", "finished"]:
             seeds = read_json(path / GROUP)["seeds"]
         except (RunDirError, KeyError, TypeError):
             return "new"
+        # a pending checkpoint counts once a commit is recorded (it is then rolled forward); before the group's
+        # first commit it is discarded on resume, so the seed has nothing to resume from
+        committed = (path / COMMIT).exists()
         runs = [seed_dir(path, s) for s in seeds]
-        return "interrupted" if runs and all((r / CHECKPOINT).exists() or pending_checkpoint(r).exists()
+        return "interrupted" if runs and all((r / CHECKPOINT).exists() or (committed and pending_checkpoint(r).exists())
                                              for r in runs) else "new"
     return "interrupted" if (path / CHECKPOINT).exists() else "new"
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from wrl import runs
-from wrl.agents import ALGOS, config_class
 from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
@@ -26,17 +25,6 @@ from wrl.training.trainer import (
     train,
     train_group,
 )
-
-
-def _given(args: argparse.Namespace, cls: type) -> dict:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
-
-
-def _agent_options_given(args: argparse.Namespace) -> set[str]:
-    names: set[str] = set()
-    for algo in ALGOS:
-        names |= set(_given(args, config_class(algo)))
-    return names
 
 
 def given_settings(args: argparse.Namespace) -> dict:
@@ -70,7 +58,7 @@ def train_command(args: argparse.Namespace) -> int:
             cfg, agent_cfg, seeds = load_group_config(run_dir)
         else:
             cfg, agent_cfg = load_run_config(run_dir)
-        changed = set(_given(args, TrainConfig)) | _agent_options_given(args)
+        changed = set(given_settings(args))
         if (changed - {"total_steps"} or args.run_dir or args.overwrite or args.preset or args.seeds or args.num_seeds
                 or args.config):
             raise ConfigError("only --total-steps can change when resuming; the rest comes from the run's "

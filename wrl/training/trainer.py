@@ -33,7 +33,6 @@ from wrl.runs import CHECKPOINT, seed_dir
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
 from wrl.training.logger import Logger
-from wrl.training.options import default_train_config  # noqa: F401  (the training API: train, default_train_config)
 from wrl.training.step import Transition, compiled_step_fns, init_train_state
 
 

@@ -131,11 +131,6 @@ def unit_dir(out: Path, label: str, task: str) -> Path:
 SPLIT_FILE = "split_seeds.json"  # in a group directory whose seeds train as separate runs: {"seeds": [...]}
 
 
-def _run_state(run: Path) -> str:
-    """State of one run directory (a seed trained alone): 'finished', 'interrupted' or 'new'."""
-    return runs.quick_state(run)
-
-
 def split_seeds_of(path: Path) -> list[int] | None:
     """The seeds of a group trained one process per seed, or None for a group trained side by side."""
     split = path / SPLIT_FILE
@@ -146,7 +141,7 @@ def _state(path: Path) -> str:
     """'finished', 'interrupted' (resumable), or 'new'."""
     split = split_seeds_of(path)
     if split is not None:
-        states = {_run_state(runs.seed_dir(path, s)) for s in split}
+        states = {runs.quick_state(runs.seed_dir(path, s)) for s in split}
         return "finished" if states == {"finished"} else "interrupted" if states - {"new"} else "new"
     return runs.quick_state(path)
 
@@ -174,7 +169,7 @@ def group_units(suite: Suite, spec: str, task: str, path: Path, split: bool) -> 
         write_json(path / SPLIT_FILE, {"seeds": list(suite.seeds)})
         seeds = list(suite.seeds)
     return [Unit(runs.seed_dir(path, s), tuple(train_args(suite, spec, task, path, seed=s)))
-            for s in seeds if _run_state(runs.seed_dir(path, s)) != "finished"]
+            for s in seeds if runs.quick_state(runs.seed_dir(path, s)) != "finished"]
 
 
 def recorded_differences(suite: Suite, spec: str, task: str, seed: int, record: dict[str, Any]) -> list[str]:
