@@ -34,9 +34,9 @@ class BatchRenorm(nn.Module):
     through r and d. The running statistics and the step counter change only in training mode, never while
     the module is initialised, and only where ``"batch_stats"`` is mutable (``apply(..., mutable=["batch_stats"])``
     returns them; without it a training-mode pass normalises with the batch and leaves the statistics as they
-    are). The condition steps < warmup_steps reads the counter before this call's increment. While r and d are not
-    clipped, x_hat = (x - mu) / sigma: the training output equals the evaluation output with the running
-    statistics, which is the point of the method.
+    are). The condition steps < warmup_steps reads the counter before this call's increment. Past the warm-up,
+    while r and d are not clipped, x_hat = (x - mu) / sigma: the training output equals the evaluation output
+    with the running statistics, which is the point of the method.
     """
 
     use_running_average: bool | None = None
