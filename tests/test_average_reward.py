@@ -10,7 +10,7 @@ and the critic of every off-policy agent then learns from the differential targe
 
 With the optimal linear policy a = -K* s held fixed on ``wrl/LQR-v0``, rho must settle at -J*, J* = tr(P* W).
 The agent here is a probe whose actor is frozen at K* and whose update only computes the TD target with the
-shared critic pieces (:func:`wrl.critics.td_target`, :func:`wrl.critics.bootstrap_value`) and keeps it in its
+shared critic pieces (:func:`wrl.critics.td_target`, :meth:`wrl.critics.Critic.next_atoms`) and keeps it in its
 state, so the targets the trainer's compiled step produced can be compared with an independent NumPy computation.
 """
 
@@ -21,17 +21,18 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from wrl.agents.base import Agent
-from wrl.critics import bootstrap_value, td_target
+from wrl.critics import CriticConfig, make_critic, td_target
 from wrl.envs import VecEnv, env_factory
 from wrl.envs.lqr import ENV_ID
-from wrl.networks import QNetwork, ensemble_init
 from wrl.training.config import TrainConfig
 from wrl.training.step import Transition, init_train_state, make_step_fns
 
 ENV = f"gym:{ENV_ID}"
 HIDDEN = (16,)
+CRITIC = make_critic(CriticConfig(critic_hidden=HIDDEN), optax.adam)  # mlp, mse, two members
 
 
 class ProbeState(NamedTuple):
@@ -44,7 +45,6 @@ class ProbeState(NamedTuple):
 def probe_agent(gain: np.ndarray, action_bound: float, q_params, obs_dim: int, batch_size: int) -> Agent:
     """An agent whose actor is frozen at a = -K s (in the env's [-1, 1] action units) and whose update stores the
     differential TD target of its sampled batch instead of taking a gradient step."""
-    qnet = QNetwork(HIDDEN)
     k_scaled = jnp.asarray(gain / action_bound, jnp.float32)
 
     def act(state, obs, key, deterministic=False):
@@ -55,8 +55,7 @@ def probe_agent(gain: np.ndarray, action_bound: float, q_params, obs_dim: int, b
         return ProbeState(jnp.zeros((batch_size, obs_dim), jnp.float32), z, z, z)
 
     def update(state, batch, key):
-        next_value = bootstrap_value(qnet, q_params, batch.next_obs, act(None, batch.next_obs, key))
-        y = td_target(batch, next_value)
+        y = td_target(batch, CRITIC.next_atoms(q_params, batch.next_obs, act(None, batch.next_obs, key)))[:, 0]
         return ProbeState(batch.obs, batch.reward, batch.discount, y), {"probe/target": jnp.mean(y)}
 
     return Agent(init, act, update)
@@ -107,7 +106,7 @@ def test_running_average_reward_of_the_optimal_policy_is_minus_j_star():
     lqr = envs.envs[0].unwrapped
     opt, sys = lqr.optimum, lqr.system
     n, m = sys.n, sys.m
-    q_params = ensemble_init(QNetwork(HIDDEN), jax.random.key(1), 2, jnp.zeros((1, n)), jnp.zeros((1, m)))
+    q_params = CRITIC.init(jax.random.key(1), n, m)
     agent = probe_agent(opt.K, lqr.action_bound, q_params, n, cfg.batch_size)
     _, learn_step = make_step_fns(agent, cfg)
     ts = init_train_state(agent, cfg, n, m)
@@ -151,7 +150,7 @@ def test_differential_td_target_on_a_hand_built_batch():
     cfg = TrainConfig(algo="probe", env=ENV, num_envs=1, buffer_size=32, batch_size=64, learning_starts=rows,
                       objective="average", avg_reward_rate=beta, gamma=0.9)  # gamma is unused by this objective
     gain, bound = np.array([[0.8, 1.3]]), 2.0
-    q_params = ensemble_init(QNetwork(HIDDEN), jax.random.key(2), 2, jnp.zeros((1, n)), jnp.zeros((1, m)))
+    q_params = CRITIC.init(jax.random.key(2), n, m)
     agent = probe_agent(gain, bound, q_params, n, cfg.batch_size)
     _, learn_step = make_step_fns(agent, cfg)
 

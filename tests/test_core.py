@@ -3,24 +3,27 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from wrl.critics import bootstrap_value, polyak, target_update
+from wrl.critics import CriticConfig, make_critic, polyak, target_update
 from wrl.errors import ConfigError
-from wrl.flows.velocity import action_value_gradients, critic_q_fn
+from wrl.flows.velocity import action_value_gradients
 from wrl.lab.bench.common import parse_variant
-from wrl.networks import QNetwork, ensemble_apply, ensemble_init
+from wrl.networks import QNetwork, ensemble_apply
 from wrl.projections.kl import KLConfig, init_kl_duals, kl_weights
 
 QNET = QNetwork((8,))
+CRITIC = make_critic(CriticConfig(critic_hidden=(8,), num_critics=3), optax.adam)
 B, O, D = 5, 3, 2
 
 
 @pytest.fixture(scope="module")
 def critic():
-    params = ensemble_init(QNET, jax.random.key(0), 3, jnp.zeros((1, O)), jnp.zeros((1, D)))
+    params = CRITIC.init(jax.random.key(0), O, D)
     obs = jax.random.normal(jax.random.key(1), (B, O))
     actions = jax.random.normal(jax.random.key(2), (4, B, D))
+    # the members one by one, through a scalar QNetwork on the same parameters
     members = jax.vmap(lambda a: ensemble_apply(QNET, params, obs, a))(actions)  # (N, members, B)
     return params, obs, actions, np.asarray(members)
 
@@ -30,12 +33,12 @@ def test_member_reductions_and_their_action_gradients(critic):
     params, obs, actions, members = critic
     expected = {"first": members[:, 0], "mean": members.mean(1), "min": members.min(1)}
     for reduction, want in expected.items():
-        q_fn = critic_q_fn(QNET, params, reduction)
+        q_fn = CRITIC.q_fn(params, reduction)
         q, _ = action_value_gradients(q_fn, obs, actions)
         np.testing.assert_allclose(q, want, rtol=1e-6)
         with jax.enable_x64(True):  # central differences in float64, small enough not to cross a ReLU kink
             p64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
-            q64 = critic_q_fn(QNET, p64, reduction)
+            q64 = CRITIC.q_fn(p64, reduction)
             o64, a64 = jnp.asarray(obs, jnp.float64), jnp.asarray(actions, jnp.float64)
             _, dq_da = action_value_gradients(q64, o64, a64)
             h = 1e-6
@@ -44,14 +47,15 @@ def test_member_reductions_and_their_action_gradients(critic):
                 fd = (jax.vmap(q64, (None, 0))(o64, a64 + e) - jax.vmap(q64, (None, 0))(o64, a64 - e)) / (2 * h)
                 np.testing.assert_allclose(dq_da[..., d], fd, rtol=1e-6, atol=1e-8)
     with pytest.raises(ConfigError):
-        critic_q_fn(QNET, params, "max")
+        CRITIC.q_fn(params, "max")
 
 
 def test_bootstrap_value_is_the_sample_reduction_of_the_ensemble_min(critic):
     params, obs, actions, members = critic
-    np.testing.assert_allclose(bootstrap_value(QNET, params, obs, actions, "mean"), members.min(1).mean(0), rtol=1e-6)
-    np.testing.assert_allclose(bootstrap_value(QNET, params, obs, actions, "max"), members.min(1).max(0), rtol=1e-6)
-    np.testing.assert_allclose(bootstrap_value(QNET, params, obs, actions[0]), members[0].min(0), rtol=1e-6)
+    next_atoms = CRITIC.next_atoms  # (B, 1) atoms of the mse head: V(s') itself
+    np.testing.assert_allclose(next_atoms(params, obs, actions, "mean")[:, 0], members.min(1).mean(0), rtol=1e-6)
+    np.testing.assert_allclose(next_atoms(params, obs, actions, "max")[:, 0], members.min(1).max(0), rtol=1e-6)
+    np.testing.assert_allclose(next_atoms(params, obs, actions[0])[:, 0], members[0].min(0), rtol=1e-6)
 
 
 def test_target_updates():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from dataclasses import dataclass, field
 from typing import Any
 
 from wrl.errors import ConfigError
@@ -20,6 +21,12 @@ def hp(default: Any, help: str, **constraints: Any) -> Any:
     if isinstance(default, list | dict | set):
         raise TypeError("use tuples for sequence defaults")
     return dataclasses.field(default=default, metadata={"help": help, **constraints})
+
+
+def redefault(cls: type, name: str, default: Any) -> Any:
+    """Field ``name`` of the config class ``cls`` with another default (same help and bounds), for a subclass
+    whose method departs from the shared default: ``critic: str = redefault(CriticConfig, "critic", "layernorm")``."""
+    return dataclasses.field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
 
 
 def option_name(name: str) -> str:
@@ -74,3 +81,15 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
             v = tuple(v)
         kwargs[k] = v
     return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of settings (``wrl train --algo NAME --preset PRESET``); options given explicitly win."""
+
+    help: str
+    """One line: where the settings come from."""
+    agent: dict[str, Any] = field(default_factory=dict)
+    """Agent config fields."""
+    train: dict[str, Any] = field(default_factory=dict)
+    """TrainConfig fields (batch size, update ratio, n-step, ...)."""

@@ -30,14 +30,17 @@ class MLP(nn.Module):
 
 
 class QNetwork(nn.Module):
-    """Q(s, a): an MLP on the concatenation [s, a] with one output."""
+    """Q(s, a): an MLP on the concatenation [s, a] with one output (shape (...,)), or ``out_dim`` raw outputs
+    (shape (..., out_dim)) for a value head (:mod:`wrl.critics.heads`)."""
 
     hidden: Sequence[int]
     layer_norm: bool = False
+    out_dim: int | None = None
 
     @nn.compact
-    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        return MLP(self.hidden, 1, layer_norm=self.layer_norm)(jnp.concatenate([obs, action], -1))[..., 0]
+    def __call__(self, obs: jax.Array, action: jax.Array, train: bool = False) -> jax.Array:
+        out = MLP(self.hidden, self.out_dim or 1, layer_norm=self.layer_norm)(jnp.concatenate([obs, action], -1))
+        return out[..., 0] if self.out_dim is None else out
 
 
 def ensemble_init(module: nn.Module, key: jax.Array, size: int, *example):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
 from wrl.agents.base import Agent, Preset
+from wrl.critics import CriticConfig
+from wrl.critics.presets import CRITIC_PRESETS
 from wrl.errors import ConfigError
 
 # name -> (module, config class)
@@ -30,8 +33,17 @@ def config_class(algo: str) -> type:
 
 
 def presets(algo: str) -> dict[str, Preset]:
-    """The named presets of ``algo`` (its module's ``PRESETS``), possibly none."""
-    return dict(getattr(_module(algo), "PRESETS", {}))
+    """The named presets of ``algo``: its module's ``PRESETS`` and, for an agent with a critic, the frontier critics'
+    published configurations (:data:`wrl.critics.presets.CRITIC_PRESETS`; settings the agent lacks, such as an
+    actor delay, are left out)."""
+    own = dict(getattr(_module(algo), "PRESETS", {}))
+    cls = config_class(algo)
+    if issubclass(cls, CriticConfig):
+        names = {f.name for f in dataclasses.fields(cls)}
+        for name, preset in CRITIC_PRESETS.items():
+            own.setdefault(name, dataclasses.replace(
+                preset, agent={k: v for k, v in preset.agent.items() if k in names}))
+    return own
 
 
 def train_defaults(algo: str, objective: str = "discounted") -> dict[str, Any]:

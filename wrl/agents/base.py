@@ -8,17 +8,20 @@ training state can be jit-compiled, vmapped over seeds, and saved as arrays.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import optax
 
-from wrl.config import hp
+from wrl.config import Preset, hp
+from wrl.critics import CriticConfig
 from wrl.replay import Batch, Rollout
 
 AgentState = Any
 Metrics = dict[str, jax.Array]
+
+__all__ = ["ActorCriticConfig", "Agent", "AgentState", "Metrics", "Preset"]
 
 
 class Agent(NamedTuple):
@@ -34,31 +37,18 @@ class Agent(NamedTuple):
 
 
 @dataclass(frozen=True)
-class ActorCriticConfig:
-    """Fields every actor-critic agent shares: the two networks and their learning rates."""
+class ActorCriticConfig(CriticConfig):
+    """Fields every actor-critic agent shares: the critic (:class:`~wrl.critics.CriticConfig`), the actor
+    network and the optimizers."""
 
     actor_hidden: tuple[int, ...] = hp((256, 256), "actor MLP hidden sizes", ge=1)
-    critic_hidden: tuple[int, ...] = hp((256, 256), "critic MLP hidden sizes", ge=1)
-    critic_layer_norm: bool = hp(False, "LayerNorm in the critic MLP")
-    num_critics: int = hp(2, "critic ensemble size (min over members in targets)", ge=1)
     actor_lr: float = hp(3e-4, "actor learning rate", gt=0)
-    critic_lr: float = hp(3e-4, "critic learning rate", gt=0)
+    adam_b1: float = hp(0.9, "Adam's beta1 for every network (CrossQ: 0.5)", ge=0, lt=1)
     flat_optimizer: bool = hp(False, "Adam on one flattened parameter vector per network (fewer, larger ops)")
 
     def optimizer(self, lr: float, clip: float = 0.0) -> optax.GradientTransformation:
-        """Adam at ``lr``, after a global-norm clip at ``clip`` (0: none), on one flattened vector if
-        ``flat_optimizer`` (the same elementwise arithmetic in fewer operations)."""
-        tx = optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr)) if clip > 0 else optax.adam(lr)
+        """Adam at ``lr`` with beta1 ``adam_b1``, after a global-norm clip at ``clip`` (0: none), on one flattened
+        vector if ``flat_optimizer`` (the same elementwise arithmetic in fewer operations)."""
+        adam = optax.adam(lr, b1=self.adam_b1)
+        tx = optax.chain(optax.clip_by_global_norm(clip), adam) if clip > 0 else adam
         return optax.flatten(tx) if self.flat_optimizer else tx
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named set of settings (``wrl train --algo NAME --preset PRESET``); options given explicitly win."""
-
-    help: str
-    """One line: where the settings come from."""
-    agent: dict[str, Any] = field(default_factory=dict)
-    """Agent config fields."""
-    train: dict[str, Any] = field(default_factory=dict)
-    """TrainConfig fields (batch size, update ratio, n-step, ...)."""

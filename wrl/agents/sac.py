@@ -17,10 +17,9 @@ import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
-from wrl.critics import bootstrap_value, critic_step, polyak, td_target
+from wrl.critics import make_critic, polyak
 from wrl.distributions.tanh_gaussian import squash_log_std, tanh_gaussian_sample
-from wrl.flows.velocity import critic_q_fn
-from wrl.networks import MLP, QNetwork, ensemble_init
+from wrl.networks import MLP
 from wrl.replay import Batch
 
 
@@ -31,6 +30,7 @@ class SACConfig(ActorCriticConfig):
     init_alpha: float = hp(1.0, "initial entropy temperature", gt=0)
     target_entropy_scale: float = hp(1.0, "target entropy = -scale * action_dim")
     autotune: bool = hp(True, "tune alpha towards the target entropy (else alpha stays fixed)")
+    policy_delay: int = hp(1, "critic updates per actor and temperature update (CrossQ: 3)", ge=1)
 
 
 @flax.struct.dataclass
@@ -42,14 +42,15 @@ class SACState:
     actor_opt: optax.OptState
     critic_opt: optax.OptState
     alpha_opt: optax.OptState
+    step: jax.Array  # critic updates done
 
 
 def make_agent(cfg: SACConfig, obs_dim: int, act_dim: int) -> Agent:
     actor = MLP(cfg.actor_hidden, 2 * act_dim)
-    qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx, alpha_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr), optax.adam(cfg.alpha_lr)
+    critic = make_critic(cfg, cfg.optimizer)
+    actor_tx, alpha_tx = cfg.optimizer(cfg.actor_lr), optax.adam(cfg.alpha_lr)
     target_entropy = -cfg.target_entropy_scale * act_dim
-    obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+    obs0 = jnp.zeros((1, obs_dim))
 
     def policy(params, obs):
         mean, raw = jnp.split(actor.apply(params, obs), 2, axis=-1)
@@ -58,10 +59,11 @@ def make_agent(cfg: SACConfig, obs_dim: int, act_dim: int) -> Agent:
     def init(key: jax.Array) -> SACState:
         ka, kc = jax.random.split(key)
         actor_params = actor.init(ka, obs0)
-        critic_params = ensemble_init(qnet, kc, cfg.num_critics, obs0, act0)
+        critic_vars = critic.init(kc, obs_dim, act_dim)
         log_alpha = jnp.asarray(jnp.log(cfg.init_alpha), jnp.float32)
-        return SACState(actor_params, critic_params, critic_params, log_alpha, actor_tx.init(actor_params),
-                        critic_tx.init(critic_params), alpha_tx.init(log_alpha))
+        return SACState(actor_params, critic_vars, critic_vars if critic.has_target else None, log_alpha,
+                        actor_tx.init(actor_params), critic.init_opt(critic_vars), alpha_tx.init(log_alpha),
+                        jnp.zeros((), jnp.int32))
 
     def act(state: SACState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
         mean, log_std = policy(state.actor, obs)
@@ -73,35 +75,43 @@ def make_agent(cfg: SACConfig, obs_dim: int, act_dim: int) -> Agent:
         k_next, k_pi = jax.random.split(key)
         alpha = jnp.exp(state.log_alpha)
 
-        # Critic: soft TD target with the min over the target ensemble.
+        # Critic: soft TD target with the min over the target ensemble (or CrossQ's joint pass).
         next_a, next_logp = tanh_gaussian_sample(k_next, *policy(state.actor, batch.next_obs))
-        target = td_target(batch, bootstrap_value(qnet, state.target_critic, batch.next_obs, next_a)
-                           - alpha * next_logp)
-        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
-                                                         target)
+        critic_vars, critic_opt, critic_loss, q = critic.update(state.critic, state.critic_opt, batch, next_a,
+                                                                state.target_critic, -alpha * next_logp)
+        step = state.step + 1
+        state = state.replace(critic=critic_vars, critic_opt=critic_opt, step=step,
+                              target_critic=(polyak(state.target_critic, critic_vars, cfg.target_tau)
+                                             if critic.has_target else None))
 
-        # Actor: reparameterised soft policy improvement against the updated critic.
-        def actor_loss_fn(p):
-            a, logp = tanh_gaussian_sample(k_pi, *policy(p, batch.obs))
-            q_pi = critic_q_fn(qnet, critic, "min")(batch.obs, a)
-            return jnp.mean(alpha * logp - q_pi), logp
+        def actor_step(s: SACState):
+            # Actor: reparameterised soft policy improvement against the updated critic (read in evaluation mode).
+            def actor_loss_fn(p):
+                a, logp = tanh_gaussian_sample(k_pi, *policy(p, batch.obs))
+                q_pi = critic.q_fn(s.critic, "min")(batch.obs, a)
+                return jnp.mean(alpha * logp - q_pi), logp
 
-        (actor_loss, logp), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(state.actor)
-        updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
-        actor_params = optax.apply_updates(state.actor, updates)
+            (actor_loss, logp), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(s.actor)
+            updates, actor_opt = actor_tx.update(grads, s.actor_opt, s.actor)
+            actor_params = optax.apply_updates(s.actor, updates)
 
-        # Temperature: match the policy entropy to the target.
-        log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
-        entropy = -jnp.mean(logp)
-        if cfg.autotune:
-            alpha_grad = jax.grad(lambda la: -la * jax.lax.stop_gradient(target_entropy - entropy))(log_alpha)
-            updates, alpha_opt = alpha_tx.update(alpha_grad, alpha_opt, log_alpha)
-            log_alpha = optax.apply_updates(log_alpha, updates)
+            # Temperature: match the policy entropy to the target.
+            log_alpha, alpha_opt = s.log_alpha, s.alpha_opt
+            entropy = -jnp.mean(logp)
+            if cfg.autotune:
+                alpha_grad = jax.grad(lambda la: -la * jax.lax.stop_gradient(target_entropy - entropy))(log_alpha)
+                updates, alpha_opt = alpha_tx.update(alpha_grad, alpha_opt, log_alpha)
+                log_alpha = optax.apply_updates(log_alpha, updates)
+            return s.replace(actor=actor_params, actor_opt=actor_opt, log_alpha=log_alpha, alpha_opt=alpha_opt), \
+                (actor_loss, entropy)
 
-        new = SACState(actor_params, critic, polyak(state.target_critic, critic, cfg.target_tau), log_alpha,
-                       actor_opt, critic_opt, alpha_opt)
+        if cfg.policy_delay == 1:
+            state, (actor_loss, entropy) = actor_step(state)
+        else:
+            state, (actor_loss, entropy) = jax.lax.cond(
+                step % cfg.policy_delay == 0, actor_step, lambda s: (s, (jnp.nan, jnp.nan)), state)
         metrics = {"losses/critic_loss": critic_loss, "losses/actor_loss": actor_loss,
                    "losses/alpha": alpha, "losses/entropy": entropy, "losses/q_mean": jnp.mean(q)}
-        return new, metrics
+        return state, metrics
 
     return Agent(init, act, update)

@@ -4,10 +4,10 @@ Shared by the agents that never evaluate a log-density (WPPG and the direct part
 
 - :func:`make_sampler`: the tanh-Gaussian g(s, z) = tanh(mu(s) + sigma(s) z), z ~ N(0, I_D), or the implicit
   g(s, z) = tanh(f([s, z])), z ~ N(0, I_m);
-- :func:`soft_sample_value`: the soft state value at s' from K samples of the policy,
+- :func:`soft_bootstrap`: the K samples of the policy at s' and the entropy bonus of the soft state value
       V(s') = (1/K) sum_k min_i Q_i'(s', a_k) + temperature * H(pi(.|s')),
   with H the plug-in Gaussian-mixture estimate (:func:`wrl.geometry.entropy.mixture_entropy`), and
-  :func:`soft_critic_update`, the critic's TD step on that target;
+  :func:`soft_critic_update`, the critic's TD step on that target (:meth:`wrl.critics.Critic.update`);
 - :class:`SamplerCriticState`: a sampler, a critic ensemble, its target and their optimizer states.
 """
 
@@ -22,10 +22,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wrl.critics import bootstrap_value, critic_step, td_target
+from wrl.critics import Critic, make_critic, polyak
 from wrl.distributions.tanh_gaussian import squash_log_std
 from wrl.geometry.entropy import mixture_entropy
-from wrl.networks import MLP, QNetwork, ensemble_init
+from wrl.networks import MLP
 from wrl.replay import Batch
 
 POLICY_CLASSES = ("gaussian", "implicit")
@@ -77,27 +77,26 @@ def make_sampler(kind: str, hidden: tuple[int, ...], obs_dim: int, act_dim: int,
     return Sampler(kind, z_dim, init, apply)
 
 
-def soft_sample_value(qnet: Any, target_critic: Any, sampler: Sampler, params: Any, next_obs: jax.Array,
-                      keys: tuple[jax.Array, jax.Array, jax.Array], num_samples: int, temperature: float,
-                      entropy_sigma: float, entropy_centres: int,
-                      entropy_points: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """V(s') = (1/K) sum_k min_i Q_i'(s', a_k) + temperature * H(pi(.|s')), a_k = g(s', z_k).
+def soft_bootstrap(sampler: Sampler, params: Any, next_obs: jax.Array, keys: tuple[jax.Array, jax.Array, jax.Array],
+                   num_samples: int, temperature: float, entropy_sigma: float, entropy_centres: int,
+                   entropy_points: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The K policy samples a_k = g(s', z_k) at which V(s') = (1/K) sum_k min_i Q_i'(s', a_k) + temperature H is
+    bootstrapped, and the bonus temperature * H(pi(.|s')).
 
     H is the plug-in mixture estimate over the first ``entropy_centres`` (0: all K) samples as centres and
     ``entropy_points`` further samples (skipped, and 0, when temperature is 0). ``keys``: for the K samples,
-    the further samples and the estimator's kernel noise. Returns (V (B,), H (B,), the K samples (K, B, D)).
+    the further samples and the estimator's kernel noise. Returns (the K samples (K, B, D), bonus, H (B,)).
     """
     k_next, k_points, k_entropy = keys
     b = next_obs.shape[0]
     a_next = sampler.apply(params, next_obs, sampler.noise(k_next, num_samples, b))  # (K, B, D)
-    v_next = bootstrap_value(qnet, target_critic, next_obs, a_next, "mean")
     entropy = jnp.zeros((b,))
     if temperature > 0:
         m_centres = min(entropy_centres or num_samples, num_samples)
         points = sampler.apply(params, next_obs, sampler.noise(k_points, entropy_points, b))
         entropy = mixture_entropy(k_entropy, a_next[:m_centres], points, entropy_sigma)
-        v_next = v_next + temperature * entropy
-    return v_next, entropy, a_next
+        return a_next, temperature * entropy, entropy
+    return a_next, jnp.zeros(()), entropy
 
 
 @flax.struct.dataclass
@@ -109,31 +108,28 @@ class SamplerCriticState:
     critic_opt: optax.OptState
 
 
-def init_sampler_critic(key: jax.Array, sampler: Sampler, qnet: Any, num_critics: int,
-                        actor_tx: optax.GradientTransformation, critic_tx: optax.GradientTransformation,
+def init_sampler_critic(key: jax.Array, sampler: Sampler, critic: Critic, actor_tx: optax.GradientTransformation,
                         obs_dim: int, act_dim: int) -> SamplerCriticState:
-    """A fresh sampler and critic ensemble; the target critic starts equal to the critic."""
+    """A fresh sampler and critic ensemble; the target critic starts equal to the critic (none for CrossQ)."""
     ka, kc = jax.random.split(key)
     actor_params = sampler.init(ka)
-    critic_params = ensemble_init(qnet, kc, num_critics, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
-    return SamplerCriticState(actor_params, critic_params, critic_params, actor_tx.init(actor_params),
-                              critic_tx.init(critic_params))
+    critic_vars = critic.init(kc, obs_dim, act_dim)
+    return SamplerCriticState(actor_params, critic_vars, critic_vars if critic.has_target else None,
+                              actor_tx.init(actor_params), critic.init_opt(critic_vars))
 
 
-def soft_critic_update(qnet: Any, critic_tx: optax.GradientTransformation, state: SamplerCriticState,
-                       sampler: Sampler, batch: Batch, keys: tuple[jax.Array, jax.Array, jax.Array],
-                       num_samples: int, temperature: float, entropy_sigma: float, entropy_centres: int,
-                       entropy_points: int):
-    """One TD step of the critic towards r + discount * V(s'), V from :func:`soft_sample_value`.
+def soft_critic_update(critic: Critic, state: SamplerCriticState, sampler: Sampler, batch: Batch,
+                       keys: tuple[jax.Array, jax.Array, jax.Array], num_samples: int, temperature: float,
+                       entropy_sigma: float, entropy_centres: int, entropy_points: int):
+    """One TD step of the critic towards r + discount * V(s'), V at the samples of :func:`soft_bootstrap`.
 
-    Returns (critic params, critic optimizer state, critic loss, Q at the batch, H(pi(.|s')) (B,)).
+    Returns (critic variables, critic optimizer state, critic loss, Q at the batch, H(pi(.|s')) (B,)).
     """
-    v_next, entropy, _ = soft_sample_value(qnet, state.target_critic, sampler, state.actor, batch.next_obs, keys,
-                                           num_samples, temperature, entropy_sigma, entropy_centres,
-                                           entropy_points)
-    critic, critic_opt, loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
-                                              td_target(batch, v_next))
-    return critic, critic_opt, loss, q, entropy
+    a_next, bonus, entropy = soft_bootstrap(sampler, state.actor, batch.next_obs, keys, num_samples, temperature,
+                                            entropy_sigma, entropy_centres, entropy_points)
+    critic_vars, critic_opt, loss, q = critic.update(state.critic, state.critic_opt, batch, a_next,
+                                                     state.target_critic, bonus, "mean")
+    return critic_vars, critic_opt, loss, q, entropy
 
 
 @dataclass(frozen=True)
@@ -141,21 +137,22 @@ class SamplerCritic:
     """The static parts of a sampler-and-critic agent, and its ``init`` and ``act``."""
 
     sampler: Sampler
-    qnet: Any
+    critic: Critic
     actor_tx: optax.GradientTransformation
-    critic_tx: optax.GradientTransformation
 
-    def init(self, key: jax.Array, num_critics: int, obs_dim: int, act_dim: int) -> SamplerCriticState:
-        return init_sampler_critic(key, self.sampler, self.qnet, num_critics, self.actor_tx, self.critic_tx,
-                                   obs_dim, act_dim)
+    def init(self, key: jax.Array, obs_dim: int, act_dim: int) -> SamplerCriticState:
+        return init_sampler_critic(key, self.sampler, self.critic, self.actor_tx, obs_dim, act_dim)
 
     def act(self, state: SamplerCriticState, obs: jax.Array, key: jax.Array, deterministic: bool = False):
         return self.sampler.act(state.actor, obs, key, deterministic)
 
+    def target(self, state: SamplerCriticState, critic_vars: Any, rate: float) -> Any:
+        """The target critic after an update: Polyak-averaged towards ``critic_vars`` (None without targets)."""
+        return polyak(state.target_critic, critic_vars, rate) if self.critic.has_target else None
+
 
 def make_sampler_critic(cfg: Any, obs_dim: int, act_dim: int) -> SamplerCritic:
-    """Sampler (``cfg.policy``, ``cfg.actor_hidden``, ``cfg.latent_dim``), critic network and both optimizers
-    from an agent config with those fields and the :class:`~wrl.agents.base.ActorCriticConfig` ones."""
+    """Sampler (``cfg.policy``, ``cfg.actor_hidden``, ``cfg.latent_dim``), critic and actor optimizer from an agent
+    config with those fields and the :class:`~wrl.agents.base.ActorCriticConfig` ones."""
     return SamplerCritic(make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim),
-                         QNetwork(cfg.critic_hidden, cfg.critic_layer_norm), cfg.optimizer(cfg.actor_lr),
-                         cfg.optimizer(cfg.critic_lr))
+                         make_critic(cfg, cfg.optimizer), cfg.optimizer(cfg.actor_lr))

@@ -16,9 +16,8 @@ import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent
 from wrl.config import hp
-from wrl.critics import bootstrap_value, critic_step, polyak, td_target
-from wrl.flows.velocity import critic_q_fn
-from wrl.networks import MLP, QNetwork, ensemble_init
+from wrl.critics import make_critic, polyak
+from wrl.networks import MLP
 from wrl.replay import Batch
 
 
@@ -44,9 +43,9 @@ class TD3State:
 
 def make_agent(cfg: TD3Config, obs_dim: int, act_dim: int) -> Agent:
     actor = MLP(cfg.actor_hidden, act_dim)
-    qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr), cfg.optimizer(cfg.critic_lr)
-    obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+    critic = make_critic(cfg, cfg.optimizer)
+    actor_tx = cfg.optimizer(cfg.actor_lr)
+    obs0 = jnp.zeros((1, obs_dim))
 
     def mu(params, obs):
         return jnp.tanh(actor.apply(params, obs))
@@ -54,9 +53,9 @@ def make_agent(cfg: TD3Config, obs_dim: int, act_dim: int) -> Agent:
     def init(key: jax.Array) -> TD3State:
         ka, kc = jax.random.split(key)
         actor_params = actor.init(ka, obs0)
-        critic_params = ensemble_init(qnet, kc, cfg.num_critics, obs0, act0)
-        return TD3State(actor_params, actor_params, critic_params, critic_params, actor_tx.init(actor_params),
-                        critic_tx.init(critic_params), jnp.zeros((), jnp.int32))
+        critic_vars = critic.init(kc, obs_dim, act_dim)
+        return TD3State(actor_params, actor_params, critic_vars, critic_vars if critic.has_target else None,
+                        actor_tx.init(actor_params), critic.init_opt(critic_vars), jnp.zeros((), jnp.int32))
 
     def act(state: TD3State, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
         a = mu(state.actor, obs)
@@ -69,21 +68,21 @@ def make_agent(cfg: TD3Config, obs_dim: int, act_dim: int) -> Agent:
         noise = jnp.clip(cfg.target_noise * jax.random.normal(key, a_next.shape),
                          -cfg.target_noise_clip, cfg.target_noise_clip)
         a_next = jnp.clip(a_next + noise, -1.0, 1.0)
-        target = td_target(batch, bootstrap_value(qnet, state.target_critic, batch.next_obs, a_next))
-        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
-                                                         target)
-        state = state.replace(critic=critic, critic_opt=critic_opt, step=state.step + 1)
+        critic_vars, critic_opt, critic_loss, q = critic.update(state.critic, state.critic_opt, batch, a_next,
+                                                                state.target_critic)
+        state = state.replace(critic=critic_vars, critic_opt=critic_opt, step=state.step + 1)
 
         def actor_step(s: TD3State):
             def loss_fn(p):
-                return -jnp.mean(critic_q_fn(qnet, s.critic, "first")(batch.obs, mu(p, batch.obs)))
+                return -jnp.mean(critic.q_fn(s.critic, "first")(batch.obs, mu(p, batch.obs)))
 
             loss, grads = jax.value_and_grad(loss_fn)(s.actor)
             updates, actor_opt = actor_tx.update(grads, s.actor_opt, s.actor)
             actor_params = optax.apply_updates(s.actor, updates)
             return s.replace(actor=actor_params, actor_opt=actor_opt,
                              target_actor=polyak(s.target_actor, actor_params, cfg.target_tau),
-                             target_critic=polyak(s.target_critic, s.critic, cfg.target_tau)), loss
+                             target_critic=(polyak(s.target_critic, s.critic, cfg.target_tau)
+                                            if critic.has_target else None)), loss
 
         def skip(s: TD3State):
             return s, jnp.nan

@@ -16,7 +16,7 @@ back-propagating the velocity through the sampler (amortisation,
 
 The critic is soft: twin critics with Polyak targets, bootstrapped by the mean over the M particles at s'
 of the twin-min target Q plus alpha times the sample-based entropy estimate
-(:func:`wrl.agents.samplers.soft_sample_value`), so that the critic and the flow share one temperature.
+(:func:`wrl.agents.samplers.soft_bootstrap`), so that the critic and the flow share one temperature.
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ from wrl.agents.samplers import (
     soft_critic_update,
 )
 from wrl.config import hp
-from wrl.critics import polyak
 from wrl.flows.particles import METHODS, particle_velocity
-from wrl.flows.velocity import QFn, critic_q_fn, velocity_at
+from wrl.flows.velocity import QFn, velocity_at
 from wrl.projections.amortised import amortised_particle_loss
 from wrl.replay import Batch
 
@@ -89,28 +88,28 @@ def direct_policy_step(sampler: Sampler, tx: optax.GradientTransformation, param
 
 def make_agent(cfg: WGFDirectConfig, obs_dim: int, act_dim: int) -> Agent:
     parts = make_sampler_critic(cfg, obs_dim, act_dim)
-    sampler, qnet, actor_tx, critic_tx = parts.sampler, parts.qnet, parts.actor_tx, parts.critic_tx
+    sampler, critic, actor_tx = parts.sampler, parts.critic, parts.actor_tx
     m = cfg.num_particles
 
     def init(key: jax.Array) -> WGFDirectState:
-        return parts.init(key, cfg.num_critics, obs_dim, act_dim)
+        return parts.init(key, obs_dim, act_dim)
 
     def update(state: WGFDirectState, batch: Batch, key: jax.Array):
         k_next, k_points, k_entropy, k_pi = jax.random.split(key, 4)
         b = batch.obs.shape[0]
 
         # Soft critic: V(s') = mean over the M particles of the twin-min target Q + alpha H(pi(.|s')).
-        critic, critic_opt, critic_loss, q, entropy = soft_critic_update(
-            qnet, critic_tx, state, sampler, batch, (k_next, k_points, k_entropy), m, cfg.alpha,
+        critic_vars, critic_opt, critic_loss, q, entropy = soft_critic_update(
+            critic, state, sampler, batch, (k_next, k_points, k_entropy), m, cfg.alpha,
             cfg.entropy_sigma, 0, cfg.entropy_points)
 
         # Policy: M particles per state, their velocity under the chosen estimator, back-propagated into phi.
-        q_fn = critic_q_fn(qnet, critic, cfg.policy_critic)
+        q_fn = critic.q_fn(critic_vars, cfg.policy_critic)
         xi = sampler.noise(k_pi, m, b)
         actor_params, actor_opt, samples, velocity, score = direct_policy_step(
             sampler, actor_tx, state.actor, state.actor_opt, q_fn, batch.obs, xi, cfg)
         moved = sampler.apply(actor_params, batch.obs, xi)
-        new = WGFDirectState(actor_params, critic, polyak(state.target_critic, critic, cfg.target_tau), actor_opt,
+        new = WGFDirectState(actor_params, critic_vars, parts.target(state, critic_vars, cfg.target_tau), actor_opt,
                              critic_opt)
         repulsion = velocity - score if cfg.method != "svgd" else velocity
         metrics = {

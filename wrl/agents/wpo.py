@@ -47,17 +47,17 @@ import jax.numpy as jnp
 import optax
 
 from wrl.agents.base import ActorCriticConfig, Agent, Preset
-from wrl.config import hp
-from wrl.critics import bootstrap_value, critic_step, target_update, td_target
+from wrl.config import hp, redefault
+from wrl.critics import CriticConfig, make_critic, target_update
 from wrl.distributions.base import sample
 from wrl.distributions.gaussian import DiagGaussian, diag_gaussian
 from wrl.distributions.mixture import GaussianMixture
 from wrl.distributions.mixture import weights as mixture_weights
 from wrl.errors import ConfigError
 from wrl.flows import velocity
-from wrl.flows.velocity import QFn, VelocitySamples, critic_q_fn, sample_actions
+from wrl.flows.velocity import QFn, VelocitySamples, sample_actions
 from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
-from wrl.networks import MLP, QNetwork, ensemble_init
+from wrl.networks import MLP
 from wrl.projections.fisher import WPOStats, natural_gradient_adaptor, output_fisher_adaptor, wpo_policy_loss
 from wrl.projections.kl import KLConfig, KLDuals, dual_ascent_update, dual_optimizer, init_kl_duals
 from wrl.replay import Batch
@@ -65,7 +65,7 @@ from wrl.replay import Batch
 
 @dataclass(frozen=True)
 class WPOConfig(ActorCriticConfig):
-    critic_layer_norm: bool = hp(True, "LayerNorm in the critic MLP (--no-critic-layer-norm: the MLP of SAC/TD3)")
+    critic: str = redefault(CriticConfig, "critic", "layernorm")
     actor_layer_norm: bool = hp(False, "LayerNorm in the policy MLP")
     grad_clip: float = hp(40.0, "global-norm gradient clip of both networks (applied; 0 disables)", ge=0)
     bounded_mean: bool = hp(True, "policy mean tanh-bounded to the action box (samples are not); clip link only: "
@@ -132,7 +132,7 @@ PRESETS = {
              "unbounded mean, std 0.7 at init and >= 1e-6, no gradient clip, the critic's action clipped to the box "
              "(in the velocity and the bootstrap)",
         agent={"actor_hidden": (256, 256, 256), "actor_layer_norm": True, "critic_hidden": (512, 512, 256),
-               "critic_layer_norm": True, "num_critics": 1, "actor_lr": 1e-4, "critic_lr": 1e-4, "dual_lr": 1e-2,
+               "critic": "layernorm", "num_critics": 1, "actor_lr": 1e-4, "critic_lr": 1e-4, "dual_lr": 1e-2,
                "grad_clip": 0.0, "num_samples": _ACME_N, "num_bootstrap_samples": 128, "bootstrap": "mean",
                "policy_critic": "first", "target_update": "periodic", "target_period": 100, "init_std": 0.7,
                "min_std": 1e-6, "bounded_mean": False, "kl_mode": "soft",
@@ -246,19 +246,20 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         """The executed action of a policy sample u: tanh(u), or clip(u, -1, 1) (the critic never clips)."""
         return jnp.tanh(u) if tanh_link else jnp.clip(u, -1.0, 1.0)
     actor, policy = make_policy(cfg, act_dim)
-    qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
-    actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr, cfg.grad_clip), cfg.optimizer(cfg.critic_lr, cfg.grad_clip)
+    critic = make_critic(cfg, lambda lr: cfg.optimizer(lr, cfg.grad_clip))
+    actor_tx = cfg.optimizer(cfg.actor_lr, cfg.grad_clip)
     kl_cfg = cfg.kl()
     dual_tx = dual_optimizer(kl_cfg)
-    obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+    obs0 = jnp.zeros((1, obs_dim))
 
     def init(key: jax.Array) -> WPOState:
         ka, kc = jax.random.split(key)
         actor_params = actor.init(ka, obs0)
-        critic_params = ensemble_init(qnet, kc, cfg.num_critics, obs0, act0)
+        critic_vars = critic.init(kc, obs_dim, act_dim)
         duals = init_kl_duals(kl_cfg, act_dim)
-        return WPOState(actor_params, actor_params, critic_params, critic_params, actor_tx.init(actor_params),
-                        critic_tx.init(critic_params), duals, dual_tx.init(duals), jnp.zeros((), jnp.int32))
+        return WPOState(actor_params, actor_params, critic_vars, critic_vars if critic.has_target else None,
+                        actor_tx.init(actor_params), critic.init_opt(critic_vars), duals, dual_tx.init(duals),
+                        jnp.zeros((), jnp.int32))
 
     def act(state: WPOState, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
         dist = policy(state.actor, obs)
@@ -270,13 +271,12 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         a_next = sample(k_boot, policy(state.target_actor, batch.next_obs), (cfg.num_bootstrap_samples,))
         if tanh_link or cfg.bootstrap_actions == "executed":  # V(s') = E_a' min_i Q'_i(s', link(a')): as executed
             a_next = link(a_next)
-        target = td_target(batch, bootstrap_value(qnet, state.target_critic, batch.next_obs, a_next, cfg.bootstrap))
-        critic, critic_opt, critic_loss, q = critic_step(qnet, critic_tx, state.critic, state.critic_opt, batch,
-                                                         target)
+        critic_vars, critic_opt, critic_loss, q = critic.update(state.critic, state.critic_opt, batch, a_next,
+                                                                state.target_critic, reduce=cfg.bootstrap)
 
         # Policy: the WPO loss on the Fisher-adapted policy plus the decoupled KL to the target policy.
         anchor = policy(state.target_actor, batch.obs)
-        q_fn = critic_q_fn(qnet, critic, cfg.policy_critic)
+        q_fn = critic.q_fn(critic_vars, cfg.policy_critic)
         (loss, (stats, samples, old_dist)), grads = jax.value_and_grad(
             lambda p: actor_loss(p, k_pi, batch.obs, policy=policy, q_fn=q_fn, anchor=anchor, duals=state.duals,
                                  cfg=cfg), has_aux=True)(state.actor)
@@ -288,8 +288,8 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         step = state.step + 1
         target_actor = target_update(state.target_actor, actor_params, step, cfg.target_update, cfg.target_tau,
                                      cfg.target_period)
-        target_critic = target_update(state.target_critic, critic, step, cfg.target_update, cfg.target_tau,
-                                      cfg.target_period)
+        target_critic = (target_update(state.target_critic, critic_vars, step, cfg.target_update, cfg.target_tau,
+                                       cfg.target_period) if critic.has_target else None)
 
         mode = policy_mode(old_dist)
         mode = jnp.tanh(mode) if tanh_link else mode  # the clip link reports the mean unclipped
@@ -307,7 +307,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
             new_dist = policy(actor_params, batch.obs)
             metrics["policy/w2_sq_move"] = policy_w2_sq_diag_gaussian(old_dist.mean, old_dist.std, new_dist.mean,
                                                                       new_dist.std)
-        return WPOState(actor_params, target_actor, critic, target_critic, actor_opt, critic_opt, duals, dual_opt,
-                        step), metrics
+        return WPOState(actor_params, target_actor, critic_vars, target_critic, actor_opt, critic_opt, duals,
+                        dual_opt, step), metrics
 
     return Agent(init, act, update)

@@ -46,8 +46,7 @@ from wrl.agents.samplers import (
     soft_critic_update,
 )
 from wrl.config import hp
-from wrl.critics import polyak
-from wrl.flows.velocity import critic_q_fn, velocity_at
+from wrl.flows.velocity import velocity_at
 from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
 from wrl.replay import Batch
 
@@ -89,24 +88,24 @@ WPPGState = SamplerCriticState  # sampler, critic ensemble, target critic, optim
 
 def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
     parts = make_sampler_critic(cfg, obs_dim, act_dim)
-    sampler, qnet, actor_tx, critic_tx = parts.sampler, parts.qnet, parts.actor_tx, parts.critic_tx
+    sampler, critic, actor_tx = parts.sampler, parts.critic, parts.actor_tx
     k_samples = cfg.num_samples
 
     def init(key: jax.Array) -> WPPGState:
-        return parts.init(key, cfg.num_critics, obs_dim, act_dim)
+        return parts.init(key, obs_dim, act_dim)
 
     def update(state: WPPGState, batch: Batch, key: jax.Array):
         k_next, k_points, k_entropy, k_pi, k_heat = jax.random.split(key, 5)
         b = batch.obs.shape[0]
 
         # Critic: mean over K policy samples at s' of the twin-min target Q, plus tau H(pi(.|s')).
-        critic, critic_opt, critic_loss, q, entropy = soft_critic_update(
-            qnet, critic_tx, state, sampler, batch, (k_next, k_points, k_entropy), k_samples, cfg.entropy_tau,
+        critic_vars, critic_opt, critic_loss, q, entropy = soft_critic_update(
+            critic, state, sampler, batch, (k_next, k_points, k_entropy), k_samples, cfg.entropy_tau,
             cfg.entropy_sigma, cfg.entropy_centres, cfg.entropy_points)
 
         # Policy: one split proximal step of K samples per state, then the W2 regression onto g_theta.
         z = sampler.noise(k_pi, k_samples, b)
-        samples = velocity_at(critic_q_fn(qnet, critic, cfg.policy_critic), batch.obs,
+        samples = velocity_at(critic.q_fn(critic_vars, cfg.policy_critic), batch.obs,
                               sampler.apply(state.actor, batch.obs, z))
         targets = proximal_targets(k_heat, samples, cfg.eta, cfg.entropy_tau)
 
@@ -120,7 +119,7 @@ def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
         (actor_params, actor_opt), losses = jax.lax.scan(regression_step, (state.actor, state.actor_opt), None,
                                                          length=cfg.inner_steps)
         moved = sampler.apply(actor_params, batch.obs, z)
-        new = WPPGState(actor_params, critic, polyak(state.target_critic, critic, cfg.target_tau), actor_opt,
+        new = WPPGState(actor_params, critic_vars, parts.target(state, critic_vars, cfg.target_tau), actor_opt,
                         critic_opt)
         displacement = targets - samples.actions
         metrics = {

@@ -36,7 +36,7 @@ class CrossQNet(nn.Module):
     Sample Efficiency and Simplicity", ICLR 2024):
 
         x = [obs, action],  x <- BRN(x)  (if batch_norm_input),
-        x <- ReLU(BRN(Dense_h(x)))  for h in hidden,
+        x <- BRN(ReLU(Dense_h(x)))  for h in hidden  (normalised after the activation, as the authors' code),
         out = Dense_out(x),
 
     with BRN the :class:`BatchRenorm` layer, which normalises with the batch's statistics when ``train`` is
@@ -64,9 +64,8 @@ class CrossQNet(nn.Module):
         if self.batch_norm_input:
             x = self._brn()(x, use_running_average=not train)
         for h in self.hidden:
-            x = nn.Dense(h)(x)
+            x = nn.relu(nn.Dense(h)(x))
             x = self._brn()(x, use_running_average=not train)
-            x = nn.relu(x)
         return nn.Dense(self.out_dim)(x)
 
 

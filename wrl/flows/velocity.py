@@ -11,7 +11,6 @@ that velocity field and its explicit steps, shared by WPO, WPPG, the exact grid 
 methods; each method then contributes only its *projection* back to a representable policy
 (:mod:`wrl.projections`).
 
-- :func:`critic_q_fn`: Q(s, a) of a critic ensemble under a member reduction (first / mean / min);
 - :func:`action_value_gradients` and :func:`sample_actions`: Q and v = grad_a Q at actions, held constant;
 - :class:`VelocityTransform`: velocity samples in, velocity samples out, composed by :func:`chain` (as
   Optax composes gradient transformations): the links :func:`executed_action` (the field of Q(s, clip(a)))
@@ -32,13 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, Protocol
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from wrl.distributions.base import sample
 from wrl.errors import ConfigError
-from wrl.networks import ensemble_apply
 
 Array = jax.Array
 PRNGKey = jax.Array
@@ -59,23 +56,6 @@ class VelocitySamples(NamedTuple):
     actions: Array
     q: Array
     dq_da: Array
-
-
-def critic_q_fn(qnet: nn.Module, critic_params: Any, reduction: Reduction) -> QFn:
-    """Q(s, a) of an ensemble (parameters stacked on a leading member axis), reduced over the members:
-
-        'first': Q_1(s, a)   'mean': (1/M) sum_i Q_i(s, a)   'min': min_i Q_i(s, a).
-
-    'first' evaluates member 0 alone (the other members' passes would be discarded).
-    """
-    if reduction == "first":
-        first = jax.tree.map(lambda x: x[0], critic_params)
-        return lambda obs, action: qnet.apply(first, obs, action)
-    if reduction == "mean":
-        return lambda obs, action: ensemble_apply(qnet, critic_params, obs, action).mean(0)
-    if reduction == "min":
-        return lambda obs, action: ensemble_apply(qnet, critic_params, obs, action).min(0)
-    raise ConfigError(f"unknown critic reduction {reduction!r}; use 'first', 'mean' or 'min'")
 
 
 def action_value_gradients(q_fn: QFn, obs: Obs, actions: Array) -> tuple[Array, Array]:
