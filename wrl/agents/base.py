@@ -15,6 +15,7 @@ import jax
 import optax
 
 from wrl.config import hp
+from wrl.errors import ConfigError
 from wrl.replay import Batch, Rollout
 
 AgentState = Any
@@ -44,11 +45,28 @@ class ActorCriticConfig:
     actor_lr: float = hp(3e-4, "actor learning rate", gt=0)
     critic_lr: float = hp(3e-4, "critic learning rate", gt=0)
     flat_optimizer: bool = hp(False, "Adam on one flattened parameter vector per network (fewer, larger ops)")
+    lr_schedule: str = hp("constant", "learning rates: constant, or linear decay to --lr-final-fraction of "
+                                      "themselves over --lr-decay-updates", choices=("constant", "linear"))
+    lr_final_fraction: float = hp(0.5, "--lr-schedule linear: the final learning rate as a fraction of the first "
+                                       "(SimbaV2: 0.5)", ge=0, le=1)
+    lr_decay_updates: int = hp(0, "--lr-schedule linear: optimizer steps of the decay (0: the run's total number "
+                                  "of updates, filled in when the run starts)", ge=0)
 
     def optimizer(self, lr: float, clip: float = 0.0) -> optax.GradientTransformation:
         """Adam at ``lr``, after a global-norm clip at ``clip`` (0: none), on one flattened vector if
-        ``flat_optimizer`` (the same elementwise arithmetic in fewer operations)."""
-        tx = optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr)) if clip > 0 else optax.adam(lr)
+        ``flat_optimizer`` (the same elementwise arithmetic in fewer operations).
+
+        With ``lr_schedule`` "linear" the step size after k steps of this optimizer is
+        lr (1 - (1 - f) min(k, T) / T), f = ``lr_final_fraction``, T = ``lr_decay_updates`` (an optimizer that
+        steps every other update, as TD3's delayed actor, reaches only k = T / 2).
+        """
+        rate: float | optax.Schedule = lr
+        if self.lr_schedule == "linear":
+            if self.lr_decay_updates <= 0:
+                raise ConfigError("--lr-schedule linear needs --lr-decay-updates > 0 (the trainer fills it in from "
+                                  "the run's length when it is 0)")
+            rate = optax.linear_schedule(lr, lr * self.lr_final_fraction, self.lr_decay_updates)
+        tx = optax.chain(optax.clip_by_global_norm(clip), optax.adam(rate)) if clip > 0 else optax.adam(rate)
         return optax.flatten(tx) if self.flat_optimizer else tx
 
 
