@@ -41,7 +41,7 @@ class TrainState(NamedTuple):
     agent: Any
     replay: ReplayState
     key: jax.Array
-    env_steps: jax.Array  # () int32: environment steps taken (all envs)
+    env_steps: jax.Array  # () int32: environment frames taken (all envs; num_envs * action_repeat per step)
     updates: jax.Array  # () int32: gradient updates done
     avg_reward: jax.Array  # () float32: running average reward rho (average-reward objective)
     metric_sums: dict[str, jax.Array]  # per metric: sum of every update's value since the last metric row
