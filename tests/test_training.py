@@ -296,7 +296,8 @@ def test_window_metrics_are_the_mean_of_every_update(algo, utd):
     cfg = small_cfg(algo, learning_starts=40, batch_size=16, buffer_size=500, utd=utd)
     agent_cfg = small_agent(algo)
     agent = make_agent(algo, agent_cfg, 3, 1)
-    _, learn_step, _, take_window, _ = compiled_step_fns(cfg, agent_cfg, 3, 1)
+    fns = compiled_step_fns(cfg, agent_cfg, 3, 1)
+    learn_step, take_window = fns.learn_step, fns.window_means
     rng = np.random.default_rng(0)
     transitions = [Transition(*(jnp.asarray(x, jnp.float32) for x in (rng.normal(size=(1, 3)), rng.uniform(
         -1, 1, (1, 1)), rng.normal(size=1), rng.normal(size=(1, 3)))), jnp.zeros(1, bool), jnp.zeros(1, bool))

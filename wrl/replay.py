@@ -63,11 +63,14 @@ def replay_add(rb: ReplayState, obs, action, reward, next_obs, terminated, trunc
 
 
 def replay_sample(rb: ReplayState, key: jax.Array, batch_size: int, n_step: int, gamma: float,
-                  num_envs: int = 1, reward_offset: jax.Array | float = 0.0) -> Batch:
+                  num_envs: int = 1, reward_offset: jax.Array | float = 0.0,
+                  reward_scale: jax.Array | None = None) -> Batch:
     """Sample ``batch_size`` n-step transitions uniformly from the filled rows.
 
     ``reward_offset`` rho is subtracted from every reward, R = sum_{k<m} gamma^k (r_{i+k} - rho): with
-    gamma = 1 and rho the average reward this is the differential (average-reward) return.
+    gamma = 1 and rho the average reward this is the differential (average-reward) return. ``reward_scale``
+    s (reward normalisation) multiplies every term before the sum, R = sum_{k<m} gamma^k s (r_{i+k} - rho);
+    None leaves the rewards as stored.
     """
     cap = rb.obs.shape[0]
     i = jax.random.randint(key, (batch_size,), 0, jnp.maximum(rb.size, 1))
@@ -82,7 +85,10 @@ def replay_sample(rb: ReplayState, key: jax.Array, batch_size: int, n_step: int,
     use = available & not_ended_before  # a prefix of length m >= 1
     m = use.sum(axis=1)
     powers = gamma ** k.astype(jnp.float32)
-    reward = jnp.sum(jnp.where(use, (rb.reward[rows] - reward_offset) * powers, 0.0), axis=1)
+    terms = rb.reward[rows] - reward_offset
+    if reward_scale is not None:
+        terms = terms * reward_scale
+    reward = jnp.sum(jnp.where(use, terms * powers, 0.0), axis=1)
     last = jnp.take_along_axis(rows, (m - 1)[:, None], axis=1)[:, 0]
     discount = (gamma ** m.astype(jnp.float32)) * (1.0 - rb.terminated[last].astype(jnp.float32))
     return Batch(obs=rb.obs[i], action=rb.action[i], reward=reward, discount=discount,

@@ -1,4 +1,5 @@
-"""Running mean and variance of a stream of vectors (observation normalisation of on-policy learners).
+"""Running mean and variance of a stream of vectors (observation normalisation), and the running scale of
+the discounted return (reward normalisation).
 
 The moments are merged batch by batch with the parallel form of Welford's update (Chan, Golub, LeVeque,
 1979): for the stored (mean m_a, variance v_a, count n_a) and a batch (m_b, v_b, n_b), with
@@ -44,3 +45,43 @@ def moments_update(m: Moments, x: jax.Array) -> Moments:
 def normalize(m: Moments, x: jax.Array, clip: float = 10.0, eps: float = 1e-8) -> jax.Array:
     """(x - mean) / sqrt(var + eps), clipped to [-clip, clip]."""
     return jnp.clip((x - m.mean) / jnp.sqrt(m.var + eps), -clip, clip)
+
+
+@flax.struct.dataclass
+class ReturnStats:
+    """What reward normalisation tracks: per environment the running discounted return G, the moments of
+    every G seen, and the largest |G| seen."""
+
+    ret: jax.Array  # (num_envs,) running discounted return G_t of each environment
+    moments: Moments  # of the scalars G_t (D = 1)
+    max_abs: jax.Array  # () max over t and envs of |G_t|
+
+
+def return_stats_init(num_envs: int, dtype: jnp.dtype = jnp.float32) -> ReturnStats:
+    """Nothing seen: G = 0, variance 1, max |G| = 0 (the scale of :func:`reward_scale` is then 1)."""
+    return ReturnStats(jnp.zeros((num_envs,), dtype), moments_init(1, dtype), jnp.zeros((), dtype))
+
+
+def return_stats_update(s: ReturnStats, reward: jax.Array, done: jax.Array, gamma: float) -> ReturnStats:
+    """One step of every environment: G_t = gamma (1 - done_{t-1}) G_{t-1} + r_t, then G_t enters the moments
+    and the maximum. ``reward``, ``done`` (terminated or truncated): (num_envs,).
+
+    G_t is the discounted sum of the rewards of the current episode up to t: the step that ends an episode
+    restarts G at the next step. (SimbaV2 and Gymnasium's ``NormalizeReward`` multiply by 1 - done_t of the
+    step itself, which carries the last reward of an episode into the next one.)
+    """
+    ret = gamma * s.ret + reward.astype(s.ret.dtype)
+    moments = moments_update(s.moments, ret[:, None])
+    max_abs = jnp.maximum(s.max_abs, jnp.max(jnp.abs(ret)))
+    return ReturnStats(jnp.where(done, 0.0, ret).astype(s.ret.dtype), moments, max_abs)
+
+
+def reward_scale(s: ReturnStats, g_max: float, eps: float = 1e-8) -> jax.Array:
+    """The divisor of every reward (SimbaV2, Lee et al. 2025):
+
+        c = max( sqrt(var(G) + eps),  max_t |G_t| / g_max ),
+
+    the standard deviation of the running discounted return, but never so small that the largest return seen
+    would exceed ``g_max`` once scaled (r / c keeps |G| / c <= g_max). Before anything is seen, c = 1.
+    """
+    return jnp.maximum(jnp.sqrt(s.moments.var[0] + eps), s.max_abs / g_max)

@@ -16,6 +16,7 @@ import optax
 
 from wrl.config import Preset, hp
 from wrl.critics import CriticConfig
+from wrl.errors import ConfigError
 from wrl.replay import Batch, Rollout
 
 AgentState = Any
@@ -45,10 +46,27 @@ class ActorCriticConfig(CriticConfig):
     actor_lr: float = hp(3e-4, "actor learning rate", gt=0)
     adam_b1: float = hp(0.9, "Adam's beta1 for every network (CrossQ: 0.5)", ge=0, lt=1)
     flat_optimizer: bool = hp(False, "Adam on one flattened parameter vector per network (fewer, larger ops)")
+    lr_schedule: str = hp("constant", "learning rates: constant, or linear decay to --lr-final-fraction of "
+                                      "themselves over --lr-decay-updates", choices=("constant", "linear"))
+    lr_final_fraction: float = hp(0.5, "--lr-schedule linear: the final learning rate as a fraction of the first "
+                                       "(SimbaV2: 0.5)", ge=0, le=1)
+    lr_decay_updates: int = hp(0, "--lr-schedule linear: optimizer steps of the decay (0: the run's total number "
+                                  "of updates, filled in when the run starts)", ge=0)
 
     def optimizer(self, lr: float, clip: float = 0.0) -> optax.GradientTransformation:
         """Adam at ``lr`` with beta1 ``adam_b1``, after a global-norm clip at ``clip`` (0: none), on one flattened
-        vector if ``flat_optimizer`` (the same elementwise arithmetic in fewer operations)."""
-        adam = optax.adam(lr, b1=self.adam_b1)
+        vector if ``flat_optimizer`` (the same elementwise arithmetic in fewer operations).
+
+        With ``lr_schedule`` "linear" the step size after k steps of this optimizer is
+        lr (1 - (1 - f) min(k, T) / T), f = ``lr_final_fraction``, T = ``lr_decay_updates`` (an optimizer that
+        steps every other update, as TD3's delayed actor, reaches only k = T / 2).
+        """
+        rate: float | optax.Schedule = lr
+        if self.lr_schedule == "linear":
+            if self.lr_decay_updates <= 0:
+                raise ConfigError("--lr-schedule linear needs --lr-decay-updates > 0 (the trainer fills it in from "
+                                  "the run's length when it is 0)")
+            rate = optax.linear_schedule(lr, lr * self.lr_final_fraction, self.lr_decay_updates)
+        adam = optax.adam(rate, b1=self.adam_b1)
         tx = optax.chain(optax.clip_by_global_norm(clip), adam) if clip > 0 else adam
         return optax.flatten(tx) if self.flat_optimizer else tx

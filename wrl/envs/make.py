@@ -1,7 +1,9 @@
 """Environments by id: ``gym:<id>`` (any registered Gymnasium env) and ``dmc:<domain>-<task>``.
 
 Every environment comes out with the same contract: a flat float32 observation vector (dict
-observations are flattened) and a Box action space rescaled to [-1, 1], so agents always act there.
+observations are flattened) and a Box action space rescaled to [-1, 1], so agents always act there. With
+``action_repeat`` K > 1 one step of the environment is K steps (frames) of the underlying one
+(:class:`ActionRepeat`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,27 @@ class Float32Observation(gym.ObservationWrapper):
 
     def observation(self, observation):
         return np.asarray(observation, dtype=np.float32)
+
+
+class ActionRepeat(gym.Wrapper):
+    """Each action repeated ``repeat`` times (frames): the step's reward is the sum of the frames' rewards, and
+    it stops at the first frame that terminates or truncates the episode (its observation and flags are the
+    step's). ``info["frames_stepped"]`` says how many frames the step took."""
+
+    def __init__(self, env: gym.Env, repeat: int):
+        super().__init__(env)
+        if repeat < 1:
+            raise EnvError(f"action_repeat must be >= 1 (got {repeat})")
+        self.repeat = int(repeat)
+
+    def step(self, action):
+        total, frames = 0.0, 0
+        while True:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            frames += 1
+            if terminated or truncated or frames == self.repeat:
+                return obs, total, terminated, truncated, {**info, "frames_stepped": frames}
 
 
 def import_env_modules(modules: str | list[str] | tuple[str, ...] | None) -> None:
@@ -78,8 +101,9 @@ def _make_raw(env_id: str, render_mode: str | None) -> gym.Env:
                    "(e.g. dmc:walker-walk)")
 
 
-def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
-    """One environment with flat float32 observations and actions in [-1, 1]."""
+def make_env(env_id: str, render_mode: str | None = None, action_repeat: int = 1) -> gym.Env:
+    """One environment with flat float32 observations and actions in [-1, 1], each action repeated
+    ``action_repeat`` times (:class:`ActionRepeat`; 1: the environment as it is)."""
     env = _make_raw(env_id, render_mode)
     if not isinstance(env.action_space, gym.spaces.Box):
         env.close()
@@ -99,7 +123,7 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
     if not (np.all(low == -1.0) and np.all(high == 1.0)):
         ones = np.ones(env.action_space.shape, env.action_space.dtype)
         env = gym.wrappers.RescaleAction(env, -ones, ones)
-    return env
+    return ActionRepeat(env, action_repeat) if action_repeat != 1 else env
 
 
 def env_spec(env_id: str) -> EnvSpec:
@@ -110,5 +134,5 @@ def env_spec(env_id: str) -> EnvSpec:
     return spec
 
 
-def env_factory(env_id: str, render_mode: str | None = None) -> Callable[[], gym.Env]:
-    return lambda: make_env(env_id, render_mode)
+def env_factory(env_id: str, render_mode: str | None = None, action_repeat: int = 1) -> Callable[[], gym.Env]:
+    return lambda: make_env(env_id, render_mode, action_repeat)

@@ -34,7 +34,7 @@ class VecStep(NamedTuple):
     truncated: np.ndarray  # (n,) bool: cut by a time limit; bootstrap from next_obs
     obs: np.ndarray  # (n, obs_dim) observation to act from next (reset obs where an episode ended)
     episode_returns: list[float]  # returns of the episodes that ended in this step
-    episode_lengths: list[int]
+    episode_lengths: list[int]  # their lengths in frames (steps of the env under any action repeat)
 
 
 class VecEnv:
@@ -49,12 +49,14 @@ class VecEnv:
         self._episode = np.zeros(self.num_envs, np.int64)
         self._actions: list[list[np.ndarray]] = [[] for _ in self.envs]
         self._return = np.zeros(self.num_envs, np.float64)
+        self._frames = np.zeros(self.num_envs, np.int64)
         self._obs = None
 
     def _reset_one(self, i: int) -> np.ndarray:
         obs, _ = self.envs[i].reset(seed=episode_seed(self.seed, i, int(self._episode[i])))
         self._actions[i] = []
         self._return[i] = 0.0
+        self._frames[i] = 0
         return obs
 
     def reset(self) -> np.ndarray:
@@ -72,13 +74,14 @@ class VecEnv:
         returns, lengths = [], []
         for i, env in enumerate(self.envs):
             a = np.asarray(actions[i], dtype=np.float32)
-            o, r, term, trunc, _ = env.step(a)
+            o, r, term, trunc, info = env.step(a)
             self._actions[i].append(a)
             self._return[i] += float(r)
+            self._frames[i] += info.get("frames_stepped", 1)
             next_obs[i], reward[i], terminated[i], truncated[i] = o, r, term, trunc
             if term or trunc:
                 returns.append(float(self._return[i]))
-                lengths.append(len(self._actions[i]))
+                lengths.append(int(self._frames[i]))
                 self._episode[i] += 1
                 o = self._reset_one(i)
             obs[i] = o
@@ -105,9 +108,10 @@ class VecEnv:
         for i in range(self.num_envs):
             o = self._reset_one(i)
             for a in np.asarray(state[f"actions_{i}"], np.float32):
-                o, r, term, trunc, _ = self.envs[i].step(a)
+                o, r, term, trunc, info = self.envs[i].step(a)
                 self._actions[i].append(a)
                 self._return[i] += float(r)
+                self._frames[i] += info.get("frames_stepped", 1)
                 if term or trunc:
                     raise CheckpointError("replaying the environment's episode ended it early: the env is "
                                           "not deterministic, so this run cannot be resumed exactly")

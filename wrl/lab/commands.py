@@ -117,7 +117,7 @@ def eval_command(args: argparse.Namespace) -> int:
     cfg, policy, meta = load_policy(run_dir)
     reason = rendering_unavailable_reason() if args.video else None
     record = args.video and reason is None
-    envs = [make_env(cfg.env, render_mode="rgb_array" if record and i == 0 else None)
+    envs = [make_env(cfg.env, render_mode="rgb_array" if record and i == 0 else None, action_repeat=cfg.action_repeat)
             for i in range(args.episodes)]
     frames: list | None = [] if record else None
     try:
@@ -126,7 +126,7 @@ def eval_command(args: argparse.Namespace) -> int:
         if not record:
             raise
         reason, frames = f"rendering failed ({type(e).__name__}: {e})", None
-        envs = [make_env(cfg.env) for _ in range(args.episodes)]
+        envs = [make_env(cfg.env, action_repeat=cfg.action_repeat) for _ in range(args.episodes)]
         returns = evaluate(policy, envs, [args.seed + i for i in range(args.episodes)])
     finally:
         for env in envs:

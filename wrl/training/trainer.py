@@ -33,7 +33,15 @@ from wrl.runs import CHECKPOINT, seed_dir
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
 from wrl.training.logger import Logger
-from wrl.training.step import Transition, compiled_step_fns, init_train_state
+from wrl.training.step import (
+    Transition,
+    compiled_step_fns,
+    init_train_state,
+    make_act_deterministic,
+    policy_state,
+    resets_between,
+    total_updates,
+)
 
 
 def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
@@ -45,6 +53,16 @@ def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
     check_train_config(cfg.algo, cfg, agent_cfg)
     if cfg.buffer_size < cfg.batch_size:
         raise ConfigError(f"--buffer-size ({cfg.buffer_size}) must be at least --batch-size ({cfg.batch_size})")
+
+
+def with_run_length(cfg: TrainConfig, agent_cfg: Any) -> Any:
+    """``agent_cfg`` with the horizon of its learning-rate schedule filled in: a linear schedule whose
+    ``lr_decay_updates`` is 0 decays over the run's total number of updates (:func:`total_updates`). The run
+    stores the filled config, so a resume (even with a longer ``--total-steps``) keeps the horizon it started with.
+    """
+    if getattr(agent_cfg, "lr_schedule", "constant") == "constant" or agent_cfg.lr_decay_updates > 0:
+        return agent_cfg
+    return dataclasses.replace(agent_cfg, lr_decay_updates=max(1, total_updates(cfg)))
 
 
 def load_run_config(run_dir: str | Path) -> tuple[TrainConfig, Any]:
@@ -133,8 +151,8 @@ class _Member:
         self.saved_step: int | None = None  # the step of the checkpoint on disk
         self.host: dict[str, Any] = {"env_steps": 0, "episodes": 0, "evaluations": [], "elapsed": 0.0,
                                      "last_return": None}
-        self.envs = VecEnv([env_factory(cfg.env)] * cfg.num_envs, seed=cfg.seed)
-        self.eval_envs = [make_env(cfg.env) for _ in range(cfg.eval_episodes)]
+        self.envs = VecEnv([env_factory(cfg.env, action_repeat=cfg.action_repeat)] * cfg.num_envs, seed=cfg.seed)
+        self.eval_envs = [make_env(cfg.env, action_repeat=cfg.action_repeat) for _ in range(cfg.eval_episodes)]
         self.resume, self.tensorboard = resume, tensorboard
 
     def restore(self, template: Any) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -235,6 +253,7 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     start = time.perf_counter()
     with _StopSignals() as stop:
         validate_configs(cfg, agent_cfg)
+        agent_cfg = with_run_length(cfg, agent_cfg)
         import_env_modules(cfg.env_module)
         _check_before_writing(cfg, agent_cfg)
         member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
@@ -261,6 +280,7 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
     group_dir = Path(group_dir)
     with _StopSignals() as stop:
         validate_configs(cfg, agent_cfg)
+        agent_cfg = with_run_length(cfg, agent_cfg)
         if len(set(seeds)) != len(seeds) or not seeds or min(seeds) < 0:
             raise ConfigError(f"--seeds must be distinct non-negative integers (got {seeds})")
         if cfg.target_return is not None:
@@ -381,8 +401,8 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, run_dir: Path
         check_finite()  # never evaluate (or feed the environments) a diverged policy
         returns = []
         for i, m in enumerate(members):
-            agent_state = _select_seed(ts.agent, i) if seeds_axis else ts.agent
-            returns.append(m.evaluate(lambda o, a=agent_state: fns.act_deterministic(a, o), step, clock()))
+            policy = _select_seed(policy_state(ts), i) if seeds_axis else policy_state(ts)
+            returns.append(m.evaluate(lambda o, p=policy: fns.act_deterministic(p, o), step, clock()))
         return returns
 
     def checkpoint() -> None:
@@ -424,14 +444,17 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, run_dir: Path
             outs = [m.envs.step(one(action, i)) for i, m in enumerate(members)]
             tr = Transition(obs, action, *(stacked([getattr(o, f) for o in outs])
                                            for f in ("reward", "next_obs", "terminated", "truncated")))
-            prev, step = step, step + cfg.num_envs
+            prev, step = step, step + cfg.num_envs * cfg.action_repeat  # frames
             obs = stacked([o.obs for o in outs])
+            reset = resets_between(cfg, prev, step)  # the agent starts afresh after this step's updates
             if on_policy:  # the next action from the updated policies: every rollout is the current policy's
                 ts = fns.learn_step(ts, tr)
+                ts = fns.reset(ts) if reset else ts
                 action = fns.act(ts, obs, np.int32(step))
             else:
                 action = fns.act(ts, obs, np.int32(step))  # parameters one update behind: see make_step_fns
                 ts = fns.learn_step(ts, tr)  # dispatched asynchronously; the host steps the env meanwhile
+                ts = fns.reset(ts) if reset else ts
             for m, out in zip(members, outs, strict=True):
                 for ret, length in zip(out.episode_returns, out.episode_lengths, strict=True):
                     m.host["episodes"] += 1
@@ -459,7 +482,7 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, run_dir: Path
                     if host["evaluations"]:
                         post["eval"] = host["evaluations"][-1]["mean_return"]
                     bar.set_postfix({k: f"{v:.1f}" for k, v in post.items() if v is not None}, refresh=False)
-            if _crossed(prev, step, cfg.checkpoint_every) or step == end:
+            if _crossed(prev, step, cfg.checkpoint_every) or step >= end:
                 checkpoint()
         evals = members[0].host["evaluations"]
         if step >= cfg.total_steps and (not evals or evals[-1]["step"] != step):
@@ -500,8 +523,8 @@ def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
     spec = env_spec(cfg.env)
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
     ts, _, meta = load_checkpoint(run_dir / CHECKPOINT, init_train_state(agent, cfg, spec.obs_dim, spec.act_dim))
-    act = jax.jit(lambda s, o: agent.act(s, o, jax.random.key(0), True))
-    return cfg, lambda obs: act(ts.agent, obs), meta
+    act = make_act_deterministic(agent)
+    return cfg, lambda obs: act(policy_state(ts), obs), meta
 
 
 def agent_config_from(algo: str, overrides: dict[str, Any] | None = None) -> Any:
