@@ -177,7 +177,7 @@ def parse_options(cls: type, argv: Sequence[str] | None, prog: str, description:
     try:
         return options_from(cls, parser.parse_args(argv))
     except ConfigError as e:
-        sys.stderr.write(f"{prog}: error: {e}\n")
+        sys.stderr.write(f"wrl: error: {e}\n")
         raise SystemExit(2) from None
 
 
