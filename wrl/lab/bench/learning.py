@@ -57,7 +57,7 @@ def run(opts: Options) -> int:
     extra = shlex.split(opts.train_args)
     results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": opts.env,
                                "threshold": opts.threshold, "runs": {}}
-    variants = {label: (algo, opts) for label, algo, opts in map(parse_variant, opts.algos)}
+    variants = {label: (algo, options) for label, algo, options in map(parse_variant, opts.algos)}
     if len(variants) != len(opts.algos):
         raise ConfigError("two --algos entries have the same label; name variants LABEL=ALGO")
     pairs = [(label, seed) for label in variants for seed in opts.seeds]
@@ -68,9 +68,9 @@ def run(opts: Options) -> int:
     lock = threading.Lock()
 
     def one(label: str, seed: int) -> None:
-        algo, opts = variants[label]
+        algo, options = variants[label]
         print(f"{label} seed {seed} ...", flush=True)
-        s = run_wrl(["--algo", algo, *opts, "--env", opts.env, "--seed", str(seed), "--total-steps",
+        s = run_wrl(["--algo", algo, *options, "--env", opts.env, "--seed", str(seed), "--total-steps",
                      str(opts.total_steps), "--eval-every", str(opts.eval_every), "--eval-episodes",
                      str(opts.eval_episodes), "--checkpoint-every", "1000000000", *extra],
                     single_thread=opts.jobs > 1, keep_dir=keep.get((label, seed)))

@@ -130,18 +130,18 @@ def run(opts: Options) -> int:
         for lib in peers:
             require_peer(lib)
     variants = [parse_variant(spec) for spec in opts.algos]
-    for label, algo, opts in variants:
+    for label, algo, options in variants:
         print(f"wrl {label} ...", flush=True)
-        results["runs"][f"wrl {label}"] = wrl_throughput(algo, opts.env, opts.steps, opts.warmup, opts)
+        results["runs"][f"wrl {label}"] = wrl_throughput(algo, opts.env, opts.steps, opts.warmup, options)
     for lib in peers:
         print(f"{lib} sac ...", flush=True)
         r = peer_throughput(lib, opts.env.partition(":")[2], steps=opts.steps, warmup_steps=opts.warmup)
         results["runs"][f"{lib} sac"] = r
     results["matmul"] = matmul_rate()
     results["ceilings"] = {}
-    for label, algo, opts in variants:
+    for label, algo, options in variants:
         print(f"wrl {label} update-only ceiling ...", flush=True)
-        results["ceilings"][label] = update_ceiling(algo, opts.env, updates=opts.ceiling_updates, extra=opts)
+        results["ceilings"][label] = update_ceiling(algo, opts.env, updates=opts.ceiling_updates, extra=options)
 
     runs, ceilings = results["runs"], results["ceilings"]
     sps = {k: v["steps_per_second"] for k, v in runs.items()}
