@@ -41,6 +41,7 @@ class Options:
     repeats: int = hp(2, "training runs per configuration, in alternating order; the fastest counts", ge=1)
     out: str | None = hp(None, "output path without extension: writes OUT.md and OUT.json (default: none)")
 
+
 def _training_rate(env: str, m: int, e: int, method: str, steps_per_particle: int, update_every: int) -> dict:
     """Env steps/s of one `wrl train` run over its metric rows after the first (compilation excluded)."""
     total = m * e * update_every * max(1, steps_per_particle // (e * update_every))  # whole rollouts per env
@@ -98,7 +99,6 @@ def _update_cost(env: str, m: int, e: int, method: str, update_every: int, repea
         jax.block_until_ready(state)
         best = min(best, (time.perf_counter() - start) / repeats)
     return {"ms_per_update": 1e3 * best}
-
 
 
 def run(opts: Options) -> int:

@@ -34,6 +34,7 @@ class Options:
     train_args: str = hp("", "extra `wrl train` options for every run (one string)")
     out: str | None = hp(None, "output path without extension: writes OUT.md and OUT.json (default: none)")
 
+
 def long_run_cost(policy, env, horizon: int, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
     """Average cost per step of ``policy`` over one trajectory of ``horizon`` steps; visited states/actions."""
     obs, _ = env.reset(seed=seed)
@@ -70,7 +71,6 @@ def evaluate_run(run_dir: Path, horizon: int, seed: int) -> dict[str, Any]:
     return {"J_star": j_star, "measured_cost": measured, "measured_gap": measured / j_star - 1,
             "J_linear_fit": j_lin, "linear_fit_gap": j_lin / j_star - 1, "K_hat": k_hat.tolist(),
             "K_star": np.asarray(env.optimal_gain).tolist(), "learned_avg_cost": -rho[-1] if rho else None}
-
 
 
 def run(opts: Options) -> int:

@@ -34,6 +34,7 @@ class Options:
     json: str | None = hp(None, "write the results to this JSON file (default: none)")
     markdown: str | None = hp(None, "write a markdown report to this file (default: none)")
 
+
 def wrl_time_to_solve(seed: int, threshold: float, max_steps: int, compile_cache: str = "off") -> dict[str, Any]:
     s = run_wrl(["--algo", "sac", "--env", "gym:Pendulum-v1", "--seed", str(seed), "--total-steps", str(max_steps),
                  "--eval-every", "1000", "--eval-episodes", "10", "--target-return", str(threshold), *ZOO_PENDULUM,
@@ -42,7 +43,6 @@ def wrl_time_to_solve(seed: int, threshold: float, max_steps: int, compile_cache
     return {"solved": solved is not None, "seconds": solved["seconds"] if solved else s["wall_seconds"],
             "steps": solved["step"] if solved else s["env_steps"], "command": s["command"],
             "evals": [(e["step"], e["mean_return"]) for e in s["evaluations"]]}
-
 
 
 def run(opts: Options) -> int:

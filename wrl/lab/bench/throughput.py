@@ -40,6 +40,7 @@ class Options:
     json: str | None = hp(None, "write the results to this JSON file (default: none)")
     markdown: str | None = hp(None, "write a markdown report to this file (default: none)")
 
+
 def wrl_throughput(algo: str, env: str, steps: int, warmup: int, extra: list[str] | None = None,
                    single_thread: bool = False, cores: set[int] | None = None) -> dict[str, Any]:
     """steps/s of ``wrl train --algo ALGO`` over the metric rows after learning starts (+1 row to settle);
@@ -116,7 +117,6 @@ def matmul_rate(batch: int = 256, width: int = 256, depth: int = 50) -> dict[str
         jax.block_until_ready(y)
         best = min(best, (time.perf_counter() - start) / (10 * depth))
     return {"shape": [batch, width, width], "gflop_per_second": 2 * batch * width * width / best / 1e9}
-
 
 
 def run(opts: Options) -> int:

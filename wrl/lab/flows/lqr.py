@@ -39,6 +39,7 @@ class Options:
     overwrite: bool = overwrite_option()
     no_gif: bool = hp(False, "skip the animation")
 
+
 def _mat(M: np.ndarray) -> str:
     return np.array2string(np.asarray(M), precision=6, separator=", ", max_line_width=10**6)
 
@@ -46,7 +47,6 @@ def _mat(M: np.ndarray) -> str:
 def _steps_to(gaps: np.ndarray, tol: float) -> int | None:
     hit = np.nonzero(gaps <= tol)[0]
     return int(hit[0]) if hit.size else None
-
 
 
 def run(opts: Options) -> int:
