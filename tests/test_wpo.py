@@ -1,6 +1,5 @@
 """WPO core: the surrogate's gradient, the Gaussian Fisher adaptor, decoupled KL, preconditioners, the toy."""
 
-import argparse
 import functools
 import json
 
@@ -472,11 +471,8 @@ def test_adaptor_requires_a_gaussian():
 def test_flow_mixture_reaches_both_optima(tmp_path, capsys):
     from wrl.lab.flows import mixture
 
-    parser = argparse.ArgumentParser()
-    mixture.add_arguments(parser)
     out = tmp_path / "flow"
-    args = parser.parse_args(["--out", str(out), "--iterations", "150", "--samples", "256"])
-    assert mixture.run(args) == 0
+    assert mixture.run(mixture.Options(out=str(out), iterations=150, samples=256)) == 0
     printed = capsys.readouterr().out
     assert "wpo" in printed and "npg" in printed and "pg" in printed
     summary = json.loads((out / "summary.json").read_text())["final"]
@@ -488,7 +484,7 @@ def test_flow_mixture_reaches_both_optima(tmp_path, capsys):
     assert (out / "mixture.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a non-empty output directory is refused without --overwrite
     with pytest.raises(RunDirError, match="--overwrite"):
-        mixture.run(parser.parse_args(["--out", str(out), "--iterations", "1"]))
+        mixture.run(mixture.Options(out=str(out), iterations=1))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ Gaussian-mixture entropy estimator, and the ``wrl flow wppg`` toy (implicit samp
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
@@ -228,12 +227,8 @@ def test_mixture_entropy_converges_to_the_smoothed_gaussian_entropy(x64):
 
 @pytest.mark.slow
 def test_wppg_toy_implicit_keeps_both_optima(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    wppg_toy.add_arguments(parser)
     out = tmp_path / "wppg"
-    args = parser.parse_args(["--out", str(out), "--iterations", "60", "--samples", "128",
-                              "--eval-samples", "4096"])
-    assert wppg_toy.run(args) == 0
+    assert wppg_toy.run(wppg_toy.Options(out=str(out), iterations=60, samples=128, eval_samples=4096)) == 0
     printed = capsys.readouterr().out
     assert "implicit" in printed and "tanh-Gaussian" in printed
     assert (out / "wppg.png").stat().st_size > 0

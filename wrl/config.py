@@ -1,8 +1,13 @@
 """Config dataclasses: fields with one-line help and bounds, validation, JSON round trip.
 
 A field is declared with :func:`hp`, e.g. ``lr: float = hp(3e-4, "learning rate", gt=0)``. The same
-metadata validates values (``gt``, ``ge``, ``le``, ``lt``, ``choices``) and, on the command line's side,
-generates ``--lr`` options (``wrl.lab.cli``).
+metadata validates values (``gt``, ``ge``, ``le``, ``lt``, ``choices``; each element of a tuple) and, on the
+command line's side, generates ``--lr`` options (``wrl.lab.cli.add_options``). Four more keys only shape the
+command line: ``positional=True`` (an argument named by the field, not an option), ``nargs`` (``"+"``: a tuple
+field takes one value or more; the default ``"*"`` allows none), ``metavar`` (the placeholder shown in
+``--help``) and ``exclusive`` (options sharing one such name cannot be given together); ``cli=False`` keeps a
+field off the command line. ``hp(REQUIRED, ...)`` declares a field without a default (a required option or
+argument).
 """
 
 from __future__ import annotations
@@ -15,11 +20,20 @@ from typing import Any
 
 from wrl.errors import ConfigError
 
+# hp(REQUIRED, ...): a field without a default
+REQUIRED: Any = dataclasses.MISSING
+
+CLI_KEYS = ("positional", "nargs", "metavar", "exclusive", "cli")
+
 
 def hp(default: Any, help: str, **constraints: Any) -> Any:
-    """A config field with its one-line help and optional bounds (gt, ge, lt, le, choices)."""
+    """A config field with its one-line help, optional bounds (gt, ge, lt, le, choices) and command-line keys
+    (positional, nargs, metavar, exclusive, cli; see the module docstring)."""
     if isinstance(default, list | dict | set):
         raise TypeError("use tuples for sequence defaults")
+    unknown = set(constraints) - {"gt", "ge", "lt", "le", "choices", *CLI_KEYS}
+    if unknown:
+        raise TypeError(f"unknown hp keys {sorted(unknown)}")
     return dataclasses.field(default=default, metadata={"help": help, **constraints})
 
 
@@ -39,12 +53,13 @@ def validate(cfg: Any, prefix: str = "") -> None:
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         m = f.metadata
-        opt = option_name(prefix + f.name)
+        opt = f.name if m.get("positional") else option_name(prefix + f.name)
         if v is None:
             continue
-        if "choices" in m and v not in m["choices"]:
-            raise ConfigError(f"{opt} must be one of {', '.join(map(str, m['choices']))} (got {v!r})")
         values = v if isinstance(v, tuple) else (v,)
+        for x in values:
+            if "choices" in m and x not in m["choices"]:
+                raise ConfigError(f"{opt} must be one of {', '.join(map(str, m['choices']))} (got {x!r})")
         checks = {"gt": (">", lambda a, b: a > b), "ge": (">=", lambda a, b: a >= b),
                   "lt": ("<", lambda a, b: a < b), "le": ("<=", lambda a, b: a <= b)}
         for x in values:

@@ -3,40 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Any
 
 from wrl.agents.base import Agent, Preset
 from wrl.critics import CriticConfig
 from wrl.critics.presets import CRITIC_PRESETS
-from wrl.errors import ConfigError
+from wrl.registry import Entry, Registry
 
-# name -> (module, config class)
-ALGOS: dict[str, tuple[str, str]] = {
-    "sac": ("wrl.agents.sac", "SACConfig"),
-    "td3": ("wrl.agents.td3", "TD3Config"),
-    "wpo": ("wrl.agents.wpo", "WPOConfig"),
-    "wppg": ("wrl.agents.wppg", "WPPGConfig"),
-    "wgf-direct": ("wrl.agents.wgf_direct", "WGFDirectConfig"),
-    "wgf-indirect": ("wrl.agents.wgf_indirect", "WGFIndirectConfig"),
-}
+ALGOS = Registry("algorithm", {
+    "sac": Entry("wrl.agents.sac", "soft actor-critic (baseline)", "SACConfig"),
+    "td3": Entry("wrl.agents.td3", "twin delayed DDPG (baseline)", "TD3Config"),
+    "wpo": Entry("wrl.agents.wpo", "Wasserstein Policy Optimization", "WPOConfig"),
+    "wppg": Entry("wrl.agents.wppg", "Wasserstein Proximal Policy Gradient", "WPPGConfig"),
+    "wgf-direct": Entry("wrl.agents.wgf_direct", "particle Wasserstein gradient flow in action space",
+                        "WGFDirectConfig"),
+    "wgf-indirect": Entry("wrl.agents.wgf_indirect", "particle Wasserstein gradient flow over policies",
+                          "WGFIndirectConfig"),
+})
 
-
-def _module(algo: str):
-    if algo not in ALGOS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
-    return importlib.import_module(ALGOS[algo][0])
 
 
 def config_class(algo: str) -> type:
-    return getattr(_module(algo), ALGOS[algo][1])
+    return ALGOS.config_class(algo)
 
 
 def presets(algo: str) -> dict[str, Preset]:
     """The named presets of ``algo``: its module's ``PRESETS`` and, for an agent with a critic, the frontier critics'
     published configurations (:data:`wrl.critics.presets.CRITIC_PRESETS`; settings the agent lacks, such as an
     actor delay, are left out)."""
-    own = dict(getattr(_module(algo), "PRESETS", {}))
+    own = dict(getattr(ALGOS.load(algo), "PRESETS", {}))
     cls = config_class(algo)
     if issubclass(cls, CriticConfig):
         names = {f.name for f in dataclasses.fields(cls)}
@@ -49,7 +44,7 @@ def presets(algo: str) -> dict[str, Preset]:
 def train_defaults(algo: str, objective: str = "discounted") -> dict[str, Any]:
     """Training settings in which ``algo`` departs from the shared defaults on ``objective``: its module's
     ``TRAIN_DEFAULTS``, updated by ``TRAIN_DEFAULTS_BY_OBJECTIVE[objective]``."""
-    module = _module(algo)
+    module = ALGOS.load(algo)
     by_objective = getattr(module, "TRAIN_DEFAULTS_BY_OBJECTIVE", {})
     return {**getattr(module, "TRAIN_DEFAULTS", {}), **by_objective.get(objective, {})}
 
@@ -58,7 +53,7 @@ def objective_default_notes(algo: str) -> dict[str, str]:
     """For the help of ``wrl train``: the training defaults of ``algo`` that depend on the objective, e.g.
     ``{"n_step": "1 with --objective average"}``."""
     notes: dict[str, list[str]] = {}
-    for objective, changes in getattr(_module(algo), "TRAIN_DEFAULTS_BY_OBJECTIVE", {}).items():
+    for objective, changes in getattr(ALGOS.load(algo), "TRAIN_DEFAULTS_BY_OBJECTIVE", {}).items():
         for name, value in changes.items():
             notes.setdefault(name, []).append(f"{value!r} with --objective {objective}")
     return {name: "; ".join(parts) for name, parts in notes.items()}
@@ -66,13 +61,13 @@ def objective_default_notes(algo: str) -> dict[str, str]:
 
 def check_train_config(algo: str, cfg: Any, agent_cfg: Any) -> None:
     """Raise a ConfigError if the training settings do not suit ``algo`` (its module's ``check_train_config``)."""
-    check = getattr(_module(algo), "check_train_config", None)
+    check = getattr(ALGOS.load(algo), "check_train_config", None)
     if check is not None:
         check(cfg, agent_cfg)
 
 
 def make_agent(algo: str, cfg: Any, obs_dim: int, act_dim: int) -> Agent:
-    return _module(algo).make_agent(cfg, obs_dim, act_dim)
+    return ALGOS.load(algo).make_agent(cfg, obs_dim, act_dim)
 
 
 __all__ = ["ALGOS", "Agent", "Preset", "check_train_config", "config_class", "make_agent",

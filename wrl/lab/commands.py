@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from wrl import runs
+from wrl.config import REQUIRED, hp
 from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
@@ -27,52 +28,81 @@ from wrl.training.trainer import (
 )
 
 
-def given_settings(args: argparse.Namespace) -> dict:
-    """The settings given explicitly on a parsed ``wrl train`` command line (options left unset are None)."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)} | options.agent_field_names()
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+def compile_cache_option() -> Any:
+    return hp(None, "persistent compilation cache: repeated commands start warm ('off' disables; default: "
+                    "$WRL_COMPILE_CACHE or ~/.cache/wrl/jax)", metavar="DIR")
 
 
-def configs_from_args(args: argparse.Namespace) -> tuple[TrainConfig, object]:
-    """(TrainConfig, agent config) from parsed ``wrl train`` options (:func:`wrl.training.options.resolve`:
-    defaults, the algorithm's, ``--preset``, the ``--config`` file, then the options given explicitly)."""
-    return options.resolve(given_settings(args), preset=getattr(args, "preset", None),
-                           file=getattr(args, "config", None))
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """The options of ``wrl train`` besides the settings (TrainConfig and the agent's config)."""
+
+    run_dir: str | None = hp(None, "where the run is written (default: runs/ALGO-ENV-sSEED-TIME)")
+    resume: str | None = hp(None, "continue a stopped or killed run (or group of seeds)", metavar="RUN_DIR")
+    seeds: tuple[int, ...] | None = hp(None, "train these seeds side by side in one process (one vmapped compiled "
+                                             "step); each seed writes RUN_DIR/seed-SEED (default: one run, --seed)",
+                                       nargs="+", metavar="SEED", exclusive="seeds")
+    num_seeds: int | None = hp(None, "side by side: the N seeds --seed, --seed + 1, ... (default: one run)", ge=1,
+                               metavar="N", exclusive="seeds")
+    overwrite: bool = hp(False, "replace an existing run directory")
+    no_progress: bool = hp(False, "no progress bar")
+    no_tensorboard: bool = hp(False, "do not write TensorBoard events")
+    compile_cache: str | None = compile_cache_option()
+    config: str | None = hp(None, "settings from a TOML/JSON file of option names (e.g. the best.toml of `wrl bench "
+                                  "sweep`); options given explicitly win (default: none)", metavar="FILE")
+    preset: str | None = hp(None, "named settings of the algorithm, overridden by options given explicitly "
+                                  "(default: none)", metavar="NAME")
 
 
-def _group_seeds(args: argparse.Namespace, cfg: TrainConfig) -> list[int] | None:
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+    """The options of ``wrl eval``."""
+
+    run_dir: str = hp(REQUIRED, "a run directory written by `wrl train`", positional=True)
+    episodes: int = hp(10, "deterministic episodes", gt=0)
+    seed: int = hp(12345, "seed of the first evaluation episode (episode i: SEED + i)", ge=0)
+    compile_cache: str | None = compile_cache_option()
+    video: bool = hp(True, "record the first episode to RUN_DIR/eval.gif")
+
+
+def configs_from(given: dict[str, Any], opts: TrainOptions) -> tuple[TrainConfig, object]:
+    """(TrainConfig, agent config) from the settings given explicitly on a ``wrl train`` command line
+    (:func:`wrl.training.options.resolve`: defaults, the algorithm's, ``--preset``, the ``--config`` file, then
+    the options given explicitly)."""
+    return options.resolve(given, preset=opts.preset, file=opts.config)
+
+
+def _group_seeds(opts: TrainOptions, cfg: TrainConfig) -> list[int] | None:
     """The seeds of ``--seeds`` / ``--num-seeds``, or None for a single run."""
-    if getattr(args, "num_seeds", None) is not None:
-        if args.num_seeds < 1:
-            raise ConfigError(f"--num-seeds must be >= 1 (got {args.num_seeds})")
-        return list(range(cfg.seed, cfg.seed + args.num_seeds))
-    return list(args.seeds) if getattr(args, "seeds", None) else None
+    if opts.num_seeds is not None:
+        return list(range(cfg.seed, cfg.seed + opts.num_seeds))
+    return list(opts.seeds) if opts.seeds else None
 
 
-def train_command(args: argparse.Namespace) -> int:
+def train_command(opts: TrainOptions, given: dict[str, Any]) -> int:
+    """``wrl train``: ``given`` holds the settings given explicitly (TrainConfig and agent config fields)."""
     seeds = None
-    if args.resume:
-        run_dir = Path(args.resume)
+    if opts.resume:
+        run_dir = Path(opts.resume)
         group = runs.is_group(run_dir)
         if group:
             cfg, agent_cfg, seeds = load_group_config(run_dir)
         else:
             cfg, agent_cfg = load_run_config(run_dir)
-        changed = set(given_settings(args))
-        if (changed - {"total_steps"} or args.run_dir or args.overwrite or args.preset or args.seeds or args.num_seeds
-                or args.config):
+        if (set(given) - {"total_steps"} or opts.run_dir or opts.overwrite or opts.preset or opts.seeds
+                or opts.num_seeds or opts.config):
             raise ConfigError("only --total-steps can change when resuming; the rest comes from the run's "
                               "checkpoint")
-        if args.total_steps is not None:
-            cfg = dataclasses.replace(cfg, total_steps=args.total_steps)
+        if "total_steps" in given:
+            cfg = dataclasses.replace(cfg, total_steps=given["total_steps"])
     else:
-        cfg, agent_cfg = configs_from_args(args)
-        seeds = _group_seeds(args, cfg)
+        cfg, agent_cfg = configs_from(given, opts)
+        seeds = _group_seeds(opts, cfg)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         tag = f"seeds{seeds[0]}-{seeds[-1]}" if seeds else f"s{cfg.seed}"
-        run_dir = Path(args.run_dir or f"runs/{cfg.algo}-{runs.slug(cfg.env)}-{tag}-{stamp}")
-    kwargs = {"resume": bool(args.resume), "overwrite": args.overwrite, "progress": not args.no_progress,
-              "tensorboard": not args.no_tensorboard}
+        run_dir = Path(opts.run_dir or f"runs/{cfg.algo}-{runs.slug(cfg.env)}-{tag}-{stamp}")
+    kwargs = {"resume": bool(opts.resume), "overwrite": opts.overwrite, "progress": not opts.no_progress,
+              "tensorboard": not opts.no_tensorboard}
     plots = is_installed("matplotlib")
     plots_skipped = f"learning_curve.png skipped: matplotlib is not installed ({install_hint('matplotlib')})"
 
@@ -92,7 +122,7 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"group directory: {run_dir}  (summary.json; one run directory per seed: seed-SEED/)")
         return 0
     summary = train(cfg, agent_cfg, run_dir, **kwargs)
-    written = [runs.SUMMARY, runs.METRICS, *([] if args.no_tensorboard else [runs.TENSORBOARD + "/"])]
+    written = [runs.SUMMARY, runs.METRICS, *([] if opts.no_tensorboard else [runs.TENSORBOARD + "/"])]
     if plots:
         from wrl.lab.plots import plot_learning_curve
 
@@ -106,34 +136,32 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def eval_command(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
-    if args.episodes <= 0:
-        raise ConfigError(f"--episodes must be > 0 (got {args.episodes})")
+def eval_command(opts: EvalOptions) -> int:
+    run_dir = Path(opts.run_dir)
     if not (run_dir / CHECKPOINT).exists() and not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist; check the path")
     if runs.is_group(run_dir):
         raise RunDirError(f"{run_dir} is a group of seeds; evaluate one of them: wrl eval {run_dir}/seed-SEED")
     cfg, policy, meta = load_policy(run_dir)
-    reason = rendering_unavailable_reason() if args.video else None
-    record = args.video and reason is None
+    reason = rendering_unavailable_reason() if opts.video else None
+    record = opts.video and reason is None
     envs = [make_env(cfg.env, render_mode="rgb_array" if record and i == 0 else None, action_repeat=cfg.action_repeat)
-            for i in range(args.episodes)]
+            for i in range(opts.episodes)]
     frames: list | None = [] if record else None
     try:
-        returns = evaluate(policy, envs, [args.seed + i for i in range(args.episodes)], frames)
+        returns = evaluate(policy, envs, [opts.seed + i for i in range(opts.episodes)], frames)
     except Exception as e:  # rendering backends fail in many ways; evaluation must still be reported
         if not record:
             raise
         reason, frames = f"rendering failed ({type(e).__name__}: {e})", None
-        envs = [make_env(cfg.env, action_repeat=cfg.action_repeat) for _ in range(args.episodes)]
-        returns = evaluate(policy, envs, [args.seed + i for i in range(args.episodes)])
+        envs = [make_env(cfg.env, action_repeat=cfg.action_repeat) for _ in range(opts.episodes)]
+        returns = evaluate(policy, envs, [opts.seed + i for i in range(opts.episodes)])
     finally:
         for env in envs:
             env.close()
     print(f"{cfg.algo} on {cfg.env} at step {meta['host']['env_steps']}: mean return {np.mean(returns):.1f} "
-          f"+- {np.std(returns):.1f} over {args.episodes} episodes")
-    if args.video:
+          f"+- {np.std(returns):.1f} over {opts.episodes} episodes")
+    if opts.video:
         if frames:
             import imageio.v2 as imageio
 

@@ -69,8 +69,7 @@ def agent_field_names() -> set[str]:
 
 def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
     """``TrainConfig`` for ``algo``: layers 1-2 on the objective of ``overrides``, then ``overrides``."""
-    if algo not in ALGOS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
+    ALGOS.check(algo)
     objective = overrides.get("objective", TrainConfig().objective)
     return dataclasses.replace(TrainConfig(), algo=algo, **{**train_defaults(algo, objective), **overrides})
 
@@ -86,8 +85,7 @@ def resolve(given: Mapping[str, Any] | None = None, *, preset: str | None = None
         raise ConfigError(f"unknown settings {', '.join(sorted(unknown))}; see `wrl train --help`")
     table = read_settings_file(file) if file else {}
     algo = given.get("algo") or table.get("algo") or TrainConfig().algo
-    if algo not in ALGOS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(ALGOS))}")
+    ALGOS.check(algo)
     cls = config_class(algo)
     available = presets(algo)
     if preset is not None and preset not in available:

@@ -27,10 +27,11 @@ around a = 1/2.
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from wrl.config import hp
 from wrl.errors import ConfigError
 from wrl.lab.bench.common import command_line, machine_info, markdown_table, parse_variant, write_report
 
@@ -131,36 +132,38 @@ def run_variant(agent_cfg: Any, task: str, seeds: list[int], updates: int, act_d
             "std_trace": std_trace.tolist(), "chunk": chunk}
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS, help="bandit tasks (default: all)")
-    p.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
-                   help="'LABEL=wpo [wrl train options]' (default: the six of the study in docs/benchmarks/box_edge.md "
-                        "and WPO at its defaults)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds, side by side (default: 0 1 2)")
-    p.add_argument("--updates", type=int, default=3000, help="updates per run (default: 3000)")
-    p.add_argument("--act-dim", type=int, default=6, help="action dimensions D (default: 6)")
-    p.add_argument("--reward-scale", type=float, default=100.0, help="reward scale c (default: 100)")
-    p.add_argument("--out", default=None, help="output path without extension: writes OUT.md and OUT.json")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench box-edge``."""
+
+    tasks: tuple[str, ...] = hp(TASKS, "bandit tasks", choices=TASKS, nargs="+")
+    variants: tuple[str, ...] = hp(DEFAULT_VARIANTS, "'LABEL=wpo [wrl train options]' (default: the six of the study "
+                                   "in docs/benchmarks/box_edge.md and WPO at its defaults)", nargs="+")
+    seeds: tuple[int, ...] = hp((0, 1, 2), "seeds, side by side; distinct", ge=0, nargs="+")
+    updates: int = hp(3000, "updates per run: a positive multiple of 100", ge=100)
+    act_dim: int = hp(6, "action dimensions D", ge=1)
+    reward_scale: float = hp(100.0, "reward scale c", gt=0)
+    out: str | None = hp(None, "output path without extension: writes OUT.md and OUT.json (default: none)")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.updates < 100 or args.updates % 100 or args.act_dim < 1 or args.reward_scale <= 0 or not args.seeds:
-        raise ConfigError("--updates must be a positive multiple of 100, --act-dim >= 1, --reward-scale > 0")
-    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
-        raise ConfigError(f"--seeds must be distinct non-negative integers (got {args.seeds})")
-    variants = [parse_variant(v) for v in args.variants]
+def run(opts: Options) -> int:
+    if opts.updates % 100:
+        raise ConfigError(f"--updates must be a positive multiple of 100 (got {opts.updates})")
+    if len(set(opts.seeds)) != len(opts.seeds):
+        raise ConfigError(f"--seeds must be distinct (got {' '.join(map(str, opts.seeds))})")
+    variants = [parse_variant(v) for v in opts.variants]
     if any(algo != "wpo" for _, algo, _ in variants):
         raise ConfigError("every --variants entry must run wpo: 'LABEL=wpo [wrl train options]'")
     configs = [(label, options, wpo_config(options)) for label, _, options in variants]
-    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "updates": args.updates,
-                               "act_dim": args.act_dim, "reward_scale": args.reward_scale, "seeds": args.seeds,
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "updates": opts.updates,
+                               "act_dim": opts.act_dim, "reward_scale": opts.reward_scale, "seeds": opts.seeds,
                                "runs": []}
     sections = []
-    for task in args.tasks:
+    for task in opts.tasks:
         rows = []
         for label, options, agent_cfg in configs:
             print(f"{task}: {label} ...", flush=True)
-            r = run_variant(agent_cfg, task, args.seeds, args.updates, args.act_dim, args.reward_scale)
+            r = run_variant(agent_cfg, task, opts.seeds, opts.updates, opts.act_dim, opts.reward_scale)
             results["runs"].append({"task": task, "variant": label, "options": " ".join(options), **r})
             ps = r["per_seed"]
             rows.append([label, " ".join(options) or "-", ", ".join(f"{p['final_std']:.3g}" for p in ps),
@@ -170,11 +173,11 @@ def run(args: argparse.Namespace) -> int:
                                 "out of box", "mean abs action", "regret per seed"], rows)
         sections.append(f"## {task}\n\n{table}")
         print(sections[-1], flush=True)
-    if args.out:
+    if opts.out:
         write_report(
-            args.out, "WPO at the edge of the action box", results,
+            opts.out, "WPO at the edge of the action box", results,
             "One-step bandit (`wrl bench box-edge --help`): D = "
-            f"{args.act_dim}, reward scale {args.reward_scale:g}, {args.updates} updates of batch 256, seeds "
-            f"{', '.join(map(str, args.seeds))}; the std is the batch mean of the policy std, averaged over the "
+            f"{opts.act_dim}, reward scale {opts.reward_scale:g}, {opts.updates} updates of batch 256, seeds "
+            f"{', '.join(map(str, opts.seeds))}; the std is the batch mean of the policy std, averaged over the "
             f"last 100 updates; regret = (r* - E r(clip(a))) / (c D).\n\n" + "\n\n".join(sections))
     return 0

@@ -21,7 +21,6 @@ N, at a precise point of the real code path.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
@@ -33,12 +32,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from wrl import runs
+from wrl.config import hp
 from wrl.lab.bench.common import machine_info, machine_line, process_env
 
 KINDS = ("sigterm", "sigint", "kill", "torn", "second-writer", "fsize", "erofs")
@@ -235,30 +236,29 @@ class Trial:
 # --- the benchmark ------------------------------------------------------------------------------------
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--trials", type=int, default=50, help="random faults to inject (default: 50)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the faults' choice (default: 0)")
-    p.add_argument("--total-steps", type=int, default=1200, help="steps of each run (default: 1200)")
-    p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="fault kinds to draw from")
-    p.add_argument("--out", default=None, help="write the report here (FILE.md, and FILE.json beside it)")
-    p.add_argument("--resume", action="store_true", help="keep the trials already in --out's JSON")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench faults``."""
+
+    trials: int = hp(50, "random faults to inject", ge=1)
+    seed: int = hp(0, "seed of the faults' choice")
+    total_steps: int = hp(1200, "steps of each run", ge=400)
+    kinds: tuple[str, ...] = hp(KINDS, "fault kinds to draw from", choices=KINDS, nargs="+")
+    out: str | None = hp(None, "write the report here (FILE.md, and FILE.json beside it; default: none)")
+    resume: bool = hp(False, "keep the trials already in --out's JSON")
 
 
-def run(args: argparse.Namespace) -> int:
-    from wrl.errors import ConfigError
-
-    if args.trials < 1 or args.total_steps < 400:
-        raise ConfigError("--trials must be >= 1 and --total-steps >= 400")
-    total = args.total_steps
+def run(opts: Options) -> int:
+    total = opts.total_steps
     train = ["--algo", "td3", "--env", "gym:Pendulum-v1", "--total-steps", str(total), "--learning-starts", "200",
              "--batch-size", "64", "--eval-every", str(total // 3), "--eval-episodes", "2", "--checkpoint-every",
              str(total // 3), "--log-every", "100", "--no-progress", "--no-tensorboard"]
-    out = Path(args.out) if args.out else None
+    out = Path(opts.out) if opts.out else None
     records: list[dict[str, Any]] = []
     machine = machine_info()
-    if out and args.resume and out.with_suffix(".json").exists():
+    if out and opts.resume and out.with_suffix(".json").exists():
         kept = json.loads(out.with_suffix(".json").read_text())
-        records, machine = kept["trials"][:args.trials], kept.get("machine", machine)
+        records, machine = kept["trials"][:opts.trials], kept.get("machine", machine)
     with tempfile.TemporaryDirectory(prefix="wrl-faults-") as tmp:
         env = process_env(True, WRL_COMPILE_CACHE=str(Path(tmp) / "cache"))
         reference = Path(tmp) / "reference"
@@ -266,8 +266,8 @@ def run(args: argparse.Namespace) -> int:
                              capture_output=True, text=True, env=env)
         if ref.returncode != 0:
             raise RuntimeError(f"the reference run failed: {ref.stderr.strip().splitlines()[-1:]}")
-        rng = random.Random(args.seed)
-        draws = [(rng.choice(args.kinds), rng.randrange(2**31)) for _ in range(args.trials)]
+        rng = random.Random(opts.seed)
+        draws = [(rng.choice(opts.kinds), rng.randrange(2**31)) for _ in range(opts.trials)]
         for i, (kind, trial_seed) in enumerate(draws):
             if i < len(records):
                 continue
@@ -283,21 +283,21 @@ def run(args: argparse.Namespace) -> int:
                   f"{'nothing lost' if not lost else 'LOST: ' + ', '.join(lost)}", flush=True)
             shutil.rmtree(run_dir, ignore_errors=True)
             if out:
-                _write(out, records, args, machine)
+                _write(out, records, opts, machine)
     if out:
-        _write(out, records, args, machine)
+        _write(out, records, opts, machine)
     ok = sum(r["nothing_lost"] for r in records)
     print(f"{ok} of {len(records)} faults ended with nothing lost")
     return 0 if ok == len(records) else 1
 
 
-def _write(out: Path, records: list[dict[str, Any]], args: argparse.Namespace, machine: dict[str, Any]) -> None:
+def _write(out: Path, records: list[dict[str, Any]], opts: Options, machine: dict[str, Any]) -> None:
     """The report (``out``, markdown) and its data (JSON beside it: the trials and the machine that ran them)."""
     from wrl.atomic import write_json
 
     ok = sum(r["nothing_lost"] for r in records)
     lines = ["# Fault injection: what survives which fault", "",
-             f"Command: `wrl bench faults --trials {args.trials} --seed {args.seed} --total-steps {args.total_steps} "
+             f"Command: `wrl bench faults --trials {opts.trials} --seed {opts.seed} --total-steps {opts.total_steps} "
              "--out docs/benchmarks/faults.md`", "", machine_line(machine), "",
              f"**{ok} of {len(records)} faults ended with nothing lost** (the resumed run's metric rows, wall-clock "
              "columns aside, and every array of its final checkpoint equal those of the run never interrupted).", "",
@@ -324,9 +324,9 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "inject":
         fault, moment, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
         return inject(fault, moment, n, sys.argv[sys.argv.index("--") + 1:])
-    parser = argparse.ArgumentParser(prog="python -m wrl.lab.bench.faults")
-    add_arguments(parser)
-    return run(parser.parse_args())
+    from wrl.lab.cli import parse_options
+
+    return run(parse_options(Options, sys.argv[1:], prog="python -m wrl.lab.bench.faults"))
 
 
 if __name__ == "__main__":

@@ -18,28 +18,28 @@ adds to the vmapped policy-gradient estimates.
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from wrl.config import hp
 from wrl.errors import ConfigError
 from wrl.lab.bench.common import command_line, machine_info, markdown_table, run_wrl, write_report
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default="gym:InvertedDoublePendulum-v5",
-                   help="environment id (default: gym:InvertedDoublePendulum-v5)")
-    p.add_argument("--particles", type=int, default=8, help="M, the particles of the group (default: 8)")
-    p.add_argument("--envs-per-particle", type=int, default=4, help="E, environments per particle (default: 4)")
-    p.add_argument("--update-every", type=int, default=5, help="rollout length between updates (default: 5)")
-    p.add_argument("--methods", nargs="+", default=["independent", "blob", "svgd"],
-                   help="interactions of the group (default: independent blob svgd)")
-    p.add_argument("--steps-per-particle", type=int, default=20000,
-                   help="environment steps per particle in each run (default: 20000)")
-    p.add_argument("--update-repeats", type=int, default=300, help="updates timed for the update-only cost")
-    p.add_argument("--repeats", type=int, default=2,
-                   help="training runs per configuration, in alternating order; the fastest counts (default: 2)")
-    p.add_argument("--out", default=None, help="output path without extension: writes OUT.md and OUT.json")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench indirect-speed``."""
+
+    env: str = hp("gym:InvertedDoublePendulum-v5", "environment id")
+    particles: int = hp(8, "M, the particles of the group", ge=2)
+    envs_per_particle: int = hp(4, "E, environments per particle", ge=1)
+    update_every: int = hp(5, "rollout length between updates", ge=1)
+    methods: tuple[str, ...] = hp(("independent", "blob", "svgd"), "interactions of the group", nargs="+")
+    steps_per_particle: int = hp(20000, "environment steps per particle in each run", ge=1)
+    update_repeats: int = hp(300, "updates timed for the update-only cost", ge=1)
+    repeats: int = hp(2, "training runs per configuration, in alternating order; the fastest counts", ge=1)
+    out: str | None = hp(None, "output path without extension: writes OUT.md and OUT.json (default: none)")
 
 
 def _training_rate(env: str, m: int, e: int, method: str, steps_per_particle: int, update_every: int) -> dict:
@@ -101,20 +101,16 @@ def _update_cost(env: str, m: int, e: int, method: str, update_every: int, repea
     return {"ms_per_update": 1e3 * best}
 
 
-def run(args: argparse.Namespace) -> int:
-    if (args.particles < 2 or min(args.envs_per_particle, args.update_every, args.steps_per_particle, args.repeats,
-                                  args.update_repeats) < 1):
-        raise ConfigError("--particles must be >= 2 and --envs-per-particle, --update-every, --steps-per-particle, "
-                          "--repeats, --update-repeats >= 1")
-    m, e = args.particles, args.envs_per_particle
-    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
-                               "particles": m, "envs_per_particle": e, "update_every": args.update_every,
+def run(opts: Options) -> int:
+    m, e = opts.particles, opts.envs_per_particle
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": opts.env,
+                               "particles": m, "envs_per_particle": e, "update_every": opts.update_every,
                                "runs": {}}
-    configs = [("one agent alone", 1, "independent")] + [(f"M = {m}, {k}", m, k) for k in args.methods]
-    for rep in range(args.repeats):  # alternating order, the fastest run of each counts: robust to passing load
+    configs = [("one agent alone", 1, "independent")] + [(f"M = {m}, {k}", m, k) for k in opts.methods]
+    for rep in range(opts.repeats):  # alternating order, the fastest run of each counts: robust to passing load
         for label, mm, method in configs if rep % 2 == 0 else configs[::-1]:
-            print(f"{label} (run {rep + 1} of {args.repeats}) ...", flush=True)
-            r = _training_rate(args.env, mm, e, method, args.steps_per_particle, args.update_every)
+            print(f"{label} (run {rep + 1} of {opts.repeats}) ...", flush=True)
+            r = _training_rate(opts.env, mm, e, method, opts.steps_per_particle, opts.update_every)
             best = results["runs"].get(label)
             rates = [*(best["all_steps_per_second"] if best else []), r["steps_per_second"]]
             if best is None or r["steps_per_second"] > best["steps_per_second"]:
@@ -123,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             results["runs"][label] = best
     for label, mm, method in configs:
         r = results["runs"][label]
-        r.update(_update_cost(args.env, mm, e, method, args.update_every, args.update_repeats))
+        r.update(_update_cost(opts.env, mm, e, method, opts.update_every, opts.update_repeats))
         r["particles"], r["method"] = mm, method
     results["runs"] = {label: results["runs"][label] for label, _, _ in configs}
     alone = results["runs"]["one agent alone"]
@@ -135,13 +131,13 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table(["run", "env steps/s", "env steps/s per particle",
                             "side-by-side speed-up (x one agent's steps/s)", "update alone (ms)",
                             "update x one agent's"], rows)
-    body = (f"Environment {args.env}; {e} environments per particle; one update on the last {args.update_every} "
+    body = (f"Environment {opts.env}; {e} environments per particle; one update on the last {opts.update_every} "
             f"steps of every environment; each run a fresh process, steps/s over the metric rows after the first "
-            f"(compilation excluded), the fastest of {args.repeats} runs per configuration in alternating order "
+            f"(compilation excluded), the fastest of {opts.repeats} runs per configuration in alternating order "
             f"(all in the JSON); update alone: the compiled on-policy update, best of 3 x "
-            f"{args.update_repeats}.\n\n{table}\n\nThe side-by-side speed-up is how much faster M particles train "
+            f"{opts.update_repeats}.\n\n{table}\n\nThe side-by-side speed-up is how much faster M particles train "
             f"in one process than their M agents trained one after the other.")
     print(table)
-    if args.out:
-        write_report(args.out, "The indirect particle method: M particles against one agent alone", results, body)
+    if opts.out:
+        write_report(opts.out, "The indirect particle method: M particles against one agent alone", results, body)
     return 0

@@ -7,16 +7,17 @@ the evaluation reached ``--threshold`` (if given), with the exact command that p
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import statistics
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from wrl.config import REQUIRED, hp
 from wrl.errors import ConfigError
 from wrl.lab.bench.common import (
     command_line,
@@ -30,52 +31,51 @@ from wrl.lab.bench.common import (
 from wrl.optional import ensure
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--algos", nargs="+", default=["sac", "td3"],
-                   help="algorithms, each ALGO or 'LABEL=ALGO [wrl train options]', e.g. 'wppg-i=wppg --policy "
-                        "implicit' (default: sac td3)")
-    p.add_argument("--env", default="gym:Pendulum-v1", help="environment id")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds (default: 0..4)")
-    p.add_argument("--total-steps", type=int, default=8000, help="environment steps per run")
-    p.add_argument("--eval-every", type=int, default=1000, help="steps between evaluations")
-    p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
-    p.add_argument("--threshold", type=float, default=None, help="report the first step reaching this return")
-    p.add_argument("--train-args", default="", help="extra `wrl train` options for every run (one string)")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="runs at a time; with more than one, each run uses one XLA thread (default: 1)")
-    p.add_argument("--keep-runs", default=None,
-                   help="keep every run directory (metrics, TensorBoard, checkpoint) as KEEP_RUNS/ALGO-seedSEED")
-    p.add_argument("--out", required=True, help="output path without extension: writes OUT.md, OUT.json, OUT.png")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench learning``."""
+
+    out: str = hp(REQUIRED, "output path without extension: writes OUT.md, OUT.json, OUT.png")
+    algos: tuple[str, ...] = hp(("sac", "td3"), "algorithms, each ALGO or 'LABEL=ALGO [wrl train options]', e.g. "
+                                "'wppg-i=wppg --policy implicit'", nargs="+")
+    env: str = hp("gym:Pendulum-v1", "environment id")
+    seeds: tuple[int, ...] = hp((0, 1, 2, 3, 4), "seeds", nargs="+")
+    total_steps: int = hp(8000, "environment steps per run", gt=0)
+    eval_every: int = hp(1000, "steps between evaluations", gt=0)
+    eval_episodes: int = hp(10, "episodes per evaluation")
+    threshold: float | None = hp(None, "report the first step reaching this return (default: none)")
+    train_args: str = hp("", "extra `wrl train` options for every run (one string)")
+    jobs: int = hp(1, "runs at a time; with more than one, each run uses one XLA thread", gt=0)
+    keep_runs: str | None = hp(None, "keep every run directory (metrics, TensorBoard, checkpoint) as "
+                                     "KEEP_RUNS/ALGO-seedSEED (default: none)")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.total_steps <= 0 or args.eval_every <= 0 or args.jobs <= 0:
-        raise ConfigError("--total-steps, --eval-every and --jobs must be > 0")
+def run(opts: Options) -> int:
     ensure("matplotlib", "wrl bench learning")  # each finished seed redraws the figure
-    out = Path(args.out)
+    out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    extra = shlex.split(args.train_args)
-    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
-                               "threshold": args.threshold, "runs": {}}
-    variants = {label: (algo, opts) for label, algo, opts in map(parse_variant, args.algos)}
-    if len(variants) != len(args.algos):
+    extra = shlex.split(opts.train_args)
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": opts.env,
+                               "threshold": opts.threshold, "runs": {}}
+    variants = {label: (algo, options) for label, algo, options in map(parse_variant, opts.algos)}
+    if len(variants) != len(opts.algos):
         raise ConfigError("two --algos entries have the same label; name variants LABEL=ALGO")
-    pairs = [(label, seed) for label in variants for seed in args.seeds]
-    keep = {pair: Path(args.keep_runs) / f"{pair[0]}-seed{pair[1]}" for pair in pairs} if args.keep_runs else {}
+    pairs = [(label, seed) for label in variants for seed in opts.seeds]
+    keep = {pair: Path(opts.keep_runs) / f"{pair[0]}-seed{pair[1]}" for pair in pairs} if opts.keep_runs else {}
     existing = [str(d) for d in keep.values() if d.exists()]
     if existing:
         raise ConfigError(f"{existing[0]} already exists; choose another --keep-runs directory")
     lock = threading.Lock()
 
     def one(label: str, seed: int) -> None:
-        algo, opts = variants[label]
+        algo, options = variants[label]
         print(f"{label} seed {seed} ...", flush=True)
-        s = run_wrl(["--algo", algo, *opts, "--env", args.env, "--seed", str(seed), "--total-steps",
-                     str(args.total_steps), "--eval-every", str(args.eval_every), "--eval-episodes",
-                     str(args.eval_episodes), "--checkpoint-every", "1000000000", *extra],
-                    single_thread=args.jobs > 1, keep_dir=keep.get((label, seed)))
+        s = run_wrl(["--algo", algo, *options, "--env", opts.env, "--seed", str(seed), "--total-steps",
+                     str(opts.total_steps), "--eval-every", str(opts.eval_every), "--eval-episodes",
+                     str(opts.eval_episodes), "--checkpoint-every", "1000000000", *extra],
+                    single_thread=opts.jobs > 1, keep_dir=keep.get((label, seed)))
         evals = [(e["step"], e["mean_return"]) for e in s["evaluations"]]
-        reached = next((st for st, r in evals if args.threshold is not None and r >= args.threshold), None)
+        reached = next((st for st, r in evals if opts.threshold is not None and r >= opts.threshold), None)
         with lock:
             runs = results["runs"].setdefault(label, [])
             runs.append({
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             write_json(out.with_suffix(".json"), results)  # partial results survive an interrupted benchmark
             report(results, out)
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
         for f in [pool.submit(one, algo, seed) for algo, seed in pairs]:
             f.result()
     return 0

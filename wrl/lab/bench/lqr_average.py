@@ -10,25 +10,29 @@ behaviour policy's, exploration included).
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from wrl import runs
+from wrl.config import hp
 from wrl.lab.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--algos", nargs="+", default=["sac", "wpo"], help="algorithms (default: sac wpo)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
-    p.add_argument("--total-steps", type=int, default=15_000, help="training steps per run")
-    p.add_argument("--horizon", type=int, default=50_000, help="steps of the long evaluation trajectory")
-    p.add_argument("--train-args", default="", help="extra `wrl train` options for every run (one string)")
-    p.add_argument("--out", default=None, help="output path without extension: writes OUT.md and OUT.json")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench lqr-average``."""
+
+    algos: tuple[str, ...] = hp(("sac", "wpo"), "algorithms", nargs="+")
+    seeds: tuple[int, ...] = hp((0, 1, 2), "seeds", nargs="+")
+    total_steps: int = hp(15_000, "training steps per run")
+    horizon: int = hp(50_000, "steps of the long evaluation trajectory")
+    train_args: str = hp("", "extra `wrl train` options for every run (one string)")
+    out: str | None = hp(None, "output path without extension: writes OUT.md and OUT.json (default: none)")
 
 
 def long_run_cost(policy, env, horizon: int, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
@@ -69,19 +73,19 @@ def evaluate_run(run_dir: Path, horizon: int, seed: int) -> dict[str, Any]:
             "K_star": np.asarray(env.optimal_gain).tolist(), "learned_avg_cost": -rho[-1] if rho else None}
 
 
-def run(args: argparse.Namespace) -> int:
+def run(opts: Options) -> int:
     results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "runs": {}}
     rows = []
     with tempfile.TemporaryDirectory(prefix="wrl-lqr-") as tmp:
-        for algo in args.algos:
-            for seed in args.seeds:
+        for algo in opts.algos:
+            for seed in opts.seeds:
                 run_dir = Path(tmp) / f"{algo}-{seed}"
                 train_args = ["--algo", algo, "--env", "gym:wrl/LQR-v0", "--objective", "average", "--seed",
-                              str(seed), "--total-steps", str(args.total_steps), "--eval-every",
-                              str(args.total_steps), *shlex.split(args.train_args)]
+                              str(seed), "--total-steps", str(opts.total_steps), "--eval-every",
+                              str(opts.total_steps), *shlex.split(opts.train_args)]
                 print(f"{algo} seed {seed} ...", flush=True)
                 _train_in_process(train_args, run_dir)
-                r = evaluate_run(run_dir, args.horizon, seed=10_000 + seed)
+                r = evaluate_run(run_dir, opts.horizon, seed=10_000 + seed)
                 r["command"] = "wrl train " + " ".join(train_args)
                 results["runs"].setdefault(algo, []).append({"seed": seed, **r})
                 rows.append([algo, seed, r["J_star"], r["measured_cost"], f"{100 * r['measured_gap']:+.2f}%",
@@ -92,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table(["algo", "seed", "J*", "measured avg cost", "gap", "J(K_hat)", "gap",
                             "learned rho (as cost)"], rows)
     print(table)
-    if args.out:
-        out = Path(args.out)
+    if opts.out:
+        out = Path(opts.out)
         write_json(out.with_suffix(".json"), results)
         m = results["machine"]
         out.with_suffix(".md").write_text(

@@ -11,9 +11,10 @@ archive of the same name. ``--groups`` keeps some groups only. `wrl bench check-
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from wrl.config import REQUIRED, hp
 from wrl.lab.bench.results import RESULTS, ResultsError, add_archive, light_files
 
 
@@ -34,22 +35,25 @@ def select(files: dict[str, bytes], groups: list[str] | None) -> dict[str, bytes
     return kept
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="the archive's name: results/suite_runs/NAME.tar.xz")
-    p.add_argument("out", help="the suite directory (the --out of `wrl bench suite`) whose runs/ to pack")
-    p.add_argument("--suite", required=True, help="the suite file whose runs these are, relative to --root "
-                                                  "(e.g. docs/suites/wpo_std.toml)")
-    p.add_argument("--groups", nargs="+", default=None, metavar="LABEL[/TASK]",
-                   help="pack these groups only (as named under OUT/runs)")
-    p.add_argument("--root", default=".", help="the repository root, which holds results/ (default: the working "
-                                               "directory)")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench pack-results``."""
+
+    name: str = hp(REQUIRED, "the archive's name: results/suite_runs/NAME.tar.xz", positional=True)
+    out: str = hp(REQUIRED, "the suite directory (the --out of `wrl bench suite`) whose runs/ to pack",
+                  positional=True)
+    suite: str = hp(REQUIRED, "the suite file whose runs these are, relative to --root (e.g. "
+                              "docs/suites/wpo_std.toml)")
+    groups: tuple[str, ...] | None = hp(None, "pack these groups only (as named under OUT/runs; default: all)",
+                                        nargs="+", metavar="LABEL[/TASK]")
+    root: str = hp(".", "the repository root, which holds results/ (default: the working directory)")
 
 
-def run(args: argparse.Namespace) -> int:
-    root = Path(args.root)
-    if not (root / args.suite).is_file():
-        raise ResultsError(f"--suite {args.suite} is not a file under {root}")
-    files = select(light_files(Path(args.out)), args.groups)
-    key = add_archive(root / RESULTS, args.name, files, Path(args.suite).as_posix())
+def run(opts: Options) -> int:
+    root = Path(opts.root)
+    if not (root / opts.suite).is_file():
+        raise ResultsError(f"--suite {opts.suite} is not a file under {root}")
+    files = select(light_files(Path(opts.out)), opts.groups)
+    key = add_archive(root / RESULTS, opts.name, files, Path(opts.suite).as_posix())
     print(f"{len(files)} files -> {root / RESULTS / key} (check with `wrl bench check-results`)")
     return 0

@@ -23,6 +23,7 @@ Both libraries must be installed: ``pip install -e '.[peers]'``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -32,6 +33,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from wrl.config import REQUIRED, hp
 from wrl.errors import ConfigError
 
 PEERS: dict[str, str] = {"sb3": "Stable-Baselines3 SAC (PyTorch)", "sbx": "SBX SAC (JAX)"}
@@ -347,47 +349,59 @@ def _child_solve(
     }
 
 
-def _child_parser() -> argparse.ArgumentParser:
+@dataclasses.dataclass(frozen=True)
+class ThroughputTask:
+    """``python -m wrl.lab.bench.peers throughput``: SAC steps/s at UTD 1 after warmup."""
+
+    lib: str = hp(REQUIRED, "peer library", choices=tuple(sorted(PEERS)))
+    env_id: str = hp("HalfCheetah-v5", "Gymnasium id")
+    steps: int = hp(2000, "measured steps")
+    warmup_steps: int = hp(1000, "random steps before learning")
+    settle_updates: int = hp(10, "updates before the clock starts")
+    seed: int = hp(0, "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class SolveTask:
+    """``python -m wrl.lab.bench.peers solve``: wall-clock seconds until the evaluation return reaches a threshold."""
+
+    lib: str = hp(REQUIRED, "peer library", choices=tuple(sorted(PEERS)))
+    env_id: str = hp("Pendulum-v1", "Gymnasium id")
+    threshold: float = hp(-200.0, "mean evaluation return that solves")
+    eval_every: int = hp(1000, "steps between evaluations")
+    eval_episodes: int = hp(10, "episodes per evaluation")
+    max_steps: int = hp(PENDULUM_ZOO_STEPS, "give up after this many steps")
+    seed: int = hp(0, "seed")
+
+
+_TASKS = {"throughput": ThroughputTask, "solve": SolveTask}
+
+
+def _parse_child(argv: Sequence[str] | None) -> ThroughputTask | SolveTask:
+    from wrl.lab.cli import add_options, options_from
+
     parser = argparse.ArgumentParser(prog="python -m wrl.lab.bench.peers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="task", required=True)
-    tp = sub.add_parser("throughput", help="SAC steps/s at UTD 1 after warmup")
-    tp.add_argument("--lib", choices=sorted(PEERS), required=True)
-    tp.add_argument("--env-id", default="HalfCheetah-v5")
-    tp.add_argument("--steps", type=int, default=2000)
-    tp.add_argument("--warmup-steps", type=int, default=1000)
-    tp.add_argument("--settle-updates", type=int, default=10)
-    tp.add_argument("--seed", type=int, default=0)
-    sv = sub.add_parser("solve", help="wall-clock seconds until the evaluation return reaches a threshold")
-    sv.add_argument("--lib", choices=sorted(PEERS), required=True)
-    sv.add_argument("--env-id", default="Pendulum-v1")
-    sv.add_argument("--threshold", type=float, default=-200.0)
-    sv.add_argument("--eval-every", type=int, default=1000)
-    sv.add_argument("--eval-episodes", type=int, default=10)
-    sv.add_argument("--max-steps", type=int, default=PENDULUM_ZOO_STEPS)
-    sv.add_argument("--seed", type=int, default=0)
-    return parser
+    for name, cls in _TASKS.items():
+        add_options(sub.add_parser(name, help=cls.__doc__.split(": ", 1)[1]), cls)
+    args = parser.parse_args(argv)
+    return options_from(_TASKS[args.task], args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _child_parser().parse_args(argv)
+    task = _parse_child(argv)
     # Keep stdout for the single JSON line: anything the libraries print goes to stderr instead.
     sys.stdout.flush()
     json_fd = os.dup(1)
     os.dup2(2, 1)
     try:
-        if args.task == "throughput":
+        if isinstance(task, ThroughputTask):
             result = _child_throughput(
-                args.lib, args.env_id, args.steps, args.warmup_steps, args.settle_updates, args.seed
+                task.lib, task.env_id, task.steps, task.warmup_steps, task.settle_updates, task.seed
             )
         else:
             result = _child_solve(
-                args.lib,
-                args.env_id,
-                args.threshold,
-                args.eval_every,
-                args.eval_episodes,
-                args.max_steps,
-                args.seed,
+                task.lib, task.env_id, task.threshold, task.eval_every, task.eval_episodes, task.max_steps, task.seed
             )
         status = 0
     except _MissingPeer as e:

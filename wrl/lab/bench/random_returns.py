@@ -9,13 +9,13 @@ this command's output in ``docs/benchmarks/random_returns.md``.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wrl.errors import ConfigError
+from wrl.config import hp
 from wrl.lab.bench.common import command_line, machine_info, machine_line, markdown_table, write_json
 
 DEFAULT_TASKS = ("gym:HalfCheetah-v5", "gym:Hopper-v5", "gym:Walker2d-v5", "gym:Ant-v5", "gym:Humanoid-v5",
@@ -43,33 +43,34 @@ def random_returns(task: str, episodes: int, seed: int = 0) -> np.ndarray:
     return np.asarray(returns)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS), help="environment ids (default: the "
-                   "MuJoCo suite, InvertedDoublePendulum-v5 and Pendulum-v1)")
-    p.add_argument("--episodes", type=int, default=20, help="episodes per task (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
-    p.add_argument("--out", default=None, help="output path without extension: writes OUT.md and OUT.json")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench random-returns``."""
+
+    tasks: tuple[str, ...] = hp(DEFAULT_TASKS, "environment ids (default: the MuJoCo suite, "
+                                "InvertedDoublePendulum-v5 and Pendulum-v1)", nargs="+")
+    episodes: int = hp(20, "episodes per task", ge=1)
+    seed: int = hp(0, "seed of the first episode")
+    out: str | None = hp(None, "output path without extension: writes OUT.md and OUT.json (default: none)")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.episodes < 1:
-        raise ConfigError(f"--episodes must be at least 1, got {args.episodes}")
-    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "episodes": args.episodes,
+def run(opts: Options) -> int:
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "episodes": opts.episodes,
                                "tasks": {}}
     rows = []
-    for task in args.tasks:
-        r = random_returns(task, args.episodes, args.seed)
+    for task in opts.tasks:
+        r = random_returns(task, opts.episodes, opts.seed)
         results["tasks"][task] = {"mean": float(r.mean()), "std": float(r.std(ddof=1)) if r.size > 1 else 0.0,
                                   "returns": r.tolist()}
         rows.append([task, float(r.mean()), results["tasks"][task]["std"], float(r.min()), float(r.max())])
         print(f"{task}: {r.mean():.2f} +- {results['tasks'][task]['std']:.2f} over {r.size} episodes", flush=True)
     table = markdown_table(["task", "mean return", "std", "min", "max"], rows)
-    if args.out:
-        out = Path(args.out)
+    if opts.out:
+        out = Path(opts.out)
         write_json(out.with_suffix(".json"), results)
         out.with_suffix(".md").write_text(
             "# Returns of the uniform random policy\n\n"
-            f"The lower anchor of normalised Gymnasium scores: {args.episodes} episodes per task, actions uniform "
+            f"The lower anchor of normalised Gymnasium scores: {opts.episodes} episodes per task, actions uniform "
             "on the action box, episode i reset with seed i.\n\n"
             f"Command: `{results['command']}`\n\n{machine_line(results['machine'])}\n\n{table}\n")
     print(table)

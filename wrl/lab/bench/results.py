@@ -32,11 +32,12 @@ there is any, 0 when everything matches:
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from wrl.config import hp
 from wrl.errors import WrlError
 from wrl.lab.bench.archives import (
     ARCHIVE_SUFFIXES,
@@ -259,13 +260,16 @@ def check(root: Path) -> tuple[list[str], str]:
                       f"the reuse entries of {len(reusing)} suite files and the normalisation anchors checked")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", default=".", help="the repository root, which holds results/ and docs/suites/ "
-                                                "(default: the working directory)")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench check-results``."""
+
+    root: str = hp(".", "the repository root, which holds results/ and docs/suites/ (default: the working "
+                        "directory)")
 
 
-def run(args: argparse.Namespace) -> int:
-    problems, account = check(Path(args.root))
+def run(opts: Options) -> int:
+    problems, account = check(Path(opts.root))
     for line in problems:
         print(line)
     if problems:

@@ -18,7 +18,6 @@ per seed):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -26,8 +25,10 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
+from wrl.config import hp
 from wrl.errors import ConfigError
 from wrl.lab.bench.common import (
     command_line,
@@ -124,38 +125,39 @@ def sbx_experiment(seeds: list[int], env: str, steps: int, warmup: int, parallel
             "per_run_process_seconds": [r["process_seconds"] for r in runs]}
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default="gym:HalfCheetah-v5", help="environment id (default: gym:HalfCheetah-v5)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds side by side (default: 5)")
-    p.add_argument("--steps", type=int, default=3000, help="measured steps of the rate runs (default: 3000)")
-    p.add_argument("--warmup", type=int, default=1000, help="random steps before learning (default: 1000)")
-    p.add_argument("--experiment-steps", type=int, default=20_000,
-                   help="steps per seed of the wall-clock experiment (0: skip it; default: 20000)")
-    p.add_argument("--bound-seconds", type=float, default=8.0, help="seconds of each bound measurement")
-    p.add_argument("--out", default=None, help="output path without extension: writes OUT.md and OUT.json")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench seeds``."""
+
+    env: str = hp("gym:HalfCheetah-v5", "environment id")
+    seeds: int = hp(5, "seeds side by side", ge=2)
+    steps: int = hp(3000, "measured steps of the rate runs", gt=0)
+    warmup: int = hp(1000, "random steps before learning (at least one batch)", ge=256)
+    experiment_steps: int = hp(20_000, "steps per seed of the wall-clock experiment (0: skip it; else more than "
+                                       "--warmup + 10)", ge=0)
+    bound_seconds: float = hp(8.0, "seconds of each bound measurement")
+    out: str | None = hp(None, "output path without extension: writes OUT.md and OUT.json (default: none)")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.seeds < 2 or args.steps <= 0 or args.warmup < 256 or args.experiment_steps < 0:
-        raise ConfigError("--seeds must be >= 2, --steps > 0, --warmup >= 256 (one batch), --experiment-steps >= 0")
-    if 0 < args.experiment_steps <= args.warmup + 10:
-        raise ConfigError(f"--experiment-steps must exceed --warmup + 10 ({args.warmup + 10})")
-    seeds = list(range(args.seeds))
-    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
-                               "seeds": args.seeds}
+def run(opts: Options) -> int:
+    if 0 < opts.experiment_steps <= opts.warmup + 10:
+        raise ConfigError(f"--experiment-steps must exceed --warmup + 10 ({opts.warmup + 10})")
+    seeds = list(range(opts.seeds))
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": opts.env,
+                               "seeds": opts.seeds}
     print("bound: one pinned single-threaded matmul process per core ...", flush=True)
-    bound = results["bound"] = core_bound(args.bound_seconds)
+    bound = results["bound"] = core_bound(opts.bound_seconds)
     print("XLA's FLOP count of one SAC update ...", flush=True)
-    gflop = results["gflop_per_update"] = update_ceiling("sac", args.env, updates=30)["gflop_per_update"]
+    gflop = results["gflop_per_update"] = update_ceiling("sac", opts.env, updates=30)["gflop_per_update"]
     print("one seed ...", flush=True)
-    one = results["one_seed"] = wrl_throughput("sac", args.env, args.steps, args.warmup)
-    print(f"{args.seeds} seeds side by side ...", flush=True)
-    group = results["group"] = wrl_throughput("sac", args.env, args.steps, args.warmup,
+    one = results["one_seed"] = wrl_throughput("sac", opts.env, opts.steps, opts.warmup)
+    print(f"{opts.seeds} seeds side by side ...", flush=True)
+    group = results["group"] = wrl_throughput("sac", opts.env, opts.steps, opts.warmup,
                                               ["--seeds", *map(str, seeds)])
-    print(f"{args.seeds} seeds split over the cores, one single-threaded process each ...", flush=True)
-    split = results["split"] = split_throughput(args.env, args.steps, args.warmup, seeds)
+    print(f"{opts.seeds} seeds split over the cores, one single-threaded process each ...", flush=True)
+    split = results["split"] = split_throughput(opts.env, opts.steps, opts.warmup, seeds)
     rate_one = one["steps_per_second"] * gflop
-    rate_group = group["steps_per_second"] * args.seeds * gflop
+    rate_group = group["steps_per_second"] * opts.seeds * gflop
     rate_split = split["updates_per_second"] * gflop
     results["fraction_of_bound"] = {"one_seed": rate_one / bound["gflop_per_second"],
                                     "group": rate_group / bound["gflop_per_second"],
@@ -163,9 +165,9 @@ def run(args: argparse.Namespace) -> int:
     layout = " + ".join(str(len(p["seeds"])) for p in split["processes"])
     rows = [["one seed", one["steps_per_second"], one["steps_per_second"], rate_one,
              rate_one / bound["gflop_per_second"]],
-            [f"{args.seeds} seeds in one process", group["steps_per_second"], group["steps_per_second"] * args.seeds,
+            [f"{opts.seeds} seeds in one process", group["steps_per_second"], group["steps_per_second"] * opts.seeds,
              rate_group, rate_group / bound["gflop_per_second"]],
-            [f"{args.seeds} seeds as one pinned single-threaded process per core ({layout})",
+            [f"{opts.seeds} seeds as one pinned single-threaded process per core ({layout})",
              " / ".join(f"{p['steps_per_second']:.0f}" for p in split["processes"]), split["updates_per_second"],
              rate_split, rate_split / bound["gflop_per_second"]]]
     table = markdown_table(["wrl SAC", "steps/s per seed", "updates/s, all seeds", "update GFLOP/s",
@@ -173,29 +175,29 @@ def run(args: argparse.Namespace) -> int:
     per_core = ", ".join(f"core {c['core']}: {c['gflop_per_second']:.0f}" for c in bound["per_core"])
     text = [table, "", f"Bound: {bound['gflop_per_second']:.0f} GFLOP/s ({per_core}; one single-threaded XLA "
             f"process pinned to each core, at once). One SAC update: {gflop:.3f} GFLOP (XLA's count)."]
-    if args.experiment_steps:
+    if opts.experiment_steps:
         with tempfile.TemporaryDirectory(prefix="wrl-cache-") as cache:  # cold, then the same command warm
             ours = {}
             for phase in ("cold", "warm"):
-                print(f"wall-clock: wrl, {args.seeds} seeds in one process, {phase} compilation cache ...", flush=True)
-                ours[phase] = wrl_experiment(seeds, args.env, args.experiment_steps, args.warmup, cache)
+                print(f"wall-clock: wrl, {opts.seeds} seeds in one process, {phase} compilation cache ...", flush=True)
+                ours[phase] = wrl_experiment(seeds, opts.env, opts.experiment_steps, opts.warmup, cache)
         results["experiment_wrl"] = ours["cold"]
         results["experiment_wrl_warm"] = ours["warm"]
-        print(f"wall-clock: SBX, {args.seeds} runs two at a time ...", flush=True)
-        theirs = results["experiment_sbx"] = sbx_experiment(seeds, args.env, args.experiment_steps, args.warmup)
+        print(f"wall-clock: SBX, {opts.seeds} runs two at a time ...", flush=True)
+        theirs = results["experiment_sbx"] = sbx_experiment(seeds, opts.env, opts.experiment_steps, opts.warmup)
         ratio = results["experiment_ratio"] = ours["cold"]["wall_seconds"] / theirs["wall_seconds"]
         results["experiment_ratio_warm"] = ours["warm"]["wall_seconds"] / theirs["wall_seconds"]
         text += ["", markdown_table(
-            [f"{args.seeds} seeds x {args.experiment_steps} steps", "wall-clock s", "x SBX"],
-            [[f"wrl SAC, {args.seeds} seeds in one process, cold compilation cache", ours["cold"]["wall_seconds"],
+            [f"{opts.seeds} seeds x {opts.experiment_steps} steps", "wall-clock s", "x SBX"],
+            [[f"wrl SAC, {opts.seeds} seeds in one process, cold compilation cache", ours["cold"]["wall_seconds"],
               ratio],
-             [f"wrl SAC, {args.seeds} seeds in one process, warm compilation cache", ours["warm"]["wall_seconds"],
+             [f"wrl SAC, {opts.seeds} seeds in one process, warm compilation cache", ours["warm"]["wall_seconds"],
               results["experiment_ratio_warm"]],
              ["SBX SAC, one process per seed, two at a time", theirs["wall_seconds"], 1.0]])]
     report = "\n".join(text)
     print(report)
-    if args.out:
-        write_report(args.out, f"Seeds side by side, {args.env}", results,
-                     f"SAC, UTD 1, batch 256, (256, 256) MLPs, one environment per seed, {args.warmup} random steps "
-                     f"first; rates over {args.steps} measured steps after learning starts.\n\n{report}")
+    if opts.out:
+        write_report(opts.out, f"Seeds side by side, {opts.env}", results,
+                     f"SAC, UTD 1, batch 256, (256, 256) MLPs, one environment per seed, {opts.warmup} random steps "
+                     f"first; rates over {opts.steps} measured steps after learning starts.\n\n{report}")
     return 0

@@ -11,24 +11,28 @@ command again, its programs found in the persistent compilation cache).
 
 from __future__ import annotations
 
-import argparse
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wrl.config import hp
 from wrl.lab.bench.common import command_line, machine_info, machine_line, markdown_table, run_wrl, write_json
 
 ZOO_PENDULUM = ["--actor-lr", "1e-3", "--critic-lr", "1e-3", "--alpha-lr", "1e-3", "--learning-starts", "100",
                 "--batch-size", "256", "--buffer-size", "1000000", "--gamma", "0.99", "--utd", "1"]
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
-    p.add_argument("--threshold", type=float, default=-200.0, help="mean evaluation return that solves")
-    p.add_argument("--max-steps", type=int, default=20_000, help="give up after this many steps")
-    p.add_argument("--peers", nargs="*", default=["sbx"], help="peer libraries (sbx, sb3; none: skip)")
-    p.add_argument("--json", default=None, help="write the results to this JSON file")
-    p.add_argument("--markdown", default=None, help="write a markdown report to this file")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench solve``."""
+
+    seeds: tuple[int, ...] = hp((0, 1, 2), "seeds", nargs="+")
+    threshold: float = hp(-200.0, "mean evaluation return that solves")
+    max_steps: int = hp(20_000, "give up after this many steps")
+    peers: tuple[str, ...] = hp(("sbx",), "peer libraries (sbx, sb3; none: skip)")
+    json: str | None = hp(None, "write the results to this JSON file (default: none)")
+    markdown: str | None = hp(None, "write a markdown report to this file (default: none)")
 
 
 def wrl_time_to_solve(seed: int, threshold: float, max_steps: int, compile_cache: str = "off") -> dict[str, Any]:
@@ -41,27 +45,27 @@ def wrl_time_to_solve(seed: int, threshold: float, max_steps: int, compile_cache
             "evals": [(e["step"], e["mean_return"]) for e in s["evaluations"]]}
 
 
-def run(args: argparse.Namespace) -> int:
-    peers = [p for p in args.peers if p != "none"]
+def run(opts: Options) -> int:
+    peers = [p for p in opts.peers if p != "none"]
     if peers:
         from wrl.lab.bench.peers import peer_time_to_solve, require_peer
 
         for lib in peers:
             require_peer(lib)
-    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "threshold": args.threshold,
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "threshold": opts.threshold,
                                "runs": {}}
     import tempfile
 
-    for seed in args.seeds:
+    for seed in opts.seeds:
         with tempfile.TemporaryDirectory(prefix="wrl-cache-") as cache:
             for name in ("wrl sac (cold)", "wrl sac (warm)"):  # the same command twice, one fresh cache
                 print(f"{name} seed {seed} ...", flush=True)
-                run = wrl_time_to_solve(seed, args.threshold, args.max_steps, cache)
+                run = wrl_time_to_solve(seed, opts.threshold, opts.max_steps, cache)
                 results["runs"].setdefault(name, []).append(run)
         for lib in peers:
             print(f"{lib} sac seed {seed} ...", flush=True)
-            r = peer_time_to_solve(lib, "Pendulum-v1", threshold=args.threshold, eval_every=1000,
-                                   eval_episodes=10, max_steps=args.max_steps, seed=seed)
+            r = peer_time_to_solve(lib, "Pendulum-v1", threshold=opts.threshold, eval_every=1000,
+                                   eval_episodes=10, max_steps=opts.max_steps, seed=seed)
             results["runs"].setdefault(f"{lib} sac", []).append(r)
     rows, medians = [], {}
     for name, rs in results["runs"].items():
@@ -74,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
     results["median_seconds"] = medians
     table = markdown_table(["run", "solved", "median seconds", "x SBX SAC", "per seed (seconds @ step)"], rows)
     print(table)
-    write_json(args.json, results)
-    if args.markdown:
+    write_json(opts.json, results)
+    if opts.markdown:
         m = results["machine"]
-        Path(args.markdown).write_text(
-            f"# Time to solve Pendulum-v1 (mean evaluation return >= {args.threshold:g})\n\n"
+        Path(opts.markdown).write_text(
+            f"# Time to solve Pendulum-v1 (mean evaluation return >= {opts.threshold:g})\n\n"
             f"Command: `{results['command']}`\n\n{machine_line(m)}\n\n"
             f"{__doc__.split(chr(10), 2)[2].strip()}\n\n{table}\n")
     return 0

@@ -35,7 +35,6 @@ run files kept in the repository, see :mod:`wrl.lab.bench.results`), read from a
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shlex
@@ -51,6 +50,7 @@ import numpy as np
 from wrl import runs
 from wrl.agents import ALGOS
 from wrl.atomic import write_json
+from wrl.config import REQUIRED, hp
 from wrl.errors import ConfigError, Interrupted, WrlError
 from wrl.lab.bench.archives import Unpacked
 from wrl.lab.bench.common import (
@@ -537,46 +537,46 @@ def with_overrides(suite: Suite, **overrides: Any) -> Suite:
     return dataclasses.replace(suite, **overrides) if overrides else suite
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("suite", help=f"a built-in suite ({', '.join(SUITES)}) or a TOML file")
-    p.add_argument("--out", required=True, help="suite directory: runs/, report.md, report.json, curves.png")
-    p.add_argument("--total-steps", type=int, default=None, help="override the suite's budget per run")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the suite's seeds")
-    p.add_argument("--algos", nargs="+", default=None,
-                   help="override the suite's algorithms (a subset, or new ones, may share the whole suite's --out); "
-                        "a label the suite defines ('wpo-n3' for 'wpo-n3=wpo --n-step 3') stands for its entry")
-    p.add_argument("--tasks", nargs="+", default=None,
-                   help="override the suite's tasks (a subset, or new ones, may share the whole suite's --out)")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="groups at a time; with more than one, each uses one XLA thread (default: 1)")
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="run groups in local processes or as Ray tasks (needs `pip install -e '.[ray]'`)")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    p.add_argument("--split-seeds", action="store_true",
-                   help="train every seed of a new group in its own process (one XLA thread; --jobs at a time) "
-                        "instead of all seeds side by side in one; pays where one update is large (wgf-direct)")
-    p.add_argument("--report-only", action="store_true", help="write the report from the finished groups only")
-    p.add_argument("--reps", type=int, default=2000, help="bootstrap replications (default: 2000)")
-    p.add_argument("--diagnostics", nargs="+", default=(), metavar="METRIC",
-                   help="logged metrics whose last value per seed the report tables (e.g. policy/std)")
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench suite``."""
+
+    suite: str = hp(REQUIRED, f"a built-in suite ({', '.join(SUITES)}) or a TOML file", positional=True)
+    out: str = hp(REQUIRED, "suite directory: runs/, report.md, report.json, curves.png")
+    total_steps: int | None = hp(None, "override the suite's budget per run (default: the suite's)")
+    seeds: tuple[int, ...] | None = hp(None, "override the suite's seeds (default: the suite's)", nargs="+")
+    algos: tuple[str, ...] | None = hp(None, "override the suite's algorithms (a subset, or new ones, may share the "
+                                             "whole suite's --out); a label the suite defines ('wpo-n3' for "
+                                             "'wpo-n3=wpo --n-step 3') stands for its entry (default: the suite's)",
+                                       nargs="+")
+    tasks: tuple[str, ...] | None = hp(None, "override the suite's tasks (a subset, or new ones, may share the whole "
+                                             "suite's --out; default: the suite's)", nargs="+")
+    jobs: int = hp(1, "groups at a time; with more than one, each uses one XLA thread", ge=1)
+    backend: str = hp("local", "run groups in local processes or as Ray tasks (needs `pip install -e '.[ray]'`)",
+                      choices=("local", "ray"))
+    address: str | None = hp(None, "Ray cluster address (default: start a local Ray)")
+    split_seeds: bool = hp(False, "train every seed of a new group in its own process (one XLA thread; --jobs at a "
+                                  "time) instead of all seeds side by side in one; pays where one update is large "
+                                  "(wgf-direct)")
+    report_only: bool = hp(False, "write the report from the finished groups only")
+    reps: int = hp(2000, "bootstrap replications")
+    diagnostics: tuple[str, ...] = hp((), "logged metrics whose last value per seed the report tables (e.g. "
+                                          "policy/std; default: none)", nargs="+", metavar="METRIC")
 
 
-def run(args: argparse.Namespace) -> int:
-    suite = load_suite(args.suite)
-    suite = with_overrides(suite, **{k: tuple(v) if isinstance(v, list) else v
-                                     for k in ("total_steps", "seeds", "algos", "tasks")
-                                     if (v := getattr(args, k)) is not None})
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1 (got {args.jobs})")
-    out = Path(args.out)
+def run(opts: Options) -> int:
+    suite = load_suite(opts.suite)
+    suite = with_overrides(suite, **{k: v for k in ("total_steps", "seeds", "algos", "tasks")
+                                     if (v := getattr(opts, k)) is not None})
+    out = Path(opts.out)
     for module in ("rliable", "matplotlib"):  # the report needs both: say so before training
         ensure(module, "the report of `wrl bench suite`")
     start = time.perf_counter()
-    if not args.report_only:
-        counts = run_suite(suite, out, jobs=args.jobs, backend=args.backend, address=args.address,
-                           split_seeds=args.split_seeds)
+    if not opts.report_only:
+        counts = run_suite(suite, out, jobs=opts.jobs, backend=opts.backend, address=opts.address,
+                           split_seeds=opts.split_seeds)
         print(f"suite {suite.name}: {counts['reused']} groups reused, {counts['resumed']} resumed, "
               f"{counts['ran']} run ({time.perf_counter() - start:.0f} s)")
-    report(suite, out, reps=args.reps, diagnostics=tuple(args.diagnostics))
+    report(suite, out, reps=opts.reps, diagnostics=opts.diagnostics)
     print(f"report: {out / 'report.md'}")
     return 0

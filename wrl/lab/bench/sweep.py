@@ -27,7 +27,6 @@ trial's settings are written to ``OUT/best.toml`` (``wrl train --config OUT/best
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -37,6 +36,7 @@ from typing import Any
 
 from wrl import runs
 from wrl.atomic import write_json
+from wrl.config import REQUIRED, hp
 from wrl.errors import ConfigError
 
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
@@ -160,15 +160,18 @@ def run_sweep(sweep: Sweep, out: Path, address: str | None = None) -> dict[str, 
     return best
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep", help="a sweep TOML file (see `wrl bench sweep --help`)")
-    p.add_argument("--out", required=True, help="directory: trials/, sweep.json, best.toml")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench sweep``."""
+
+    sweep: str = hp(REQUIRED, "a sweep TOML file (see `wrl bench sweep --help`)", positional=True)
+    out: str = hp(REQUIRED, "directory: trials/, sweep.json, best.toml")
+    address: str | None = hp(None, "Ray cluster address (default: start a local Ray)")
 
 
-def run(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep)
-    best = run_sweep(sweep, Path(args.out), address=args.address)
+def run(opts: Options) -> int:
+    sweep = load_sweep(opts.sweep)
+    best = run_sweep(sweep, Path(opts.out), address=opts.address)
     print(f"best: {best['params']} (mean {sweep.metric} return {best['score']:.3f}); "
-          f"settings in {Path(args.out) / 'best.toml'} (wrl train --config {Path(args.out) / 'best.toml'})")
+          f"settings in {Path(opts.out) / 'best.toml'} (wrl train --config {Path(opts.out) / 'best.toml'})")
     return 0

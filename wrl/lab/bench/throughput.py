@@ -8,11 +8,11 @@ compiled SAC update alone (replay sampling included) on this machine: no environ
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from wrl.errors import ConfigError
+from wrl.config import hp
 from wrl.lab.bench.common import (
     command_line,
     machine_info,
@@ -26,17 +26,19 @@ from wrl.lab.bench.common import (
 WRL_ALGOS = ("sac", "td3", "wpo")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default="gym:HalfCheetah-v5", help="environment id (default: gym:HalfCheetah-v5)")
-    p.add_argument("--steps", type=int, default=3000, help="measured steps per run (default: 3000)")
-    p.add_argument("--warmup", type=int, default=1000, help="random steps before learning (default: 1000)")
-    p.add_argument("--algos", nargs="+", default=list(WRL_ALGOS),
-                   help="wrl algorithms to measure, each ALGO or 'LABEL=ALGO [wrl train options]'")
-    p.add_argument("--peers", nargs="*", default=["sbx", "sb3"], help="peer libraries (sbx, sb3; none: skip)")
-    p.add_argument("--ceiling-updates", type=int, default=2000,
-                   help="updates timed for each update-only ceiling (default: 2000)")
-    p.add_argument("--json", default=None, help="write the results to this JSON file")
-    p.add_argument("--markdown", default=None, help="write a markdown report to this file")
+@dataclass(frozen=True)
+class Options:
+    """Options of ``wrl bench throughput``."""
+
+    env: str = hp("gym:HalfCheetah-v5", "environment id")
+    steps: int = hp(3000, "measured steps per run", gt=0)
+    warmup: int = hp(1000, "random steps before learning (at least one batch)", ge=256)
+    algos: tuple[str, ...] = hp(WRL_ALGOS, "wrl algorithms to measure, each ALGO or 'LABEL=ALGO [wrl train "
+                                "options]'", nargs="+")
+    peers: tuple[str, ...] = hp(("sbx", "sb3"), "peer libraries (sbx, sb3; none: skip)")
+    ceiling_updates: int = hp(2000, "updates timed for each update-only ceiling", ge=3)
+    json: str | None = hp(None, "write the results to this JSON file (default: none)")
+    markdown: str | None = hp(None, "write a markdown report to this file (default: none)")
 
 
 def wrl_throughput(algo: str, env: str, steps: int, warmup: int, extra: list[str] | None = None,
@@ -117,31 +119,29 @@ def matmul_rate(batch: int = 256, width: int = 256, depth: int = 50) -> dict[str
     return {"shape": [batch, width, width], "gflop_per_second": 2 * batch * width * width / best / 1e9}
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.steps <= 0 or args.warmup < 256 or args.ceiling_updates < 3:
-        raise ConfigError("--steps must be > 0, --warmup >= 256 (one batch) and --ceiling-updates >= 3")
-    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": args.env,
+def run(opts: Options) -> int:
+    results: dict[str, Any] = {"machine": machine_info(), "command": command_line(), "env": opts.env,
                                "settings": {"utd": 1, "batch_size": 256, "hidden": [256, 256], "num_envs": 1,
-                                            "warmup": args.warmup, "steps": args.steps}, "runs": {}}
-    peers = [p for p in args.peers if p != "none"]
+                                            "warmup": opts.warmup, "steps": opts.steps}, "runs": {}}
+    peers = [p for p in opts.peers if p != "none"]
     if peers:
         from wrl.lab.bench.peers import peer_throughput, require_peer
 
         for lib in peers:
             require_peer(lib)
-    variants = [parse_variant(spec) for spec in args.algos]
-    for label, algo, opts in variants:
+    variants = [parse_variant(spec) for spec in opts.algos]
+    for label, algo, options in variants:
         print(f"wrl {label} ...", flush=True)
-        results["runs"][f"wrl {label}"] = wrl_throughput(algo, args.env, args.steps, args.warmup, opts)
+        results["runs"][f"wrl {label}"] = wrl_throughput(algo, opts.env, opts.steps, opts.warmup, options)
     for lib in peers:
         print(f"{lib} sac ...", flush=True)
-        r = peer_throughput(lib, args.env.partition(":")[2], steps=args.steps, warmup_steps=args.warmup)
+        r = peer_throughput(lib, opts.env.partition(":")[2], steps=opts.steps, warmup_steps=opts.warmup)
         results["runs"][f"{lib} sac"] = r
     results["matmul"] = matmul_rate()
     results["ceilings"] = {}
-    for label, algo, opts in variants:
+    for label, algo, options in variants:
         print(f"wrl {label} update-only ceiling ...", flush=True)
-        results["ceilings"][label] = update_ceiling(algo, args.env, updates=args.ceiling_updates, extra=opts)
+        results["ceilings"][label] = update_ceiling(algo, opts.env, updates=opts.ceiling_updates, extra=options)
 
     runs, ceilings = results["runs"], results["ceilings"]
     sps = {k: v["steps_per_second"] for k, v in runs.items()}
@@ -165,14 +165,14 @@ def run(args: argparse.Namespace) -> int:
                       f"chain): {peak:.0f} GFLOP/s.")
     table = f"{table}\n\n{ceiling_table}"
     print(table)
-    write_json(args.json, results)
-    if args.markdown:
+    write_json(opts.json, results)
+    if opts.markdown:
         from pathlib import Path
 
         m = results["machine"]
-        Path(args.markdown).write_text(
-            f"# Training throughput, {args.env}\n\nCommand: `{results['command']}`\n\n"
+        Path(opts.markdown).write_text(
+            f"# Training throughput, {opts.env}\n\nCommand: `{results['command']}`\n\n"
             f"{machine_line(m)}\n"
-            f"Settings: UTD 1, batch 256, (256, 256) MLPs, one environment, {args.warmup} random steps, "
-            f"{args.steps} measured steps per run, each run in a fresh process.\n\n{table}\n")
+            f"Settings: UTD 1, batch 256, (256, 256) MLPs, one environment, {opts.warmup} random steps, "
+            f"{opts.steps} measured steps per run, each run in a fresh process.\n\n{table}\n")
     return 0

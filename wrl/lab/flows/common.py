@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wrl.errors import ConfigError, RunDirError
+from wrl.config import hp
+from wrl.errors import RunDirError
 
-__all__ = ["add_out_options", "add_typed_options", "check_positive", "prepare_out_dir", "save_gif"]
+__all__ = ["out_option", "overwrite_option", "prepare_out_dir", "save_gif"]
 
 
 def prepare_out_dir(out: str, overwrite: bool) -> Path:
@@ -23,16 +24,14 @@ def prepare_out_dir(out: str, overwrite: bool) -> Path:
     return path
 
 
-def add_out_options(parser: Any, default_out: str) -> None:
-    """``--out DIR`` (default ``default_out``) and ``--overwrite``."""
-    parser.add_argument("--out", type=Path, default=Path(default_out), help="output directory (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+def out_option(default: str) -> Any:
+    """The field of ``--out DIR``."""
+    return hp(default, "output directory for plots and summary.json", metavar="DIR")
 
 
-def add_typed_options(parser: Any, options: list[tuple[str, type, Any, str]]) -> None:
-    """One option per (flag, type, default, help) row, the default shown in the help."""
-    for flag, kind, default, text in options:
-        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
+def overwrite_option() -> Any:
+    """The field of ``--overwrite``."""
+    return hp(False, "replace the plots in an existing, non-empty --out")
 
 
 def save_gif(path: Path, fig: Any, update: Callable[[int], None], n_frames: int, fps: int = 12) -> None:
@@ -41,11 +40,3 @@ def save_gif(path: Path, fig: Any, update: Callable[[int], None], n_frames: int,
 
     anim = FuncAnimation(fig, update, frames=n_frames, blit=False)
     anim.save(str(path), writer=PillowWriter(fps=fps))
-
-
-def check_positive(name: str, value: float | int | None, allow_zero: bool = False) -> None:
-    """ConfigError unless value > 0 (or >= 0 with allow_zero); None passes (means automatic)."""
-    if value is None:
-        return
-    if not (value >= 0 if allow_zero else value > 0):
-        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}; pass a valid {name}")

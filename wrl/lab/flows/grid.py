@@ -7,14 +7,15 @@ cost.png, w2.png, policy.png, flow.gif and summary.json into --out.
 
 from __future__ import annotations
 
-import argparse
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from wrl.atomic import write_json
+from wrl.config import hp
 from wrl.errors import ConfigError
-from wrl.lab.flows.common import check_positive, prepare_out_dir, save_gif
+from wrl.lab.flows.common import out_option, overwrite_option, prepare_out_dir, save_gif
 from wrl.lab.plots import new_figure
 
 METHODS = ("particles", "gaussian", "quantile")
@@ -33,80 +34,73 @@ def _display_atoms(res) -> np.ndarray:
     return mean[..., None] + std[..., None] * z
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+@dataclass(frozen=True)
+class Options:
     """Options of ``wrl flow grid``."""
-    parser.add_argument("--method", default="all", choices=(*METHODS, "all"),
-                        help="policy representation: N particles, one Gaussian, or a quantile function per state")
-    parser.add_argument("--a", type=float, default=0.9, help="dynamics s' = a s + b u + w")
-    parser.add_argument("--b", type=float, default=1.0, help="input gain b")
-    parser.add_argument("--q", type=float, default=1.0, help="state cost q s^2")
-    parser.add_argument("--r", type=float, default=1.0, help="action cost r u^2")
-    parser.add_argument("--w", type=float, default=1.0, help="noise variance of w")
-    parser.add_argument("--tau", type=float, default=0.0, help="entropy temperature (minimise J - tau H)")
-    parser.add_argument("--n-atoms", type=int, default=16,
-                        help="particles / Gauss-Hermite nodes / quantile levels per state")
-    parser.add_argument("--steps", type=int, default=100, help="flow steps")
-    parser.add_argument("--eta", type=float, default=None,
-                        help="step size (default: --step-fraction / mean Hess_a Q at the initial policy)")
-    parser.add_argument("--step-fraction", type=float, default=0.5, help="eta * Hess_a Q when --eta is not given")
-    parser.add_argument("--init-gain", type=float, default=0.0, help="initial policy centred at -gain * s")
-    parser.add_argument("--init-std", type=float, default=0.5, help="initial action spread per state")
-    parser.add_argument("--spacing", type=float, default=None, help="grid spacing (default sqrt(w)/2)")
-    parser.add_argument("--half-width", type=float, default=None,
-                        help="grid covers [-L, L] (default 8 stationary standard deviations)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial particles and Langevin noise")
-    parser.add_argument("--out", default="runs/flow-grid", help="output directory for plots and summary.json")
-    parser.add_argument("--overwrite", action="store_true", help="replace the plots in an existing --out")
-    parser.add_argument("--no-gif", action="store_true", help="skip the animation")
+
+    method: str = hp("all", "policy representation: N particles, one Gaussian, or a quantile function per state",
+                     choices=(*METHODS, "all"))
+    a: float = hp(0.9, "dynamics s' = a s + b u + w")
+    b: float = hp(1.0, "input gain b")
+    q: float = hp(1.0, "state cost q s^2")
+    r: float = hp(1.0, "action cost r u^2")
+    w: float = hp(1.0, "noise variance of w")
+    tau: float = hp(0.0, "entropy temperature (minimise J - tau H)", ge=0)
+    n_atoms: int = hp(16, "particles / Gauss-Hermite nodes / quantile levels per state (at most 256 for this exact "
+                          "solver; at least 2 for the gaussian and quantile methods and for --tau > 0)", gt=0, le=256)
+    steps: int = hp(100, "flow steps", gt=0)
+    eta: float | None = hp(None, "step size (default: --step-fraction / mean Hess_a Q at the initial policy)", gt=0)
+    step_fraction: float = hp(0.5, "eta * Hess_a Q when --eta is not given", gt=0)
+    init_gain: float = hp(0.0, "initial policy centred at -gain * s")
+    init_std: float = hp(0.5, "initial action spread per state (> 0 when --tau > 0)", ge=0)
+    spacing: float | None = hp(None, "grid spacing (default sqrt(w)/2)", gt=0)
+    half_width: float | None = hp(None, "grid covers [-L, L] (default 8 stationary standard deviations)", gt=0)
+    seed: int = hp(0, "seed of the initial particles and Langevin noise")
+    out: str = out_option("runs/flow-grid")
+    overwrite: bool = overwrite_option()
+    no_gif: bool = hp(False, "skip the animation")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(opts: Options) -> int:
     """Run the grid flows, print the gaps to the Riccati optimum, write the plots."""
     from wrl.exact.grid import scalar_lqr_grid
     from wrl.exact.grid_flow import run_grid_flow
 
-    for name in ("eta", "spacing", "half_width"):
-        check_positive("--" + name.replace("_", "-"), getattr(args, name))
-    check_positive("--tau", args.tau, allow_zero=True)
-    check_positive("--steps", args.steps)
-    check_positive("--n-atoms", args.n_atoms)
-    check_positive("--step-fraction", args.step_fraction)
-    check_positive("--init-std", args.init_std, allow_zero=args.tau == 0)
-    if args.n_atoms > 256:
-        raise ConfigError(f"--n-atoms {args.n_atoms} is too many for this exact solver; use at most 256")
-    methods = METHODS if args.method == "all" else (args.method,)
-    if args.n_atoms < 2 and (args.tau > 0 or args.method != "particles"):
+    if opts.tau > 0 and opts.init_std == 0:
+        raise ConfigError("--init-std must be > 0 when --tau > 0 (got 0.0)")
+    methods = METHODS if opts.method == "all" else (opts.method,)
+    if opts.n_atoms < 2 and (opts.tau > 0 or opts.method != "particles"):
         raise ConfigError("--n-atoms must be >= 2 for the gaussian and quantile methods and for --tau > 0")
-    problem = scalar_lqr_grid(args.a, args.b, args.q, args.r, args.w, tau=args.tau, init_gain=args.init_gain,
-                              spacing=args.spacing, half_width=args.half_width)
+    problem = scalar_lqr_grid(opts.a, opts.b, opts.q, opts.r, opts.w, tau=opts.tau, init_gain=opts.init_gain,
+                              spacing=opts.spacing, half_width=opts.half_width)
     if problem.n_states > 2001:
         raise ConfigError(f"the grid has {problem.n_states} states; increase --spacing or reduce --half-width "
                           "(at most 2001 states)")
-    out = prepare_out_dir(args.out, args.overwrite)
+    out = prepare_out_dir(opts.out, opts.overwrite)
     x = problem.states
     K_ref, sd_ref, J_ref = problem.reference_gain, problem.reference_std, problem.reference_cost
     spacing = float(x[1] - x[0])
     print(f"wrl flow grid: {problem.label}; {problem.n_states} states on [{x[0]:.3g}, {x[-1]:.3g}], "
           f"spacing {spacing:.3g} (sigma_w/spacing = {problem.noise_std / spacing:.2g})")
-    obj = "J - tau H" if args.tau > 0 else "J"
-    print(f"  Riccati optimum: K* = {K_ref:.10g}, {'J_tau*' if args.tau > 0 else 'J*'} = {J_ref:.10g}"
-          + (f", action std* = sqrt((tau/2)/(r + b^2 P*)) = {sd_ref:.6g}" if args.tau > 0 else ""))
+    obj = "J - tau H" if opts.tau > 0 else "J"
+    print(f"  Riccati optimum: K* = {K_ref:.10g}, {'J_tau*' if opts.tau > 0 else 'J*'} = {J_ref:.10g}"
+          + (f", action std* = sqrt((tau/2)/(r + b^2 P*)) = {sd_ref:.6g}" if opts.tau > 0 else ""))
     results = {}
     summary: dict = {"problem": problem.label, "n_states": problem.n_states, "spacing": spacing,
-                     "half_width": float(x[-1]), "K_star": K_ref, "J_star": J_ref, "tau": args.tau,
+                     "half_width": float(x[-1]), "K_star": K_ref, "J_star": J_ref, "tau": opts.tau,
                      "std_star": sd_ref, "methods": {}}
     for method in methods:
-        res = run_grid_flow(problem, method, n_atoms=args.n_atoms, n_steps=args.steps, eta=args.eta,
-                            step_fraction=args.step_fraction, init_gain=args.init_gain, init_std=args.init_std,
-                            seed=args.seed)
+        res = run_grid_flow(problem, method, n_atoms=opts.n_atoms, n_steps=opts.steps, eta=opts.eta,
+                            step_fraction=opts.step_fraction, init_gain=opts.init_gain, init_std=opts.init_std,
+                            seed=opts.seed)
         results[method] = res
         gap = res.J_tau[-1] - J_ref
         g_err = abs(res.gain[-1] - K_ref) / abs(K_ref) if K_ref else abs(res.gain[-1])
-        line = (f"  {method:9s} N={args.n_atoms}, {args.steps} steps, eta={res.eta:.4g}: {obj} = {res.J_tau[-1]:.10g}, "
+        line = (f"  {method:9s} N={opts.n_atoms}, {opts.steps} steps, eta={res.eta:.4g}: {obj} = {res.J_tau[-1]:.10g}, "
                 f"gap = {gap:.3e} (relative {abs(gap) / abs(J_ref):.3e}), gain {res.gain[-1]:.8g} "
                 f"(relative error {g_err:.3e})")
-        if args.tau > 0:
-            J_ctrl = J_ref + args.tau * 0.5 * math.log(2 * math.pi * math.e * sd_ref**2)  # J(K*, Sigma*)
+        if opts.tau > 0:
+            J_ctrl = J_ref + opts.tau * 0.5 * math.log(2 * math.pi * math.e * sd_ref**2)  # J(K*, Sigma*)
             line += (f", action std {res.action_std[-1]:.6g} vs {sd_ref:.6g}; control cost J = {res.J[-1]:.8g} "
                      f"vs J(K*, Sigma*) = {J_ctrl:.8g} (relative {abs(res.J[-1] - J_ctrl) / J_ctrl:.2e})")
         print(line)
@@ -115,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
             "gain": float(res.gain[-1]), "gain_relative_error": float(g_err), "action_std": float(res.action_std[-1]),
             "w2_to_optimum": float(res.dist_ref_w2[-1]),
         }
-    if args.tau > 0:
+    if opts.tau > 0:
         print("  note: with tau > 0 the particle entropy is a Gaussian moment estimate and the Langevin steps are "
               "unadjusted (variance bias ~ 1/(1 - G eta)); the quantile entropy is a spacing estimate; the Gaussian "
               "fibres are exact.")
 
     floor = 1e-17
-    it = np.arange(args.steps + 1)
+    it = np.arange(opts.steps + 1)
     fig = new_figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
     for method, res in results.items():
@@ -142,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     fig = new_figure(figsize=(6, 4))
     ax = fig.subplots()
     for method, res in results.items():
-        line, = ax.semilogy(np.arange(1, args.steps + 1), np.maximum(res.step_w2, floor),
+        line, = ax.semilogy(np.arange(1, opts.steps + 1), np.maximum(res.step_w2, floor),
                             label=f"{method}: step $E_{{d_k}} W_2^2(\\pi_k, \\pi_{{k+1}})$")
         ax.semilogy(it, np.maximum(res.dist_ref_w2, floor), ls="--", color=line.get_color(),
                     label=f"{method}: $E_{{d_k}} W_2^2(\\pi_k, \\pi^*)$")
@@ -176,8 +170,8 @@ def run(args: argparse.Namespace) -> int:
     fig.savefig(out / "policy.png", dpi=110)
 
     files = ["cost.png", "w2.png", "policy.png"]
-    if not args.no_gif:
-        frames = np.unique(np.round(np.geomspace(1, args.steps + 1, 40)).astype(int) - 1)
+    if not opts.no_gif:
+        frames = np.unique(np.round(np.geomspace(1, opts.steps + 1, 40)).astype(int) - 1)
         lo = min(np.percentile(a[:, mask], 0.5) for a in shown.values())
         hi = max(np.percentile(a[:, mask], 99.5) for a in shown.values())
         fig = new_figure(figsize=(4.5 * len(results), 4))

@@ -7,35 +7,37 @@ cost.png, w2.png, policy.png, flow.gif and summary.json into --out.
 
 from __future__ import annotations
 
-import argparse
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from wrl.atomic import write_json
+from wrl.config import hp
 from wrl.errors import ConfigError
-from wrl.lab.flows.common import check_positive, prepare_out_dir, save_gif
+from wrl.lab.flows.common import out_option, overwrite_option, prepare_out_dir, save_gif
 from wrl.lab.plots import new_figure
 
 SYSTEMS = ("default", "scalar", "double_integrator", "random")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+@dataclass(frozen=True)
+class Options:
     """Options of ``wrl flow lqr``."""
-    parser.add_argument("--system", default="default", choices=SYSTEMS,
-                        help="LQR system (default: 2-D state, 1-D action, stable); see wrl.exact.lqr.named_system")
-    parser.add_argument("--state-dim", type=int, default=3, help="state dimension of --system random")
-    parser.add_argument("--action-dim", type=int, default=1, help="action dimension of --system random")
-    parser.add_argument("--system-seed", type=int, default=0, help="seed of --system random")
-    parser.add_argument("--tau", type=float, default=0.0, help="entropy temperature (minimise J - tau H)")
-    parser.add_argument("--eta", type=float, default=None,
-                        help="step size (default 1/(4 lambda_max(R + B^T P_K0 B)))")
-    parser.add_argument("--steps", type=int, default=200, help="first-order flow steps")
-    parser.add_argument("--newton-steps", type=int, default=10, help="Newton / Gauss-Newton steps")
-    parser.add_argument("--init-std", type=float, default=1.0, help="initial policy covariance Sigma0 = std^2 I")
-    parser.add_argument("--out", default="runs/flow-lqr", help="output directory for plots and summary.json")
-    parser.add_argument("--overwrite", action="store_true", help="replace the plots in an existing --out")
-    parser.add_argument("--no-gif", action="store_true", help="skip the animation")
+
+    system: str = hp("default", "LQR system (default: 2-D state, 1-D action, stable); see "
+                                "wrl.exact.lqr.named_system", choices=SYSTEMS)
+    state_dim: int = hp(3, "state dimension of --system random (1 to 8)")
+    action_dim: int = hp(1, "action dimension of --system random (1 to 4)")
+    system_seed: int = hp(0, "seed of --system random")
+    tau: float = hp(0.0, "entropy temperature (minimise J - tau H)", ge=0)
+    eta: float | None = hp(None, "step size (default 1/(4 lambda_max(R + B^T P_K0 B)))", gt=0)
+    steps: int = hp(200, "first-order flow steps", gt=0)
+    newton_steps: int = hp(10, "Newton / Gauss-Newton steps", gt=0)
+    init_std: float = hp(1.0, "initial policy covariance Sigma0 = std^2 I", gt=0)
+    out: str = out_option("runs/flow-lqr")
+    overwrite: bool = overwrite_option()
+    no_gif: bool = hp(False, "skip the animation")
 
 
 def _mat(M: np.ndarray) -> str:
@@ -47,32 +49,27 @@ def _steps_to(gaps: np.ndarray, tol: float) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
-def run(args: argparse.Namespace) -> int:
+def run(opts: Options) -> int:
     """Run the flow and the second-order methods, print the gaps, write the plots."""
     from wrl.exact.hessian import run_lqr_second_order
     from wrl.exact.lqr import LQRSystem, lqr_optimum, named_system, run_lqr_flow, spectral_radius
 
-    check_positive("--eta", args.eta)
-    check_positive("--tau", args.tau, allow_zero=True)
-    check_positive("--steps", args.steps)
-    check_positive("--newton-steps", args.newton_steps)
-    check_positive("--init-std", args.init_std)
-    if args.system == "random" and not (1 <= args.state_dim <= 8 and 1 <= args.action_dim <= 4):
+    if opts.system == "random" and not (1 <= opts.state_dim <= 8 and 1 <= opts.action_dim <= 4):
         raise ConfigError("--system random needs 1 <= --state-dim <= 8 and 1 <= --action-dim <= 4")
-    sys = named_system(args.system, args.state_dim, args.action_dim, args.system_seed)
-    out = prepare_out_dir(args.out, args.overwrite)
+    sys = named_system(opts.system, opts.state_dim, opts.action_dim, opts.system_seed)
+    out = prepare_out_dir(opts.out, opts.overwrite)
     n, m = sys.n, sys.m
     if spectral_radius(sys.A) < 1.0:
         K0, init = np.zeros((m, n)), "K0 = 0"
     else:  # a Riccati gain of a 100x more expensive action: stabilising, far from optimal
         K0 = lqr_optimum(LQRSystem(sys.A, sys.B, sys.Qc, 100.0 * np.asarray(sys.R), sys.W)).K
         init = "K0 = Riccati gain with 100 R (A is unstable)"
-    Sigma0 = args.init_std**2 * np.eye(m)
-    flow = run_lqr_flow(sys, K0, Sigma0, eta=args.eta, tau=args.tau, n_steps=args.steps)
+    Sigma0 = opts.init_std**2 * np.eye(m)
+    flow = run_lqr_flow(sys, K0, Sigma0, eta=opts.eta, tau=opts.tau, n_steps=opts.steps)
     opt = flow.optimum
     Sigma_fixed = opt.Sigma  # second-order methods act on K; Sigma held at its optimum
-    newton = run_lqr_second_order(sys, K0, Sigma_fixed, "newton", args.newton_steps)
-    gn = run_lqr_second_order(sys, K0, Sigma_fixed, "gauss-newton", args.newton_steps)
+    newton = run_lqr_second_order(sys, K0, Sigma_fixed, "newton", opts.newton_steps)
+    gn = run_lqr_second_order(sys, K0, Sigma_fixed, "gauss-newton", opts.newton_steps)
 
     J_ref = opt.J_tau
     gap_flow = flow.J_tau - J_ref
@@ -86,28 +83,28 @@ def run(args: argparse.Namespace) -> int:
     steps_newton = _steps_to(np.abs(gap_newton) / abs(opt.J), tol)
     steps_gn = _steps_to(np.abs(gap_gn) / abs(opt.J), tol)
     fmt = lambda k: "not reached" if k is None else f"{k}"  # noqa: E731
-    obj = "J - tau H" if args.tau > 0 else "J"
+    obj = "J - tau H" if opts.tau > 0 else "J"
 
-    print(f"wrl flow lqr: system {args.system} (n={n}, m={m}), tau={args.tau:g}, eta={flow.eta:.4g}, {init}")
+    print(f"wrl flow lqr: system {opts.system} (n={n}, m={m}), tau={opts.tau:g}, eta={flow.eta:.4g}, {init}")
     J_riccati = float(np.trace(opt.P @ np.asarray(sys.W)))
     print(f"  Riccati optimum: J* = tr(P* W) = {J_riccati:.10g}, K* = {_mat(opt.K)}")
-    if args.tau > 0:
+    if opts.tau > 0:
         print(f"  entropic optimum: Sigma* = (tau/2)(R + B^T P* B)^-1 = "
               f"{_mat(opt.Sigma)}, J(K*, Sigma*) = {opt.J:.10g}, "
               f"J_tau* = J - tau H = {opt.J_tau:.10g}")
-    print(f"  first-order flow, {args.steps} steps: {obj} = {flow.J_tau[-1]:.10g}, gap = {gap_flow[-1]:.3e} "
+    print(f"  first-order flow, {opts.steps} steps: {obj} = {flow.J_tau[-1]:.10g}, gap = {gap_flow[-1]:.3e} "
           f"(relative {rel(gap_flow[-1]):.3e}), |K - K*|/|K*| = {k_err:.3e}")
-    if args.tau > 0:
+    if opts.tau > 0:
         s_err = np.linalg.norm(flow.Sigma[-1] - opt.Sigma) / np.linalg.norm(opt.Sigma)
         print(f"    |Sigma - Sigma*|/|Sigma*| = {s_err:.3e}")
-    ref = "J(K*, Sigma*)" if args.tau > 0 else "J*"
-    print(f"  Newton on K (Sigma = Sigma*), {args.newton_steps} steps: gap J - {ref} = {gap_newton[-1]:.3e}")
-    print(f"  Gauss-Newton on K = policy iteration, {args.newton_steps} steps: gap J - {ref} = {gap_gn[-1]:.3e}")
+    ref = "J(K*, Sigma*)" if opts.tau > 0 else "J*"
+    print(f"  Newton on K (Sigma = Sigma*), {opts.newton_steps} steps: gap J - {ref} = {gap_newton[-1]:.3e}")
+    print(f"  Gauss-Newton on K = policy iteration, {opts.newton_steps} steps: gap J - {ref} = {gap_gn[-1]:.3e}")
     print(f"  steps to relative gap < {tol:g}: flow {fmt(steps_flow)}, Newton {fmt(steps_newton)}, "
           f"Gauss-Newton {fmt(steps_gn)}")
 
     floor = 1e-17
-    it = np.arange(args.steps + 1)
+    it = np.arange(opts.steps + 1)
     fig = new_figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
     ax = axes[0]
@@ -133,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     fig = new_figure(figsize=(6, 4))
     ax = fig.subplots()
-    ax.semilogy(np.arange(1, args.steps + 1), np.maximum(flow.step_w2, floor),
+    ax.semilogy(np.arange(1, opts.steps + 1), np.maximum(flow.step_w2, floor),
                 label=r"step length $E_{d_k} W_2^2(\pi_k, \pi_{k+1})$")
     ax.semilogy(it, np.maximum(flow.dist_opt_w2, floor), label=r"distance $E_{d^*} W_2^2(\pi_k, \pi^*)$")
     ax.set_xlabel("iteration")
@@ -175,14 +172,14 @@ def run(args: argparse.Namespace) -> int:
     fig.savefig(out / "policy.png", dpi=110)
 
     files = ["cost.png", "w2.png", "policy.png"]
-    if not args.no_gif:
+    if not opts.no_gif:
         rng = np.random.default_rng(0)
         n_pts = 200
         L = np.linalg.cholesky(opt.X + 1e-12 * np.eye(n))
         S = rng.standard_normal((n_pts, n)) @ L.T  # states from the optimal stationary law
         Z = rng.standard_normal((n_pts, m))  # fixed noise: each particle keeps its quantile
         a_opt = -(S @ opt.K.T)[:, 0]
-        frames = np.unique(np.round(np.geomspace(1, args.steps + 1, 40)).astype(int) - 1)
+        frames = np.unique(np.round(np.geomspace(1, opts.steps + 1, 40)).astype(int) - 1)
 
         def actions(k):
             C = np.linalg.cholesky(flow.Sigma[k] + 1e-15 * np.eye(m))
@@ -210,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         files.append("flow.gif")
 
     write_json(out / "summary.json", {
-        "system": args.system, "n": n, "m": m, "tau": args.tau, "eta": flow.eta, "steps": args.steps,
+        "system": opts.system, "n": n, "m": m, "tau": opts.tau, "eta": flow.eta, "steps": opts.steps,
         "J_star": J_riccati, "J_at_optimum": opt.J, "J_tau_star": opt.J_tau,
         "K_star": opt.K.tolist(), "Sigma_star": opt.Sigma.tolist(),
         "flow_final": float(flow.J_tau[-1]), "flow_gap": float(gap_flow[-1]),

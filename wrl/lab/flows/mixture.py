@@ -17,7 +17,6 @@ score-function methods reweight mass instead.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -29,10 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wrl.config import hp, validate
 from wrl.distributions import GaussianMixture, std_from_raw
-from wrl.errors import ConfigError
 from wrl.flows.velocity import sample_actions
-from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir
+from wrl.lab.flows.common import out_option, overwrite_option, prepare_out_dir
 from wrl.projections.preconditioners import empirical_fisher_solve, natural_wpo_direction, score_vectors
 
 INIT_STD = 10.0
@@ -47,33 +46,25 @@ LABELS = {"pg": "policy gradient", "npg": "natural policy gradient", "wpo": "WPO
 class MixtureFlowConfig:
     """Settings of the mixture toy."""
 
-    iterations: int = 300
-    """Number of updates of every method."""
-    samples: int = 1024
-    """Actions sampled per iteration (fresh every iteration)."""
-    lr_pg: float = 1e-3
-    """Step size of the score-function policy gradient."""
-    lr_npg: float = 1e-3
-    """Step size of the natural policy gradient."""
-    lr_wpo: float = 2e-2
-    """Step size of WPO (Fisher-preconditioned)."""
-    damping: float = 1e-2
-    """lambda in the damped empirical Fisher F + lambda I (npg and wpo)."""
-    min_std: float = 0.1
-    """Floor of the component standard deviations."""
-    seed: int = 0
-    """PRNG seed; every method gets its own stream."""
+    iterations: int = hp(300, "updates of every method", ge=1)
+    samples: int = hp(1024, "actions sampled per iteration (fresh every iteration)", ge=2)
+    lr_pg: float = hp(1e-3, "step size of the score-function policy gradient", gt=0)
+    lr_npg: float = hp(1e-3, "step size of the natural policy gradient", gt=0)
+    lr_wpo: float = hp(2e-2, "step size of WPO (Fisher-preconditioned)", gt=0)
+    damping: float = hp(1e-2, "lambda in the damped empirical Fisher F + lambda I (npg and wpo)", gt=0)
+    min_std: float = hp(0.1, "floor of the component standard deviations", gt=0, lt=INIT_STD)
+    seed: int = hp(0, "PRNG seed; every method gets its own stream")
 
     def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
-        if self.samples < 2:
-            raise ConfigError(f"--samples must be >= 2, got {self.samples}")
-        for name in ("lr_pg", "lr_npg", "lr_wpo", "damping"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        if not 0 < self.min_std < INIT_STD:
-            raise ConfigError(f"--min-std must be in (0, {INIT_STD}), got {self.min_std}")
+        validate(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options(MixtureFlowConfig):
+    """Options of ``wrl flow mixture``: the toy's settings, where to write."""
+
+    out: str = out_option("runs/flow-mixture")
+    overwrite: bool = overwrite_option()
 
 
 def q_value(a: jax.Array) -> jax.Array:
@@ -257,30 +248,10 @@ def _table(summary: dict, cfg: MixtureFlowConfig) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``wrl flow mixture`` (defaults from :class:`MixtureFlowConfig`)."""
-    d = MixtureFlowConfig()
-    add_out_options(parser, "runs/flow-mixture")
-    options = [
-        ("--iterations", int, d.iterations, "updates per method"),
-        ("--samples", int, d.samples, "actions sampled per iteration"),
-        ("--lr-pg", float, d.lr_pg, "policy-gradient step size"),
-        ("--lr-npg", float, d.lr_npg, "natural-policy-gradient step size"),
-        ("--lr-wpo", float, d.lr_wpo, "WPO step size"),
-        ("--damping", float, d.damping, "Fisher damping lambda"),
-        ("--min-std", float, d.min_std, "floor of the component stds"),
-        ("--seed", int, d.seed, "PRNG seed"),
-    ]
-    add_typed_options(parser, options)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(opts: Options) -> int:
     """Run the toy, print the final table, write mixture.png and summary.json into --out."""
-    cfg = MixtureFlowConfig(
-        iterations=args.iterations, samples=args.samples, lr_pg=args.lr_pg, lr_npg=args.lr_npg,
-        lr_wpo=args.lr_wpo, damping=args.damping, min_std=args.min_std, seed=args.seed,
-    )
-    out = prepare_out_dir(args.out, args.overwrite)
+    cfg = MixtureFlowConfig(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(MixtureFlowConfig)})
+    out = prepare_out_dir(opts.out, opts.overwrite)
     result = simulate(cfg)
     summary = summarise(result)
     print(_table(summary, cfg))

@@ -15,7 +15,6 @@ velocity evaluation of each estimator against M.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import time
@@ -26,10 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from wrl.atomic import write_json
-from wrl.errors import ConfigError
+from wrl.config import hp, validate
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.geometry.samples import sinkhorn_divergence_sq, w2_assignment_sq
-from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir, save_gif
+from wrl.lab.flows.common import out_option, overwrite_option, prepare_out_dir, save_gif
 from wrl.lab.plots import new_figure
 from wrl.optional import ensure
 
@@ -40,40 +39,32 @@ Array = jax.Array
 class ParticleToyConfig:
     """Settings of the particle flow toy."""
 
-    particles: int = 200
-    """Particles M (and exact target samples for the W2)."""
-    iterations: int = 500
-    """Euler steps of the flow."""
-    step_size: float = 0.05
-    """eps of x <- x + eps v."""
-    modes: int = 4
-    """Components of the target mixture, on a circle."""
-    radius: float = 2.0
-    """Radius of the circle of mode centres."""
-    mode_std: float = 0.5
-    """Standard deviation of each mode."""
-    init_std: float = 0.3
-    """Particles start from N(0, init_std^2 I)."""
-    bandwidth: float = 0.0
-    """RBF bandwidth h; 0 = the median heuristic per step."""
-    lam: float = 0.1
-    """GFSF's regulariser lambda."""
-    record_every: int = 25
-    """Steps between W2 measurements (and animation frames)."""
-    seed: int = 0
-    """PRNG seed."""
+    particles: int = hp(200, "particles M (and exact target samples for the W2); the kernel estimators need pairs",
+                        ge=2)
+    iterations: int = hp(500, "Euler steps of the flow", ge=1)
+    step_size: float = hp(0.05, "eps of x <- x + eps v", gt=0)
+    modes: int = hp(4, "Gaussians of the target mixture, on a circle", ge=1)
+    radius: float = hp(2.0, "radius of the circle of mode centres", gt=0)
+    mode_std: float = hp(0.5, "standard deviation of each mode", gt=0)
+    init_std: float = hp(0.3, "particles start from N(0, init_std^2 I)", gt=0)
+    bandwidth: float = hp(0.0, "RBF bandwidth h; 0 = the median heuristic at every step", ge=0)
+    lam: float = hp(0.1, "GFSF's regulariser lambda", ge=0)
+    record_every: int = hp(25, "steps between W2 measurements and animation frames", ge=1)
+    seed: int = hp(0, "PRNG seed")
 
     def __post_init__(self) -> None:
-        for name in ("particles", "iterations", "modes", "record_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.particles < 2:
-            raise ConfigError("--particles must be at least 2 (the kernel estimators need pairs)")
-        for name in ("step_size", "radius", "mode_std", "init_std"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if self.bandwidth < 0 or self.lam < 0:
-            raise ConfigError("--bandwidth and --lam must be non-negative")
+        validate(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options(ParticleToyConfig):
+    """Options of ``wrl flow particles``: the toy's settings, the cost table, where to write."""
+
+    cost_sizes: tuple[int, ...] = hp((50, 100, 200, 400, 800), "particle counts M of the cost table (none: skip "
+                                     "it)", ge=2)
+    animate: bool = hp(False, "also write particles.gif (the flow, every --record-every steps)")
+    out: str = out_option("runs/flow-particles")
+    overwrite: bool = overwrite_option()
 
 
 def mode_centres(cfg: ParticleToyConfig) -> Array:
@@ -242,42 +233,16 @@ def _animate(result: dict, cfg: ParticleToyConfig, path: Any) -> None:
     save_gif(path, fig, update, len(result["steps"]))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``wrl flow particles`` (defaults from :class:`ParticleToyConfig`)."""
-    d = ParticleToyConfig()
-    add_out_options(parser, "runs/flow-particles")
-    options = [
-        ("--particles", int, d.particles, "particles M (and exact target samples for the W2)"),
-        ("--iterations", int, d.iterations, "Euler steps of the flow"),
-        ("--step-size", float, d.step_size, "eps of x <- x + eps v"),
-        ("--modes", int, d.modes, "Gaussians of the target mixture, on a circle"),
-        ("--radius", float, d.radius, "radius of the circle of mode centres"),
-        ("--mode-std", float, d.mode_std, "standard deviation of each mode"),
-        ("--init-std", float, d.init_std, "particles start from N(0, init_std^2 I)"),
-        ("--bandwidth", float, d.bandwidth, "RBF bandwidth h; 0 = the median heuristic at every step"),
-        ("--lam", float, d.lam, "GFSF's regulariser lambda"),
-        ("--record-every", int, d.record_every, "steps between W2 measurements and animation frames"),
-        ("--seed", int, d.seed, "PRNG seed"),
-    ]
-    add_typed_options(parser, options)
-    parser.add_argument("--cost-sizes", type=int, nargs="*", default=[50, 100, 200, 400, 800],
-                        help="particle counts M of the cost table (none: skip it; default: %(default)s)")
-    parser.add_argument("--animate", action="store_true", help="also write particles.gif (the flow, every "
-                        "--record-every steps)")
-
-
-def run(args: argparse.Namespace) -> int:
+def run(opts: Options) -> int:
     """Run the flows, print the tables, write particles.png (and particles.gif) and summary.json into --out."""
-    cfg = ParticleToyConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ParticleToyConfig)})
-    if any(m < 2 for m in args.cost_sizes):
-        raise ConfigError("--cost-sizes must all be at least 2")
+    cfg = ParticleToyConfig(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(ParticleToyConfig)})
     ensure("ott", "wrl flow particles (its Sinkhorn divergences)")
-    out = prepare_out_dir(args.out, args.overwrite)
+    out = prepare_out_dir(opts.out, opts.overwrite)
     result = simulate(cfg)
-    costs = estimator_costs(args.cost_sizes, cfg.bandwidth) if args.cost_sizes else None
+    costs = estimator_costs(opts.cost_sizes, cfg.bandwidth) if opts.cost_sizes else None
     print(_tables(result, cfg, costs))
     _plot(result, cfg, out / "particles.png")
-    if args.animate:
+    if opts.animate:
         _animate(result, cfg, out / "particles.gif")
     write_json(out / "summary.json", {
         "config": dataclasses.asdict(cfg),
@@ -287,6 +252,6 @@ def run(args: argparse.Namespace) -> int:
                     for m, r in result["methods"].items()},
         "cost_us_per_evaluation": {m: {str(k): v for k, v in c.items()} for m, c in costs.items()} if costs else None,
     }, default=float)
-    print(f"wrote {out / 'particles.png'}" + (f", {out / 'particles.gif'}" if args.animate else "")
+    print(f"wrote {out / 'particles.png'}" + (f", {out / 'particles.gif'}" if opts.animate else "")
           + f" and {out / 'summary.json'}")
     return 0

@@ -23,7 +23,6 @@ final mean Q.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
@@ -37,9 +36,10 @@ import numpy as np
 import optax
 
 from wrl.atomic import write_json
+from wrl.config import hp, validate
 from wrl.errors import ConfigError
 from wrl.flows.velocity import velocity_at
-from wrl.lab.flows.common import add_out_options, add_typed_options, prepare_out_dir
+from wrl.lab.flows.common import out_option, overwrite_option, prepare_out_dir
 from wrl.networks import MLP
 from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
 
@@ -52,48 +52,34 @@ LABELS = {"implicit": "implicit tanh(f(z))", "tanh_gaussian": "tanh-Gaussian"}
 class WPPGToyConfig:
     """Settings of the WPPG toy."""
 
-    iterations: int = 300
-    """WPPG iterations (one split step and one projection each)."""
-    samples: int = 256
-    """Noise draws K per iteration (fresh every iteration)."""
-    inner_steps: int = 5
-    """Adam steps on the projection loss per iteration (same z and targets)."""
-    eta: float = 0.05
-    """Proximal step size eta of the split step."""
-    tau: float = 0.005
-    """Entropy temperature tau (heat step noise N(0, 2 tau eta))."""
-    lr: float = 3e-3
-    """Adam learning rate of both samplers."""
-    a0: float = 0.55
-    """Optima of Q at +-a0 (inside the box)."""
-    curvature: float = 4.0
-    """c in Q(a) = -c (a^2 - a0^2)^2."""
-    noise_dim: int = 2
-    """Dimension m of the implicit sampler's noise z."""
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden widths of the implicit sampler's MLP."""
-    init_std: float = 0.3
-    """Initial sigma of the tanh-Gaussian (mu starts at 0)."""
-    radius: float = 0.1
-    """A sample is 'near' an optimum when |a -+ a0| < radius."""
-    eval_samples: int = 8192
-    """Final samples per class for the reported fractions, mean Q and histograms."""
-    seed: int = 0
-    """PRNG seed."""
+    iterations: int = hp(300, "WPPG iterations per sampler (one split step and one projection each)", ge=1)
+    samples: int = hp(256, "noise draws K per iteration (fresh every iteration)", ge=1)
+    inner_steps: int = hp(5, "Adam steps on the projection loss per iteration (same z and targets)", ge=1)
+    eta: float = hp(0.05, "proximal step size eta of the split step", gt=0)
+    tau: float = hp(0.005, "entropy temperature tau (heat step noise N(0, 2 tau eta))", ge=0)
+    lr: float = hp(3e-3, "Adam learning rate of both samplers", gt=0)
+    a0: float = hp(0.55, "optima of Q at +-a0 (inside the box)", gt=0, lt=1)
+    curvature: float = hp(4.0, "c in Q(a) = -c (a^2 - a0^2)^2", gt=0)
+    noise_dim: int = hp(2, "dimension m of the implicit sampler's noise z", ge=1)
+    hidden: tuple[int, ...] = hp((64, 64), "hidden widths of the implicit sampler's MLP", ge=1, nargs="+")
+    init_std: float = hp(0.3, "initial sigma of the tanh-Gaussian (mu starts at 0)", gt=0)
+    radius: float = hp(0.1, "a sample is 'near' an optimum when |a -+ a0| < radius", gt=0)
+    eval_samples: int = hp(8192, "final samples per sampler for the reported fractions, mean Q and histograms",
+                           ge=1)
+    seed: int = hp(0, "PRNG seed")
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "samples", "inner_steps", "noise_dim", "eval_samples"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        for name in ("eta", "lr", "curvature", "init_std", "radius"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        if self.tau < 0:
-            raise ConfigError(f"--tau must be >= 0, got {self.tau}")
-        if not 0 < self.a0 < 1:
-            raise ConfigError(f"--a0 must be in (0, 1), got {self.a0}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"--hidden must be positive widths, got {self.hidden}")
+        validate(self)
+        if not self.hidden:
+            raise ConfigError("--hidden must be positive widths, got ()")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options(WPPGToyConfig):
+    """Options of ``wrl flow wppg``: the toy's settings, where to write."""
+
+    out: str = out_option("runs/flow-wppg")
+    overwrite: bool = overwrite_option()
 
 
 def q_value(a: Array, a0: float, curvature: float) -> Array:
@@ -245,39 +231,10 @@ def _table(result: dict, cfg: WPPGToyConfig) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``wrl flow wppg`` (defaults from :class:`WPPGToyConfig`)."""
-    d = WPPGToyConfig()
-    add_out_options(parser, "runs/flow-wppg")
-    options = [
-        ("--iterations", int, d.iterations, "WPPG iterations per sampler"),
-        ("--samples", int, d.samples, "noise draws per iteration"),
-        ("--inner-steps", int, d.inner_steps, "Adam steps on the projection loss per iteration"),
-        ("--eta", float, d.eta, "proximal step size"),
-        ("--tau", float, d.tau, "entropy temperature"),
-        ("--lr", float, d.lr, "Adam learning rate"),
-        ("--a0", float, d.a0, "optima of Q at +-a0"),
-        ("--curvature", float, d.curvature, "c in Q(a) = -c (a^2 - a0^2)^2"),
-        ("--noise-dim", int, d.noise_dim, "noise dimension of the implicit sampler"),
-        ("--init-std", float, d.init_std, "initial sigma of the tanh-Gaussian"),
-        ("--radius", float, d.radius, "radius of 'near an optimum'"),
-        ("--eval-samples", int, d.eval_samples, "final samples per sampler"),
-        ("--seed", int, d.seed, "PRNG seed"),
-    ]
-    add_typed_options(parser, options)
-    parser.add_argument("--hidden", type=int, nargs="+", default=list(d.hidden),
-                        help="hidden widths of the implicit sampler (default: %(default)s)")
-
-
-def run(args: argparse.Namespace) -> int:
+def run(opts: Options) -> int:
     """Run the toy, print the table, write wppg.png and summary.json into --out."""
-    cfg = WPPGToyConfig(
-        iterations=args.iterations, samples=args.samples, inner_steps=args.inner_steps, eta=args.eta,
-        tau=args.tau, lr=args.lr, a0=args.a0, curvature=args.curvature, noise_dim=args.noise_dim,
-        hidden=tuple(args.hidden), init_std=args.init_std, radius=args.radius, eval_samples=args.eval_samples,
-        seed=args.seed,
-    )
-    out = prepare_out_dir(args.out, args.overwrite)
+    cfg = WPPGToyConfig(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(WPPGToyConfig)})
+    out = prepare_out_dir(opts.out, opts.overwrite)
     start = time.perf_counter()
     result = simulate(cfg)
     seconds = time.perf_counter() - start
