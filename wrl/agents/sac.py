@@ -4,6 +4,8 @@ Haarnoja et al. (2018). With a = tanh(u), u ~ N(mu_phi(s), sigma_phi(s)):
   critic:  y = R^(n) + gamma^m (1 - d) [ min_i Q_target_i(s', a') - alpha log pi(a'|s') ],  a' ~ pi(.|s')
   actor:   min_phi E_s E_{a~pi_phi} [ alpha log pi_phi(a|s) - min_i Q_i(s, a) ]  (reparameterised)
   alpha:   min_alpha E[ -alpha (log pi(a|s) + H_target) ],  H_target = -|A| by default
+The critic is the shared component of :mod:`wrl.critics` (``--critic``; CrossQ bootstraps from its own joint pass
+instead of a target network); actor and temperature update once every ``policy_delay`` critic updates.
 """
 
 from __future__ import annotations
