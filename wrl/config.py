@@ -3,6 +3,10 @@
 A field is declared with :func:`hp`, e.g. ``lr: float = hp(3e-4, "learning rate", gt=0)``. The same
 metadata validates values (``gt``, ``ge``, ``le``, ``lt``, ``choices``) and, on the command line's side,
 generates ``--lr`` options (``wrl.lab.cli``).
+
+Recorded configs (``to_dict`` written by an older wrl) are read through :func:`upgrade`: a config class that
+replaced some of its fields provides a static ``upgrade(data) -> data`` that maps the old keys onto today's (e.g.
+:meth:`wrl.agents.wpo.WPOConfig.upgrade`), the one place where that mapping lives.
 """
 
 from __future__ import annotations
@@ -61,8 +65,18 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def upgrade(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config of ``cls`` (a :func:`to_dict`, maybe of an older wrl) in today's fields: ``cls.upgrade``
+    applied to a copy where the class provides one, else the copy as it is. A record that no field of today
+    can express is a ConfigError."""
+    hook = getattr(cls, "upgrade", None)
+    return hook(dict(data)) if hook is not None else dict(data)
+
+
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Inverse of :func:`to_dict`; unknown keys are an error (a config from another version)."""
+    """Inverse of :func:`to_dict` (of this wrl or, through :func:`upgrade`, an older one); unknown keys are an
+    error (a config from another version)."""
+    data = upgrade(cls, data)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
