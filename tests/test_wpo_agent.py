@@ -377,7 +377,7 @@ def test_actor_gradient_of_the_update_is_the_closed_form_natural_pullback(option
 
     def loss(p):
         return wpo.actor_loss(p, key, obs, policy=policy, q_fn=quadratic_q, anchor=policy(params, obs),
-                              duals=init_kl_duals(cfg.kl(), d), cfg=cfg)[0]
+                              duals=init_kl_duals(cfg, d), cfg=cfg)[0]
 
     grads = jax.jit(jax.grad(loss))(params)
 

@@ -31,9 +31,10 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def validate(cfg: Any, prefix: str = "") -> None:
-    """Raise ConfigError naming the first field outside its declared bounds."""
-    for f in dataclasses.fields(cfg):
+def validate(cfg: Any, prefix: str = "", of: type | None = None) -> None:
+    """Raise ConfigError naming the first field outside its declared bounds (only the fields of the dataclass
+    ``of``, a base of ``cfg``'s class, when given)."""
+    for f in dataclasses.fields(of or cfg):
         v = getattr(cfg, f.name)
         m = f.metadata
         opt = option_name(prefix + f.name)

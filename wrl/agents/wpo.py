@@ -99,7 +99,11 @@ _OLD_BOX_FIELDS: dict[str, Any] = {"bounded_mean": True, "bootstrap_actions": "r
 
 
 @dataclass(frozen=True)
-class WPOConfig(ActorCriticConfig):
+class WPOConfig(KLConfig, ActorCriticConfig):
+    """WPO's settings: the actor-critic ones, those of the decoupled KL trust region (:class:`KLConfig`, declared
+    once there: ``kl_mode``, ``kl_alpha_mean``, ``kl_alpha_std``, ``kl_epsilon_mean``, ``kl_epsilon_std``,
+    ``dual_lr``) and its own."""
+
     critic_layer_norm: bool = hp(True, "LayerNorm in the critic MLP (--no-critic-layer-norm: the MLP of SAC/TD3)")
     actor_layer_norm: bool = hp(False, "LayerNorm in the policy MLP")
     grad_clip: float = hp(40.0, "global-norm gradient clip of both networks (applied; 0 disables)", ge=0)
@@ -131,12 +135,6 @@ class WPOConfig(ActorCriticConfig):
     target_update: str = hp("periodic", "target networks: hard copies or Polyak", choices=("periodic", "polyak"))
     target_period: int = hp(100, "updates between hard target copies", ge=1)
     target_tau: float = hp(0.005, "Polyak rate of the targets (with --target-update polyak)", gt=0, le=1)
-    kl_mode: str = hp(KLConfig.mode, "decoupled KL to the target policy", choices=("soft", "hard", "off"))
-    kl_alpha_mean: float = hp(KLConfig.alpha_mean, "weight of KL_mean (initial multiplier in hard mode)", gt=0)
-    kl_alpha_std: float = hp(KLConfig.alpha_std, "weight of KL_std (initial multiplier in hard mode)", gt=0)
-    kl_epsilon_mean: float = hp(KLConfig.epsilon_mean, "hard mode: bound on E_s KL_mean per dimension", gt=0)
-    kl_epsilon_std: float = hp(KLConfig.epsilon_std, "hard mode: bound on E_s KL_std per dimension", gt=0)
-    dual_lr: float = hp(KLConfig.dual_learning_rate, "Adam step size of the KL dual ascent", gt=0)
 
     @staticmethod
     def upgrade(data: dict[str, Any]) -> dict[str, Any]:
@@ -181,10 +179,6 @@ class WPOConfig(ActorCriticConfig):
             data["box_pull"] = WPOConfig.box_pull
         return data
 
-    def kl(self) -> KLConfig:
-        return KLConfig(mode=self.kl_mode, alpha_mean=self.kl_alpha_mean, alpha_std=self.kl_alpha_std,
-                        epsilon_mean=self.kl_epsilon_mean, epsilon_std=self.kl_epsilon_std,
-                        dual_learning_rate=self.dual_lr)
 
 
 # WPO's training defaults where they depart from the shared ones: n-step 5 returns (Acme's), chosen with the
@@ -310,7 +304,7 @@ def actor_loss(params: Any, key: jax.Array, obs: jax.Array, *, policy: PolicyFn,
                           damping=cfg.fisher_damping)
     else:
         adaptor = natural_gradient_adaptor
-    loss, stats = wpo_policy_loss(dist, v, adaptor=adaptor, anchor=anchor, duals=duals, kl_config=cfg.kl())
+    loss, stats = wpo_policy_loss(dist, v, adaptor=adaptor, anchor=anchor, duals=duals, kl_config=cfg)
     return loss, (stats, field, dist)
 
 
@@ -327,15 +321,14 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     actor, policy = make_policy(cfg, act_dim)
     qnet = QNetwork(cfg.critic_hidden, cfg.critic_layer_norm)
     actor_tx, critic_tx = cfg.optimizer(cfg.actor_lr, cfg.grad_clip), cfg.optimizer(cfg.critic_lr, cfg.grad_clip)
-    kl_cfg = cfg.kl()
-    dual_tx = dual_optimizer(kl_cfg)
+    dual_tx = dual_optimizer(cfg)
     obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
 
     def init(key: jax.Array) -> WPOState:
         ka, kc = jax.random.split(key)
         actor_params = actor.init(ka, obs0)
         critic_params = ensemble_init(qnet, kc, cfg.num_critics, obs0, act0)
-        duals = init_kl_duals(kl_cfg, act_dim)
+        duals = init_kl_duals(cfg, act_dim)
         return WPOState(actor_params, actor_params, critic_params, critic_params, actor_tx.init(actor_params),
                         critic_tx.init(critic_params), duals, dual_tx.init(duals), jnp.zeros((), jnp.int32))
 
@@ -362,7 +355,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
         actor_params = optax.apply_updates(state.actor, updates)
         kl_aux = stats.kl
-        duals, dual_opt = dual_ascent_update(state.duals, state.dual_opt, kl_aux.kl_mean, kl_aux.kl_std, kl_cfg)
+        duals, dual_opt = dual_ascent_update(state.duals, state.dual_opt, kl_aux.kl_mean, kl_aux.kl_std, cfg)
 
         step = state.step + 1
         target_actor = target_update(state.target_actor, actor_params, step, cfg.target_update, cfg.target_tau,
