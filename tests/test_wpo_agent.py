@@ -128,6 +128,7 @@ def test_wpo_n_step_default_is_one_on_the_ergodic_objective_whichever_layer_sets
     """WPO's n-step default is 5 on the discounted objective and 1 on the average one
     (docs/benchmarks/lqr_average_wpo.md), whether `--objective average` comes from the command line or a
     `--config` file; an explicit `--n-step` and a preset's n-step win; `wrl train --help` says so."""
+    from wrl.agents import ALGOS
     from wrl.lab.cli import build_parser, configs_from_argv
     from wrl.training.options import default_train_config
 
@@ -145,6 +146,8 @@ def test_wpo_n_step_default_is_one_on_the_ergodic_objective_whichever_layer_sets
     assert default_train_config("wpo", objective="average").n_step == 1
     assert default_train_config("wpo", objective="average", n_step=3).n_step == 3
     assert n_step("--algo", "sac", "--objective", "average") == 1 == n_step("--algo", "sac")
+    # one rule, for every algorithm: an n-step default holds on the discounted objective only
+    assert all(default_train_config(a, objective="average").n_step == 1 for a in ALGOS)
     help_text = build_parser("wpo")._subparsers._group_actions[0].choices["train"].format_help()
     assert "(default: 5; 1 with --objective average)" in " ".join(help_text.split())
 

@@ -183,12 +183,9 @@ class WPOConfig(KLConfig, ActorCriticConfig):
 
 # WPO's training defaults where they depart from the shared ones: n-step 5 returns (Acme's), chosen with the
 # LayerNorm critic by the comparison on Pendulum-v1, HalfCheetah-v5 and five DMC tasks in docs/wpo.md, section 4.
+# On the average objective the shared n-step 1 applies instead (the rule of wrl.training.options: one-step returns
+# reach the LQR optimum there and n-step 5 does not, docs/benchmarks/lqr_average_wpo.md).
 TRAIN_DEFAULTS: dict[str, Any] = {"n_step": 5}
-
-# ... except on the ergodic objective, where one-step returns reach the LQR optimum and n-step 5 does not
-# (docs/benchmarks/lqr_average_wpo.md): the n-step differential return carries the behaviour policy's rewards
-# uncorrected, a bias that a discount no longer shrinks.
-TRAIN_DEFAULTS_BY_OBJECTIVE: dict[str, dict[str, Any]] = {"average": {"n_step": 1}}
 
 # Acme's loss sums over its N = 20 samples where ours averages: its KL weights, softplus(0) and softplus(1e4),
 # weigh a loss N times larger, so the same balance of policy loss and KL is N times smaller weights here.

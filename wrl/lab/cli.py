@@ -110,8 +110,9 @@ def _register(parser: argparse.ArgumentParser, module: str) -> None:
 def _add_train(sub, algo: str | None) -> None:
     """``wrl train``: the options of TrainConfig and of ``algo`` (the default algorithm when None); the
     other algorithms' options are parsed (to say which algorithm they belong to) but not listed."""
-    from wrl.agents import ALGOS, config_class, objective_default_notes, presets, train_defaults
+    from wrl.agents import ALGOS, config_class, presets, train_defaults
     from wrl.training.config import TrainConfig
+    from wrl.training.options import objective_default_notes
 
     shown = algo if algo in ALGOS else TrainConfig().algo
     p = sub.add_parser("train", help="train an agent (no arguments: a short real run on Pendulum-v1)",
