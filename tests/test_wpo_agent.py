@@ -297,6 +297,23 @@ def test_a_recorded_config_with_the_old_action_box_fields_reads_as_its_action_bo
     assert C.upgrade(cls, C.to_dict(cfg)) == C.to_dict(cfg)  # today's records are left as they are
 
 
+def test_a_group_of_an_older_wrl_resumes_with_its_action_box(tmp_path):
+    """`wrl train --resume` of a group reads its group.json through the same upgrade (a single run's checkpoint
+    meta too: both go through `wrl.config.from_dict`)."""
+    import json
+
+    from wrl import config as C
+    from wrl.training.config import TrainConfig
+    from wrl.training.trainer import load_group_config
+
+    agent = {k: v for k, v in C.to_dict(config_class("wpo")()).items() if k != "action_box"}
+    agent.update(bounded_mean=False, bootstrap_actions="executed", off_box="executed", box_pull=0.0)
+    (tmp_path / "group.json").write_text(json.dumps({"config": C.to_dict(TrainConfig(algo="wpo")),
+                                                     "agent_config": agent, "seeds": [0, 1]}))
+    cfg, agent_cfg, seeds = load_group_config(tmp_path)
+    assert (cfg.algo, agent_cfg.action_box, seeds) == ("wpo", "clip", [0, 1])
+
+
 @pytest.mark.parametrize("old", [
     {"bounded_mean": False},  # an unbounded mean with the pull
     {"bounded_mean": False, "bootstrap_actions": "executed", "off_box": "executed", "box_pull": 1.0},  # clip + pull
