@@ -180,7 +180,6 @@ class WPOConfig(KLConfig, ActorCriticConfig):
         return data
 
 
-
 # WPO's training defaults where they depart from the shared ones: n-step 5 returns (Acme's), chosen with the
 # LayerNorm critic by the comparison on Pendulum-v1, HalfCheetah-v5 and five DMC tasks in docs/wpo.md, section 4.
 # On the average objective the shared n-step 1 applies instead (the rule of wrl.training.options: one-step returns
