@@ -64,8 +64,8 @@ def test_bench_seeds_bound_has_every_core_and_bad_input_exits_2():
 def test_bench_box_edge_writes_every_variant_and_bad_input_exits_2(tmp_path, capsys):
     out = tmp_path / "edge"
     code = main(["bench", "box-edge", "--tasks", "interior", "--variants", "a=wpo --actor-hidden 8 --critic-hidden 8",
-                 "b=wpo --actor-hidden 8 --critic-hidden 8 --off-box executed", "--seeds", "0", "1", "--updates",
-                 "100", "--act-dim", "2", "--out", str(out)])
+                 "b=wpo --actor-hidden 8 --critic-hidden 8 --action-box executed-velocity", "--seeds", "0", "1",
+                 "--updates", "100", "--act-dim", "2", "--out", str(out)])
     assert code == 0
     data = json.loads(out.with_suffix(".json").read_text())
     assert [(r["task"], r["variant"]) for r in data["runs"]] == [("interior", "a"), ("interior", "b")]

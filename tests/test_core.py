@@ -94,7 +94,7 @@ def test_periodic_target_copy_on_random_trees():
 
 
 def test_kl_multipliers_follow_the_default_float():
-    cfg = KLConfig(alpha_mean=0.3, alpha_std=123.0)
+    cfg = KLConfig(kl_alpha_mean=0.3, kl_alpha_std=123.0)
     assert init_kl_duals(cfg, 2).raw_alpha_mean.dtype == jnp.float32
     with jax.enable_x64(True):
         duals = init_kl_duals(cfg, 2)

@@ -136,3 +136,23 @@ def test_a_checkpoint_of_every_critic_resumes_exactly(tmp_path, critic):
         assert any("batch_stats" in k for k in full.files) == (critic == "crossq")
         for k in set(full.files) - {"__meta__"}:  # the meta data holds the wall clock
             np.testing.assert_array_equal(full[k], part[k], err_msg=k)
+
+
+def test_a_recorded_critic_layer_norm_reads_as_today_s_critic():
+    """Configs recorded before --critic hold critic_layer_norm: True reads as layernorm, False as mlp, a record
+    without it takes the agent's default (SAC's mlp, WPO's layernorm, their defaults then); WPO's own upgrade of
+    its action box applies on top."""
+    from wrl.config import from_dict, to_dict
+    from wrl.errors import ConfigError
+
+    sac, wpo = config_class("sac"), config_class("wpo")
+    old = {k: v for k, v in to_dict(sac()).items() if k != "critic"}
+    assert from_dict(sac, {**old, "critic_layer_norm": True}).critic == "layernorm"
+    assert from_dict(sac, {**old, "critic_layer_norm": False}).critic == "mlp"
+    assert from_dict(sac, old).critic == "mlp"
+    old_wpo = {k: v for k, v in to_dict(wpo()).items() if k not in ("critic", "action_box")}
+    got = from_dict(wpo, {**old_wpo, "critic_layer_norm": False, "off_box": "executed"})
+    assert (got.critic, got.action_box) == ("mlp", "executed-velocity")
+    assert from_dict(wpo, old_wpo).critic == "layernorm"
+    with pytest.raises(ConfigError):
+        from_dict(sac, {**old, "critic": "mlp", "critic_layer_norm": True})

@@ -288,6 +288,24 @@ def test_reuse_copies_a_finished_group_only_when_it_is_what_the_suite_trains(tin
         S.Suite(**{**tiny.__dict__, "reuse": ("ppo=somewhere",)})
 
 
+def test_a_record_of_an_older_wrl_is_compared_in_todays_options(tiny, tmp_path):
+    """A seed's config.json written before --action-box (WPO's five old fields) is what the suite trains when its
+    fields spell the label's choice, and a difference when they spell another."""
+    from wrl.config import to_dict
+
+    spec = "w=wpo --action-box executed-velocity --box-pull 1"
+    cfg, agent = configs_from_argv(S.train_args(tiny, spec, "gym:Pendulum-v1", tmp_path / "u", seed=0))
+    old = {k: v for k, v in to_dict(agent).items() if k != "action_box"}
+    old.update(bounded_mean=True, bootstrap_actions="raw", off_box="executed", action_link="clip")
+    record = json.loads(json.dumps({"config": to_dict(cfg), "agent_config": old}))
+    assert S.recorded_differences(tiny, spec, "gym:Pendulum-v1", 0, record) == []
+    record["agent_config"]["off_box"] = "extrapolate"
+    assert S.recorded_differences(tiny, spec, "gym:Pendulum-v1", 0, record) == [
+        "action_box: 'pull' -> 'executed-velocity'"]
+    record["agent_config"]["bounded_mean"] = False  # no choice spells it: one line says so
+    assert "no --action-box equivalent" in S.recorded_differences(tiny, spec, "gym:Pendulum-v1", 0, record)[0]
+
+
 def test_running_a_subset_of_labels_keeps_only_their_reuse_entries(tiny):
     """``--algos LABEL`` of a suite that reuses other labels runs that label alone (the reuse entries of the
     labels left out are dropped, not an error); a kept label keeps its entries; bare labels stand for entries."""

@@ -116,10 +116,10 @@ def run_cli(capsys, *argv):
     (["--batch-size", "abc"], "invalid int value"),
     # raised when the agent is built: before anything is written, so the corrected command is not blocked
     (["--min-std", "0.9"], "--min-std (0.9) must be below --init-std"),
-    (["--action-link", "tanh", "--off-box", "executed"], "under --action-link tanh"),
+    (["--off-box", "executed"], "unrecognized arguments: --off-box"),  # one option, --action-box, replaced it
 ])
 def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
-    parse_error = "abc" in argv or "--tau" in argv  # argparse itself rejects these (exit 2 by SystemExit)
+    parse_error = "abc" in argv or "--tau" in argv or "--off-box" in argv  # argparse rejects these (SystemExit 2)
     with pytest.raises(SystemExit) if parse_error else _nullcontext():
         code, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "r"), "--no-progress", *argv)
         assert code == 2

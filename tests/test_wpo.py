@@ -237,7 +237,7 @@ def test_kl_penalty_and_dual_ascent_direction():
     kl_m, kl_s = kl.decoupled_kl(online, target)
     mean_m, mean_s = np.asarray(kl_m).mean(0), np.asarray(kl_s).mean(0)
 
-    soft = kl.KLConfig(mode="soft", alpha_mean=2.0, alpha_std=3.0)
+    soft = kl.KLConfig(kl_mode="soft", kl_alpha_mean=2.0, kl_alpha_std=3.0)
     duals = kl.init_kl_duals(soft, action_dim=D)
     np.testing.assert_allclose(kl.kl_weights(duals)[0], 2.0, rtol=1e-5)
     penalty, dual_loss, aux = kl.decoupled_kl_loss(online, target, duals, soft)
@@ -251,7 +251,8 @@ def test_kl_penalty_and_dual_ascent_direction():
     eps_m = float(np.mean(mean_m))
     eps_s = float(np.mean(mean_s))
     assert (mean_m[0] - eps_m) * (mean_m[1] - eps_m) < 0 and (mean_s[0] - eps_s) * (mean_s[1] - eps_s) < 0
-    hard = kl.KLConfig(mode="hard", alpha_mean=1.0, alpha_std=1.0, epsilon_mean=eps_m, epsilon_std=eps_s)
+    hard = kl.KLConfig(kl_mode="hard", kl_alpha_mean=1.0, kl_alpha_std=1.0, kl_epsilon_mean=eps_m,
+                       kl_epsilon_std=eps_s)
     duals = kl.init_kl_duals(hard, action_dim=D)
     _, dual_loss, aux = kl.decoupled_kl_loss(online, target, duals, hard)
     step = jax.jit(kl.dual_ascent_update, static_argnums=4)
@@ -265,13 +266,13 @@ def test_kl_penalty_and_dual_ascent_direction():
 
     # a multiplier driven down keeps its floor
     floor = kl.KLDuals(jnp.full((D,), kl.MIN_RAW_ALPHA), jnp.full((D,), kl.MIN_RAW_ALPHA))
-    tiny = kl.KLConfig(mode="hard", epsilon_mean=10.0, epsilon_std=10.0, dual_learning_rate=100.0)
+    tiny = kl.KLConfig(kl_mode="hard", kl_epsilon_mean=10.0, kl_epsilon_std=10.0, dual_lr=100.0)
     out, _ = kl.dual_ascent_update(floor, kl.dual_optimizer(tiny).init(floor), aux.kl_mean, aux.kl_std, tiny)
     assert np.all(np.asarray(out.raw_alpha_mean) >= kl.MIN_RAW_ALPHA)
 
     # one multiplier on the KL summed over dimensions
-    joint = kl.KLConfig(mode="hard", per_dim=False)
-    duals = kl.init_kl_duals(joint, action_dim=D)
+    joint = kl.KLConfig(kl_mode="hard")
+    duals = kl.init_kl_duals(joint, action_dim=D, per_dim=False)
     assert duals.raw_alpha_mean.shape == ()
     _, _, aux = kl.decoupled_kl_loss(online, target, duals, joint)
     assert float(aux.kl_mean) == pytest.approx(float(mean_m.sum()), rel=1e-5)
@@ -279,9 +280,25 @@ def test_kl_penalty_and_dual_ascent_direction():
 
 def test_kl_config_validation():
     with pytest.raises(ConfigError):
-        kl.KLConfig(mode="medium")
+        kl.KLConfig(kl_mode="medium")
     with pytest.raises(ConfigError):
-        kl.KLConfig(epsilon_mean=0.0)
+        kl.KLConfig(kl_epsilon_mean=0.0)
+
+
+def test_the_wpo_config_is_its_kl_config_declared_once():
+    """WPO's KL options are KLConfig's own fields (names, defaults, help, bounds), not a copy of them."""
+    import dataclasses
+
+    from wrl.agents.wpo import WPOConfig
+
+    own = {f.name: f for f in dataclasses.fields(kl.KLConfig)}
+    assert set(own) == {"kl_mode", "kl_alpha_mean", "kl_alpha_std", "kl_epsilon_mean", "kl_epsilon_std", "dual_lr"}
+    wpo = {f.name: f for f in dataclasses.fields(WPOConfig)}
+    assert all(wpo[name] is field for name, field in own.items())
+    cfg = WPOConfig(kl_mode="hard", dual_lr=0.5)
+    assert isinstance(cfg, kl.KLConfig) and kl.dual_optimizer(cfg) is not None
+    with pytest.raises(ConfigError, match="--kl-mode"):
+        WPOConfig(kl_mode="medium")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ field takes one value or more; the default ``"*"`` allows none), ``metavar`` (th
 ``--help``) and ``exclusive`` (options sharing one such name cannot be given together); ``cli=False`` keeps a
 field off the command line. ``hp(REQUIRED, ...)`` declares a field without a default (a required option or
 argument).
+
+Recorded configs (``to_dict`` written by an older wrl) are read through :func:`upgrade`: a config class that
+replaced some of its fields provides a static ``upgrade(data) -> data`` that maps the old keys onto today's (e.g.
+:meth:`wrl.agents.wpo.WPOConfig.upgrade`), the one place where that mapping lives.
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def validate(cfg: Any, prefix: str = "") -> None:
-    """Raise ConfigError naming the first field outside its declared bounds."""
-    for f in dataclasses.fields(cfg):
+def validate(cfg: Any, prefix: str = "", of: type | None = None) -> None:
+    """Raise ConfigError naming the first field outside its declared bounds (only the fields of the dataclass
+    ``of``, a base of ``cfg``'s class, when given)."""
+    for f in dataclasses.fields(of or cfg):
         v = getattr(cfg, f.name)
         m = f.metadata
         opt = f.name if m.get("positional") else option_name(prefix + f.name)
@@ -83,8 +88,22 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def upgrade(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config of ``cls`` (a :func:`to_dict`, maybe of an older wrl) in today's fields: the ``upgrade``
+    of every class in ``cls``'s hierarchy that defines one (bases first; e.g. the critic's, then WPO's) applied to
+    a copy. A record that no field of today can express is a ConfigError."""
+    data = dict(data)
+    for klass in reversed(cls.__mro__):
+        hook = klass.__dict__.get("upgrade")
+        if hook is not None:
+            data = hook(data)
+    return data
+
+
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Inverse of :func:`to_dict`; unknown keys are an error (a config from another version)."""
+    """Inverse of :func:`to_dict` (of this wrl or, through :func:`upgrade`, an older one); unknown keys are an
+    error (a config from another version)."""
+    data = upgrade(cls, data)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:

@@ -41,22 +41,10 @@ def presets(algo: str) -> dict[str, Preset]:
     return own
 
 
-def train_defaults(algo: str, objective: str = "discounted") -> dict[str, Any]:
-    """Training settings in which ``algo`` departs from the shared defaults on ``objective``: its module's
-    ``TRAIN_DEFAULTS``, updated by ``TRAIN_DEFAULTS_BY_OBJECTIVE[objective]``."""
-    module = ALGOS.load(algo)
-    by_objective = getattr(module, "TRAIN_DEFAULTS_BY_OBJECTIVE", {})
-    return {**getattr(module, "TRAIN_DEFAULTS", {}), **by_objective.get(objective, {})}
-
-
-def objective_default_notes(algo: str) -> dict[str, str]:
-    """For the help of ``wrl train``: the training defaults of ``algo`` that depend on the objective, e.g.
-    ``{"n_step": "1 with --objective average"}``."""
-    notes: dict[str, list[str]] = {}
-    for objective, changes in getattr(ALGOS.load(algo), "TRAIN_DEFAULTS_BY_OBJECTIVE", {}).items():
-        for name, value in changes.items():
-            notes.setdefault(name, []).append(f"{value!r} with --objective {objective}")
-    return {name: "; ".join(parts) for name, parts in notes.items()}
+def train_defaults(algo: str) -> dict[str, Any]:
+    """Training settings in which ``algo`` departs from the shared defaults (its module's ``TRAIN_DEFAULTS``; on
+    the average objective :func:`wrl.training.options.algorithm_train_defaults` drops its n-step)."""
+    return dict(getattr(ALGOS.load(algo), "TRAIN_DEFAULTS", {}))
 
 
 def check_train_config(algo: str, cfg: Any, agent_cfg: Any) -> None:
@@ -70,5 +58,5 @@ def make_agent(algo: str, cfg: Any, obs_dim: int, act_dim: int) -> Agent:
     return ALGOS.load(algo).make_agent(cfg, obs_dim, act_dim)
 
 
-__all__ = ["ALGOS", "Agent", "Preset", "check_train_config", "config_class", "make_agent",
-           "objective_default_notes", "presets", "train_defaults"]
+__all__ = ["ALGOS", "Agent", "Preset", "check_train_config", "config_class", "make_agent", "presets",
+           "train_defaults"]

@@ -8,7 +8,8 @@ Shared by the agents that never evaluate a log-density (WPPG and the direct part
       V(s') = (1/K) sum_k min_i Q_i'(s', a_k) + temperature * H(pi(.|s')),
   with H the plug-in Gaussian-mixture estimate (:func:`wrl.geometry.entropy.mixture_entropy`), and
   :func:`soft_critic_update`, the critic's TD step on that target (:meth:`wrl.critics.Critic.update`);
-- :class:`SamplerCriticState`: a sampler, a critic ensemble, its target and their optimizer states.
+- :class:`SamplerCriticState`: a sampler, a critic ensemble, its target and their optimizer states;
+- :func:`sampler_metrics`: the metrics every update of such a sampler logs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import optax
 
 from wrl.critics import Critic, make_critic, polyak
 from wrl.distributions.tanh_gaussian import squash_log_std
+from wrl.flows.velocity import VelocitySamples
 from wrl.geometry.entropy import mixture_entropy
 from wrl.networks import MLP
 from wrl.replay import Batch
@@ -156,3 +158,24 @@ def make_sampler_critic(cfg: Any, obs_dim: int, act_dim: int) -> SamplerCritic:
     config with those fields and the :class:`~wrl.agents.base.ActorCriticConfig` ones."""
     return SamplerCritic(make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim),
                          make_critic(cfg, cfg.optimizer), cfg.optimizer(cfg.actor_lr))
+
+
+def sampler_metrics(samples: VelocitySamples, moved: jax.Array, entropy: jax.Array) -> dict[str, jax.Array]:
+    """The metrics of a sampler's update shared by WPPG and the direct particle method, from the samples
+    a = g_old(s, z) and the velocity at them (``samples``: actions (K, B, D)), the updated sampler's samples at
+    the same noise, g_new(s, z) (``moved``), and the soft critic's entropy estimate H(pi(.|s')) (``entropy``, (B,)):
+
+    - ``losses/dq_da_norm``: E |grad_a Q| at the samples;
+    - ``policy/w2_sq_move``: E |g_new(s, z) - g_old(s, z)|^2, an upper bound on E_s W2^2(pi_old, pi_new) through
+      the coupling z;
+    - ``policy/sample_std``: the std of the samples over z, averaged over states and action dimensions;
+    - ``policy/saturated``: the share of sampled coordinates with |a| > 0.99 (tanh near its bounds);
+    - ``policy/entropy``: the mean entropy estimate.
+    """
+    return {
+        "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
+        "policy/w2_sq_move": jnp.mean(jnp.sum(jnp.square(moved - samples.actions), axis=-1)),
+        "policy/sample_std": jnp.mean(jnp.std(samples.actions, axis=0)),
+        "policy/saturated": jnp.mean(jnp.abs(samples.actions) > 0.99),
+        "policy/entropy": jnp.mean(entropy),
+    }

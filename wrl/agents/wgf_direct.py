@@ -34,6 +34,7 @@ from wrl.agents.samplers import (
     Sampler,
     SamplerCriticState,
     make_sampler_critic,
+    sampler_metrics,
     soft_critic_update,
 )
 from wrl.config import hp
@@ -114,15 +115,10 @@ def make_agent(cfg: WGFDirectConfig, obs_dim: int, act_dim: int) -> Agent:
         repulsion = velocity - score if cfg.method != "svgd" else velocity
         metrics = {
             "losses/critic_loss": critic_loss, "losses/q_mean": jnp.mean(q),
-            "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
             "policy/velocity_norm": jnp.mean(jnp.linalg.norm(velocity, axis=-1)),
             # the density-gradient (repulsive) part of the velocity; for SVGD the whole smoothed direction
             "policy/repulsion_norm": jnp.mean(jnp.linalg.norm(repulsion, axis=-1)),
-            # E |f_new(s, xi) - f_old(s, xi)|^2: an upper bound on E_s W2^2(pi_old, pi_new) through the coupling xi
-            "policy/w2_sq_move": jnp.mean(jnp.sum(jnp.square(moved - samples.actions), axis=-1)),
-            "policy/sample_std": jnp.mean(jnp.std(samples.actions, axis=0)),
-            "policy/saturated": jnp.mean(jnp.abs(samples.actions) > 0.99),
-            "policy/entropy": jnp.mean(entropy),
+            **sampler_metrics(samples, moved, entropy),  # the noise xi is the coupling of the W2 move
         }
         return new, metrics
 

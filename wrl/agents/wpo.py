@@ -19,17 +19,17 @@ weights, soft or by dual ascent).
 Critic: n-step TD (n = 5 by default, Acme's) towards a target critic, a LayerNorm MLP by default (chosen with n = 5
 by the comparison on seven tasks in docs/wpo.md, section 4), bootstrapping on the mean (or max) of the target Q over
 ``num_bootstrap_samples`` actions from the target policy; the min over twin critics when ``num_critics = 2``.
-By default actions outside [-1, 1] are not clipped inside the critic: the environment receives the clipped
-action (that is what the replay stores), while grad_a Q is evaluated at the sampled action itself, so it is
-never a silent zero (``off_box = "executed"`` and ``bootstrap_actions = "executed"`` clip it, as Acme's critic
-does, in the velocity and in the TD bootstrap). Outside the box that gradient is the critic's extrapolation
-beyond its data and can point outwards without end (the std then runs away); by default the velocity of such
-samples is pulled back to the box (``box_pull = 1``, :func:`wrl.flows.velocity.box_pull`), chosen by the
-comparison on four tasks in docs/wpo.md, section 4. With ``action_link = "tanh"`` the policy's sample u is
-latent and the environment executes tanh(u): the flow runs on u with the velocity grad_u Q(s, tanh(u))
-(:func:`wrl.flows.velocity.tanh_link`), the bootstrap evaluates Q'(s', tanh(u')), and no action ever leaves
-the box. These velocity transforms are chained once (:func:`box_velocity`), and the policy loss that
-``update`` differentiates is :func:`actor_loss`, around the one WPO loss
+How the policy meets the action box [-1, 1]^D is one choice, ``action_box`` (:data:`ACTION_BOXES`). By default
+(``pull``) actions outside the box are not clipped inside the critic: the environment receives the clipped action
+(that is what the replay stores), while grad_a Q is evaluated at the sampled action itself, so it is never a
+silent zero; Acme's critic clips its action instead (``clip``: in the velocity and in the TD bootstrap). Outside
+the box that gradient is the critic's extrapolation beyond its data and can point outwards without end (the std
+then runs away), so ``pull`` pulls the velocity of such samples back to the box (weight ``box_pull = 1``,
+:func:`wrl.flows.velocity.box_pull`), chosen by the comparison on four tasks in docs/wpo.md, section 4. With
+``tanh`` the policy's sample u is latent and the environment executes tanh(u): the flow runs on u with the
+velocity grad_u Q(s, tanh(u)) (:func:`wrl.flows.velocity.tanh_link`), the bootstrap evaluates Q'(s', tanh(u')),
+and no action ever leaves the box. These velocity transforms are chained once (:func:`box_velocity`), and the
+policy loss that ``update`` differentiates is :func:`actor_loss`, around the one WPO loss
 :func:`wrl.projections.fisher.wpo_policy_loss`.
 """
 
@@ -39,7 +39,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.struct
 import jax
@@ -63,13 +63,50 @@ from wrl.projections.kl import KLConfig, KLDuals, dual_ascent_update, dual_optim
 from wrl.replay import Batch
 
 
+class ActionBox(NamedTuple):
+    """What one ``action_box`` choice does: a row of :data:`ACTION_BOXES`."""
+
+    link: str
+    """The action the environment executes for a policy sample u: ``clip`` (clip(u, -1, 1)) or ``tanh`` (tanh(u))."""
+    bounded_mean: bool
+    """The policy mean is tanh-bounded to the box (its samples are not)."""
+    executed_velocity: bool
+    """The velocity is that of the executed action's value, grad_u Q(s, link(u)) (zero outside the box under the
+    clip link); else the critic's gradient at the raw sample, grad_a Q(s, a)."""
+    executed_bootstrap: bool
+    """The TD bootstrap evaluates the target critic at the executed actions link(u'); else at the raw samples u'."""
+    pull: bool
+    """The velocity of samples outside the box is pulled back with weight ``box_pull``
+    (:func:`wrl.flows.velocity.box_pull`)."""
+
+
+# The choices of --action-box. `pull` is the default (docs/wpo.md, section 4: the best of three candidates on four
+# tasks); `clip` is Acme's critic, which clips its action (ClipToSpec) everywhere; `tanh` is the tanh link; the two
+# `executed-*` rows are the pull with one half of Acme's clip, the ablations of docs/wpo.md, section 4.
+ACTION_BOXES: dict[str, ActionBox] = {
+    "pull": ActionBox("clip", bounded_mean=True, executed_velocity=False, executed_bootstrap=False, pull=True),
+    "clip": ActionBox("clip", bounded_mean=False, executed_velocity=True, executed_bootstrap=True, pull=False),
+    "tanh": ActionBox("tanh", bounded_mean=False, executed_velocity=True, executed_bootstrap=True, pull=False),
+    "executed-velocity": ActionBox("clip", bounded_mean=True, executed_velocity=True, executed_bootstrap=False,
+                                   pull=True),
+    "executed-bootstrap": ActionBox("clip", bounded_mean=True, executed_velocity=False, executed_bootstrap=True,
+                                    pull=True),
+}
+
+# The four fields that `action_box` replaced (with `box_pull`, which stays), and their defaults then.
+_OLD_BOX_FIELDS: dict[str, Any] = {"bounded_mean": True, "bootstrap_actions": "raw", "off_box": "extrapolate",
+                                   "action_link": "clip"}
+
+
 @dataclass(frozen=True)
-class WPOConfig(ActorCriticConfig):
+class WPOConfig(KLConfig, ActorCriticConfig):
+    """WPO's settings: the actor-critic ones, those of the decoupled KL trust region (:class:`KLConfig`, declared
+    once there: ``kl_mode``, ``kl_alpha_mean``, ``kl_alpha_std``, ``kl_epsilon_mean``, ``kl_epsilon_std``,
+    ``dual_lr``) and its own."""
+
     critic: str = redefault(CriticConfig, "critic", "layernorm")
     actor_layer_norm: bool = hp(False, "LayerNorm in the policy MLP")
     grad_clip: float = hp(40.0, "global-norm gradient clip of both networks (applied; 0 disables)", ge=0)
-    bounded_mean: bool = hp(True, "policy mean tanh-bounded to the action box (samples are not); clip link only: "
-                                  "under --action-link tanh the link bounds the action and the mean is free")
     init_std: float = hp(0.7, "policy standard deviation at initialisation", gt=0)
     min_std: float = hp(1e-3, "floor of the policy standard deviation", ge=0)
     policy: str = hp("gaussian", "action distribution: diagonal Gaussian or Gaussian mixture",
@@ -80,44 +117,74 @@ class WPOConfig(ActorCriticConfig):
     num_samples: int = hp(4, "actions sampled per state for the WPO update", ge=1)
     num_bootstrap_samples: int = hp(2, "target-policy actions per next state in the TD target", ge=1)
     bootstrap: str = hp("mean", "reduce the target Q over the bootstrap samples", choices=("mean", "max"))
-    bootstrap_actions: str = hp("raw", "target-policy actions the TD bootstrap evaluates: the raw samples a', or "
-                                       "the executed clip(a') the environment would run (Acme's critic clips)",
-                                choices=("raw", "executed"))
     policy_critic: str = hp("first", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
     squash: str = hp("identity", "squash grad_a Q elementwise", choices=("identity", "cbrt"))
-    off_box: str = hp("extrapolate", "velocity at sampled coordinates outside the action box: the critic's "
-                                     "gradient at the raw sample, or that of the executed action Q(s, clip(a)) "
-                                     "(zero outside the box)", choices=("extrapolate", "executed"))
-    action_link: str = hp("clip", "how a policy sample u becomes the executed action: clip(u) (the critic sees u "
-                                  "itself) or tanh(u) (the flow runs on u with the velocity grad_u Q(s, tanh(u)); "
-                                  "nothing leaves the box, so --off-box, --box-pull and --bootstrap-actions do not "
-                                  "apply)", choices=("clip", "tanh"))
-    box_pull: float = hp(1.0, "pull samples outside the action box back: grad_a Q - w rms(grad_a Q) (a - clip(a)); "
-                              "0 disables", ge=0)
+    action_box: str = hp("pull", "how the policy meets the action box [-1, 1]: pull (the environment executes "
+                                 "clip(a); tanh-bounded mean, grad_a Q at the raw sample a pulled back into the box "
+                                 "with weight --box-pull, the TD bootstrap at the raw a'), clip (Acme's: the critic "
+                                 "clips its action, in the velocity grad_a Q(s, clip(a)) and in the bootstrap "
+                                 "Q'(s', clip(a')); unbounded mean, no pull), tanh (the sample u is latent, the "
+                                 "environment executes tanh(u), the flow runs on u with grad_u Q(s, tanh(u)) and the "
+                                 "bootstrap is at tanh(u'); unbounded mean, no pull); executed-velocity and "
+                                 "executed-bootstrap are pull with the critic clipping in the velocity only or in "
+                                 "the bootstrap only (the ablations of docs/wpo.md, section 4)",
+                         choices=tuple(ACTION_BOXES))
+    box_pull: float = hp(1.0, "weight w of the pull back into the box, grad_a Q - w rms(grad_a Q) (a - clip(a)), for "
+                              "--action-box pull, executed-velocity and executed-bootstrap (0 disables); clip and "
+                              "tanh ignore it", ge=0)
     target_update: str = hp("periodic", "target networks: hard copies or Polyak", choices=("periodic", "polyak"))
     target_period: int = hp(100, "updates between hard target copies", ge=1)
     target_tau: float = hp(0.005, "Polyak rate of the targets (with --target-update polyak)", gt=0, le=1)
-    kl_mode: str = hp(KLConfig.mode, "decoupled KL to the target policy", choices=("soft", "hard", "off"))
-    kl_alpha_mean: float = hp(KLConfig.alpha_mean, "weight of KL_mean (initial multiplier in hard mode)", gt=0)
-    kl_alpha_std: float = hp(KLConfig.alpha_std, "weight of KL_std (initial multiplier in hard mode)", gt=0)
-    kl_epsilon_mean: float = hp(KLConfig.epsilon_mean, "hard mode: bound on E_s KL_mean per dimension", gt=0)
-    kl_epsilon_std: float = hp(KLConfig.epsilon_std, "hard mode: bound on E_s KL_std per dimension", gt=0)
-    dual_lr: float = hp(KLConfig.dual_learning_rate, "Adam step size of the KL dual ascent", gt=0)
 
-    def kl(self) -> KLConfig:
-        return KLConfig(mode=self.kl_mode, alpha_mean=self.kl_alpha_mean, alpha_std=self.kl_alpha_std,
-                        epsilon_mean=self.kl_epsilon_mean, epsilon_std=self.kl_epsilon_std,
-                        dual_learning_rate=self.dual_lr)
+    @staticmethod
+    def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+        """A recorded WPO config (``config.json``, ``group.json``, a checkpoint's) of a wrl before ``action_box``,
+        in today's fields: the four fields ``bounded_mean``, ``bootstrap_actions``, ``off_box`` and ``action_link``
+        become the ``action_box`` whose row of :data:`ACTION_BOXES` they spelled with ``box_pull`` (a missing one
+        had its default then: True, "raw", "extrapolate", "clip"):
+
+        - the clip link with a bounded mean and the raw bootstrap: ``pull`` (``off_box = "extrapolate"``) or
+          ``executed-velocity`` (``"executed"``), any ``box_pull``; with ``bootstrap_actions = "executed"`` and
+          ``off_box = "extrapolate"``: ``executed-bootstrap``;
+        - the clip link with ``bounded_mean = False``, ``off_box`` and ``bootstrap_actions`` ``"executed"`` and
+          ``box_pull = 0``: ``clip`` (Acme's);
+        - ``action_link = "tanh"`` (under which ``bounded_mean`` and ``box_pull`` did not apply, and the executed
+          options were an error): ``tanh``.
+
+        Where the choice ignores ``box_pull`` (``clip``, ``tanh``) the record takes its default. Any other
+        combination (none was used in a recorded result) has no choice and is a ConfigError. Applied by
+        :func:`wrl.config.upgrade` wherever a recorded config is read; a record without the old fields is
+        returned as it is.
+        """
+        old = {k: data.pop(k) for k in _OLD_BOX_FIELDS if k in data}
+        if not old:
+            return data
+        if "action_box" in data:
+            raise ConfigError(f"a WPO config holds both action_box and the fields it replaced ({', '.join(old)})")
+        o = {**_OLD_BOX_FIELDS, **old}
+        weight = data.get("box_pull", WPOConfig.box_pull)
+        choice = None
+        if o["action_link"] == "tanh":
+            choice = "tanh" if (o["off_box"], o["bootstrap_actions"]) == ("extrapolate", "raw") else None
+        elif o["action_link"] == "clip":
+            row = ("clip", o["bounded_mean"], o["off_box"] == "executed", o["bootstrap_actions"] == "executed")
+            choice = next((name for name, box in ACTION_BOXES.items() if box[:4] == row and (box.pull or weight == 0)),
+                          None)
+        if choice is None:
+            spelled = ", ".join(f"{k} = {v!r}" for k, v in {**o, "box_pull": weight}.items())
+            raise ConfigError(f"the WPO action-box settings {spelled} have no --action-box equivalent (choices: "
+                              f"{', '.join(ACTION_BOXES)}); use the wrl version that wrote them")
+        data["action_box"] = choice
+        if not ACTION_BOXES[choice].pull:
+            data["box_pull"] = WPOConfig.box_pull
+        return data
 
 
 # WPO's training defaults where they depart from the shared ones: n-step 5 returns (Acme's), chosen with the
 # LayerNorm critic by the comparison on Pendulum-v1, HalfCheetah-v5 and five DMC tasks in docs/wpo.md, section 4.
+# On the average objective the shared n-step 1 applies instead (the rule of wrl.training.options: one-step returns
+# reach the LQR optimum there and n-step 5 does not, docs/benchmarks/lqr_average_wpo.md).
 TRAIN_DEFAULTS: dict[str, Any] = {"n_step": 5}
-
-# ... except on the ergodic objective, where one-step returns reach the LQR optimum and n-step 5 does not
-# (docs/benchmarks/lqr_average_wpo.md): the n-step differential return carries the behaviour policy's rewards
-# uncorrected, a bias that a discount no longer shrinks.
-TRAIN_DEFAULTS_BY_OBJECTIVE: dict[str, dict[str, Any]] = {"average": {"n_step": 1}}
 
 # Acme's loss sums over its N = 20 samples where ours averages: its KL weights, softplus(0) and softplus(1e4),
 # weigh a loss N times larger, so the same balance of policy loss and KL is N times smaller weights here.
@@ -129,15 +196,16 @@ PRESETS = {
              "(256, 256, 256) / (512, 512, 256), one critic, n-step 5, 20 samples, 128 bootstrap samples, KL "
              "weights softplus(0) and softplus(1e4) for a sum over 20 samples, hard target copies every 100 "
              "updates, Adam 1e-4 (duals 1e-2), 1 update per 8 steps (samples per insert 32 at batch 256), "
-             "unbounded mean, std 0.7 at init and >= 1e-6, no gradient clip, the critic's action clipped to the box "
-             "(in the velocity and the bootstrap)",
+             "std 0.7 at init and >= 1e-6, no gradient clip, --action-box clip (the critic's action clipped to the "
+             "box, in the velocity and the bootstrap; unbounded mean)",
         agent={"actor_hidden": (256, 256, 256), "actor_layer_norm": True, "critic_hidden": (512, 512, 256),
                "critic": "layernorm", "num_critics": 1, "actor_lr": 1e-4, "critic_lr": 1e-4, "dual_lr": 1e-2,
                "grad_clip": 0.0, "num_samples": _ACME_N, "num_bootstrap_samples": 128, "bootstrap": "mean",
                "policy_critic": "first", "target_update": "periodic", "target_period": 100, "init_std": 0.7,
-               "min_std": 1e-6, "bounded_mean": False, "kl_mode": "soft",
-               # Acme's critic clips its action (ClipToSpec): in the velocity and in the bootstrap; no pull
-               "off_box": "executed", "box_pull": 0.0, "bootstrap_actions": "executed",
+               "min_std": 1e-6, "kl_mode": "soft",
+               # Acme's critic clips its action (ClipToSpec): in the velocity and in the bootstrap; unbounded
+               # mean, no pull
+               "action_box": "clip",
                "kl_alpha_mean": math.log(2.0) / _ACME_N,  # softplus(0) = log 2
                "kl_alpha_std": 1e4 / _ACME_N,  # softplus(1e4) = 1e4 to float precision
                "kl_epsilon_mean": 2.5e-3, "kl_epsilon_std": 1e-6},
@@ -173,11 +241,12 @@ PolicyFn = Callable[[Any, jax.Array], Policy]
 
 
 def make_policy(cfg: WPOConfig, act_dim: int) -> tuple[MLP, PolicyFn]:
-    """The policy network and pi_theta(.|s) = policy(theta, obs): a diagonal Gaussian whose mean is
-    tanh-bounded under the clip link with ``bounded_mean``, or a K-component Gaussian mixture."""
+    """The policy network and pi_theta(.|s) = policy(theta, obs): a diagonal Gaussian, or a K-component Gaussian
+    mixture, whose means are tanh-bounded where the ``action_box`` choice says so."""
     mixture = cfg.policy == "mixture"
     n_out = cfg.num_components * (1 + 2 * act_dim) if mixture else 2 * act_dim
     actor = MLP(cfg.actor_hidden, n_out, layer_norm=cfg.actor_layer_norm, out_scale=1e-2)
+    bounded_mean = ACTION_BOXES[cfg.action_box].bounded_mean
 
     def policy(params, obs) -> Policy:
         out = actor.apply(params, obs)
@@ -187,7 +256,7 @@ def make_policy(cfg: WPOConfig, act_dim: int) -> tuple[MLP, PolicyFn]:
             mean, raw_std = jnp.split(rest, 2, axis=-1)
         else:
             mean, raw_std = jnp.split(out, 2, axis=-1)
-        if cfg.bounded_mean and cfg.action_link != "tanh":
+        if bounded_mean:
             mean = jnp.tanh(mean)
         gauss = diag_gaussian(mean, raw_std, cfg.init_std, cfg.min_std)
         return GaussianMixture(logits, gauss.mean, gauss.std) if mixture else gauss
@@ -196,15 +265,17 @@ def make_policy(cfg: WPOConfig, act_dim: int) -> tuple[MLP, PolicyFn]:
 
 
 def box_velocity(cfg: WPOConfig) -> velocity.VelocityTransform:
-    """The field the policy's samples follow, as the action-box settings make grad_a Q (before the squash):
+    """The field the policy's samples follow, as the ``action_box`` choice makes grad_a Q (before the squash):
 
-    the tanh link's grad_u Q(s, tanh(u)) (``action_link = "tanh"``), else grad_a Q(s, a) or, with
-    ``off_box = "executed"``, grad_a Q(s, clip(a)), then pulled back into the box with weight ``box_pull``.
+    grad_a Q(s, a) at the raw sample, or the field of the executed action's value, grad_a Q(s, clip(a)) or
+    grad_u Q(s, tanh(u)), then (``pull``, ``executed-*``) pulled back into the box with weight ``box_pull``.
     """
-    if cfg.action_link == "tanh":  # the flow on the latent u; every executed tanh(u) lies inside the box
-        return velocity.tanh_link()
-    link = velocity.executed_action() if cfg.off_box == "executed" else velocity.identity()
-    return velocity.chain(link, velocity.box_pull(cfg.box_pull))
+    box = ACTION_BOXES[cfg.action_box]
+    if not box.executed_velocity:
+        link = velocity.identity()
+    else:  # under the tanh link every executed tanh(u) lies inside the box
+        link = velocity.tanh_link() if box.link == "tanh" else velocity.executed_action()
+    return velocity.chain(link, velocity.box_pull(cfg.box_pull)) if box.pull else link
 
 
 def actor_loss(params: Any, key: jax.Array, obs: jax.Array, *, policy: PolicyFn, q_fn: QFn, anchor: Policy,
@@ -229,7 +300,7 @@ def actor_loss(params: Any, key: jax.Array, obs: jax.Array, *, policy: PolicyFn,
                           damping=cfg.fisher_damping)
     else:
         adaptor = natural_gradient_adaptor
-    loss, stats = wpo_policy_loss(dist, v, adaptor=adaptor, anchor=anchor, duals=duals, kl_config=cfg.kl())
+    loss, stats = wpo_policy_loss(dist, v, adaptor=adaptor, anchor=anchor, duals=duals, kl_config=cfg)
     return loss, (stats, field, dist)
 
 
@@ -237,10 +308,8 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     if cfg.min_std >= cfg.init_std:
         raise ConfigError(f"--min-std ({cfg.min_std}) must be below --init-std ({cfg.init_std})")
     mixture = cfg.policy == "mixture"
-    tanh_link = cfg.action_link == "tanh"
-    if tanh_link and "executed" in (cfg.off_box, cfg.bootstrap_actions):
-        raise ConfigError("--off-box executed and --bootstrap-actions executed clip actions outside the box; under "
-                          "--action-link tanh no action leaves it: drop them (or use --action-link clip)")
+    box = ACTION_BOXES[cfg.action_box]
+    tanh_link = box.link == "tanh"
 
     def link(u: jax.Array) -> jax.Array:
         """The executed action of a policy sample u: tanh(u), or clip(u, -1, 1) (the critic never clips)."""
@@ -248,15 +317,14 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     actor, policy = make_policy(cfg, act_dim)
     critic = make_critic(cfg, lambda lr: cfg.optimizer(lr, cfg.grad_clip))
     actor_tx = cfg.optimizer(cfg.actor_lr, cfg.grad_clip)
-    kl_cfg = cfg.kl()
-    dual_tx = dual_optimizer(kl_cfg)
+    dual_tx = dual_optimizer(cfg)
     obs0 = jnp.zeros((1, obs_dim))
 
     def init(key: jax.Array) -> WPOState:
         ka, kc = jax.random.split(key)
         actor_params = actor.init(ka, obs0)
         critic_vars = critic.init(kc, obs_dim, act_dim)
-        duals = init_kl_duals(kl_cfg, act_dim)
+        duals = init_kl_duals(cfg, act_dim)
         return WPOState(actor_params, actor_params, critic_vars, critic_vars if critic.has_target else None,
                         actor_tx.init(actor_params), critic.init_opt(critic_vars), duals, dual_tx.init(duals),
                         jnp.zeros((), jnp.int32))
@@ -269,7 +337,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         k_boot, k_pi = jax.random.split(key)
         # Critic: bootstrap on target-policy samples at the next state.
         a_next = sample(k_boot, policy(state.target_actor, batch.next_obs), (cfg.num_bootstrap_samples,))
-        if tanh_link or cfg.bootstrap_actions == "executed":  # V(s') = E_a' min_i Q'_i(s', link(a')): as executed
+        if box.executed_bootstrap:  # V(s') = E_a' min_i Q'_i(s', link(a')): as executed
             a_next = link(a_next)
         critic_vars, critic_opt, critic_loss, q = critic.update(state.critic, state.critic_opt, batch, a_next,
                                                                 state.target_critic, reduce=cfg.bootstrap)
@@ -283,7 +351,7 @@ def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
         updates, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor)
         actor_params = optax.apply_updates(state.actor, updates)
         kl_aux = stats.kl
-        duals, dual_opt = dual_ascent_update(state.duals, state.dual_opt, kl_aux.kl_mean, kl_aux.kl_std, kl_cfg)
+        duals, dual_opt = dual_ascent_update(state.duals, state.dual_opt, kl_aux.kl_mean, kl_aux.kl_std, cfg)
 
         step = state.step + 1
         target_actor = target_update(state.target_actor, actor_params, step, cfg.target_update, cfg.target_tau,

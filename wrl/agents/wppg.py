@@ -43,6 +43,7 @@ from wrl.agents.samplers import (
     POLICY_CLASSES,
     SamplerCriticState,
     make_sampler_critic,
+    sampler_metrics,
     soft_critic_update,
 )
 from wrl.config import hp
@@ -125,13 +126,8 @@ def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
         metrics = {
             "losses/critic_loss": critic_loss, "losses/q_mean": jnp.mean(q),
             "losses/projection_loss": losses[0], "losses/projection_loss_last": losses[-1],
-            "losses/dq_da_norm": jnp.mean(jnp.linalg.norm(samples.dq_da, axis=-1)),
             "policy/target_move": jnp.mean(jnp.sum(jnp.square(displacement), axis=-1)),  # E |b - a0|^2
-            # E |g_new(s, z) - g_old(s, z)|^2: an upper bound on E_s W2^2(pi_old, pi_new) through the coupling z
-            "policy/w2_sq_move": jnp.mean(jnp.sum(jnp.square(moved - samples.actions), axis=-1)),
-            "policy/sample_std": jnp.mean(jnp.std(samples.actions, axis=0)),
-            "policy/saturated": jnp.mean(jnp.abs(samples.actions) > 0.99),
-            "policy/entropy": jnp.mean(entropy),
+            **sampler_metrics(samples, moved, entropy),
         }
         return new, metrics
 

@@ -76,6 +76,19 @@ class CriticConfig:
     renorm_warmup: int = hp(100_000, "crossq: updates of plain batch normalisation before the r/d corrections open",
                             ge=0)
 
+    @staticmethod
+    def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+        """A recorded config of a wrl before ``critic`` in today's fields: ``critic_layer_norm`` True becomes
+        ``critic = "layernorm"``, False ``"mlp"`` (a record without it takes today's default, which is the agent's
+        old one: ``mlp``, WPO's ``layernorm``). Applied by :func:`wrl.config.upgrade`."""
+        if "critic_layer_norm" not in data:
+            return data
+        layer_norm = data.pop("critic_layer_norm")
+        if "critic" in data:
+            raise ConfigError("a config holds both critic and the field it replaced (critic_layer_norm)")
+        data["critic"] = "layernorm" if layer_norm else "mlp"
+        return data
+
     def head(self) -> ValueHead:
         """The value head of ``critic_loss`` with its settings."""
         if self.critic_loss == "hl_gauss":

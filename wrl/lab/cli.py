@@ -198,9 +198,10 @@ def _register(parser: argparse.ArgumentParser, registry: Registry, name: str) ->
 def _add_train(sub, algo: str | None) -> None:
     """``wrl train``: the options of TrainOptions, TrainConfig and ``algo`` (the default algorithm when None); the
     other algorithms' options are parsed (to say which algorithm they belong to) but not listed."""
-    from wrl.agents import ALGOS, config_class, objective_default_notes, presets, train_defaults
+    from wrl.agents import ALGOS, config_class, presets, train_defaults
     from wrl.lab.commands import TrainOptions
     from wrl.training.config import TrainConfig
+    from wrl.training.options import objective_default_notes
 
     shown = algo if algo in ALGOS else TrainConfig().algo
     algos = "; ".join(f"{name}: {entry.help}" for name, entry in ALGOS.items())

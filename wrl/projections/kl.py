@@ -9,16 +9,16 @@ variance collapse early.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from wrl.config import hp, validate
 from wrl.distributions.gaussian import DiagGaussian, kl_divergence_per_dim
 from wrl.distributions.mixture import GaussianMixture
 from wrl.distributions.mixture import weights as mixture_weights
-from wrl.errors import ConfigError
 
 Array = jax.Array
 
@@ -30,43 +30,37 @@ _ALPHA_EPS = 1e-8
 
 @dataclasses.dataclass(frozen=True)
 class KLConfig:
-    """Decoupled KL regularisation of a diagonal Gaussian policy towards a target policy.
+    """Decoupled KL regularisation of a policy towards a target policy: the one declaration of its settings.
 
-    The defaults are the WPO agent's (``wrl train --algo wpo`` reads them from here).
+    The fields carry the names, defaults, help and bounds of the command line's options (``--kl-mode``, ...,
+    ``--dual-lr``): :class:`wrl.agents.wpo.WPOConfig` extends this class, so the agent's config *is* its KL
+    config. Acme's WPO starts alpha_mean at softplus(0) and alpha_std at 1e4, for a loss summed over its samples
+    (the acme preset divides them by its N = 20). Whether there is one constraint and multiplier per action
+    dimension or one on the KL summed over dimensions is the shape of the duals (:func:`init_kl_duals`).
     """
 
-    mode: Literal["soft", "hard", "off"] = "soft"
-    """'soft': fixed weights alpha; 'hard': alphas are Lagrange multipliers adapted by dual ascent; 'off'."""
-    alpha_mean: float = 1.0
-    """Weight on KL_mean (fixed in soft mode, initial value in hard mode). Acme starts at softplus(0)."""
-    alpha_std: float = 100.0
-    """Weight on KL_std (fixed in soft mode, initial value in hard mode). Acme uses 1e4 with a sum over N."""
-    epsilon_mean: float = 2.5e-3
-    """Hard mode: bound on the batch-mean KL_mean (per action dimension if per_dim)."""
-    epsilon_std: float = 1e-5
-    """Hard mode: bound on the batch-mean KL_std (per action dimension if per_dim)."""
-    per_dim: bool = True
-    """One constraint and multiplier per action dimension (True) or one on the KL summed over dimensions."""
-    dual_learning_rate: float = 1e-2
-    """Adam step size of :func:`dual_ascent_update` on the softplus-parameterised multipliers."""
+    kl_mode: str = hp("soft", "decoupled KL to the target policy: fixed weights (soft), multipliers adapted by dual "
+                              "ascent (hard), or none (off)", choices=("soft", "hard", "off"))
+    kl_alpha_mean: float = hp(1.0, "weight of KL_mean (initial multiplier in hard mode)", gt=0)
+    kl_alpha_std: float = hp(100.0, "weight of KL_std (initial multiplier in hard mode)", gt=0)
+    kl_epsilon_mean: float = hp(2.5e-3, "hard mode: bound on E_s KL_mean per dimension", gt=0)
+    kl_epsilon_std: float = hp(1e-5, "hard mode: bound on E_s KL_std per dimension", gt=0)
+    dual_lr: float = hp(1e-2, "Adam step size of the KL dual ascent", gt=0)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("soft", "hard", "off"):
-            raise ConfigError(f"kl mode must be 'soft', 'hard' or 'off', got {self.mode!r}")
-        for name in ("alpha_mean", "alpha_std", "epsilon_mean", "epsilon_std", "dual_learning_rate"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"kl {name} must be > 0, got {getattr(self, name)}")
+        validate(self, of=KLConfig)
 
 
 class KLDuals(NamedTuple):
-    """Unconstrained multipliers: alpha = softplus(raw) + 1e-8. Shape (D,) if per_dim, else ()."""
+    """Unconstrained multipliers: alpha = softplus(raw) + 1e-8. Shape (D,): one per action dimension, or (): one
+    on the KL summed over dimensions (:func:`init_kl_duals`)."""
 
     raw_alpha_mean: Array
     raw_alpha_std: Array
 
 
 class KLAux(NamedTuple):
-    """Batch-mean KLs (shape (D,) if per_dim, else ()) and the weights used."""
+    """Batch-mean KLs (the shape of the duals: (D,) or ()) and the weights used."""
 
     kl_mean: Array
     kl_std: Array
@@ -110,15 +104,17 @@ def mixture_decoupled_kl(online: GaussianMixture, target: GaussianMixture) -> tu
     return kl_mean, jnp.sum(w_t[..., None] * kl_s, axis=-2)
 
 
-def init_kl_duals(config: KLConfig, action_dim: int) -> KLDuals:
-    """Multipliers that start at (config.alpha_mean, config.alpha_std), per dimension if config.per_dim."""
-    shape = (action_dim,) if config.per_dim else ()
+def init_kl_duals(config: KLConfig, action_dim: int, per_dim: bool = True) -> KLDuals:
+    """Multipliers that start at (config.kl_alpha_mean, config.kl_alpha_std): one per action dimension
+    (``per_dim``, shape (D,)), or one on the KL summed over dimensions (shape ()). The losses and the dual ascent
+    follow the shape of the duals they are given."""
+    shape = (action_dim,) if per_dim else ()
 
     def raw(alpha: float) -> Array:
         a = jnp.asarray(alpha - _ALPHA_EPS)  # the default float: float64 under jax_enable_x64
         return jnp.full(shape, a + jnp.log(-jnp.expm1(-a)), a.dtype)  # softplus^-1
 
-    return KLDuals(raw_alpha_mean=raw(config.alpha_mean), raw_alpha_std=raw(config.alpha_std))
+    return KLDuals(raw_alpha_mean=raw(config.kl_alpha_mean), raw_alpha_std=raw(config.kl_alpha_std))
 
 
 def kl_weights(duals: KLDuals) -> tuple[Array, Array]:
@@ -158,24 +154,26 @@ def decoupled_kl_loss(
                             + alpha_std_d (eps_std - sg(E_s KL_std_d)) ]
 
     Add ``penalty`` to the policy loss (gradients reach the online policy only). ``dual_loss`` is zero
-    unless ``config.mode == 'hard'``; minimising it in ``duals`` (see :func:`dual_ascent_update`) raises
+    unless ``config.kl_mode == 'hard'``; minimising it in ``duals`` (see :func:`dual_ascent_update`) raises
     alpha while its KL exceeds epsilon and lowers it otherwise. In soft mode the duals are constants
-    holding the fixed weights. Without ``per_dim`` every sum runs over a single KL summed over dimensions.
+    holding the fixed weights. With scalar duals (:func:`init_kl_duals` without ``per_dim``) every sum runs
+    over a single KL summed over dimensions.
     Gaussian mixtures use :func:`mixture_decoupled_kl` for the two KL terms.
     """
     kl_fn = mixture_decoupled_kl if isinstance(online, GaussianMixture) else decoupled_kl
     kl_m, kl_s = kl_fn(online, target)
-    mean_kl_m = _batch_mean_kl(kl_m, config.per_dim, mask)
-    mean_kl_s = _batch_mean_kl(kl_s, config.per_dim, mask)
+    per_dim = jnp.ndim(duals.raw_alpha_mean) > 0
+    mean_kl_m = _batch_mean_kl(kl_m, per_dim, mask)
+    mean_kl_s = _batch_mean_kl(kl_s, per_dim, mask)
     alpha_m, alpha_s = kl_weights(duals)
     zero = jnp.zeros((), mean_kl_m.dtype)
-    if config.mode == "off":
+    if config.kl_mode == "off":
         aux = KLAux(mean_kl_m, mean_kl_s, jnp.zeros_like(alpha_m), jnp.zeros_like(alpha_s))
         return zero, zero, jax.lax.stop_gradient(aux)
     penalty = jnp.sum(jax.lax.stop_gradient(alpha_m) * mean_kl_m) + jnp.sum(
         jax.lax.stop_gradient(alpha_s) * mean_kl_s
     )
-    dual_loss = kl_dual_loss(duals, mean_kl_m, mean_kl_s, config) if config.mode == "hard" else zero
+    dual_loss = kl_dual_loss(duals, mean_kl_m, mean_kl_s, config) if config.kl_mode == "hard" else zero
     aux = KLAux(
         kl_mean=jax.lax.stop_gradient(mean_kl_m),
         kl_std=jax.lax.stop_gradient(mean_kl_s),
@@ -192,15 +190,15 @@ def kl_dual_loss(duals: KLDuals, kl_mean: Array, kl_std: Array, config: KLConfig
     gradient descent on the duals raises a weight whose KL exceeds its epsilon and lowers it otherwise.
     """
     alpha_m, alpha_s = kl_weights(duals)
-    return jnp.sum(alpha_m * (config.epsilon_mean - jax.lax.stop_gradient(kl_mean))) + jnp.sum(
-        alpha_s * (config.epsilon_std - jax.lax.stop_gradient(kl_std))
+    return jnp.sum(alpha_m * (config.kl_epsilon_mean - jax.lax.stop_gradient(kl_mean))) + jnp.sum(
+        alpha_s * (config.kl_epsilon_std - jax.lax.stop_gradient(kl_std))
     )
 
 
 def dual_optimizer(config: KLConfig) -> optax.GradientTransformation:
     """Adam on the raw multipliers. The raw gradient eps - KL is tiny (KLs ~ 1e-5), so a plain gradient
-    step would leave the weights frozen; Adam's normalisation makes the step size ``dual_learning_rate``."""
-    return optax.adam(config.dual_learning_rate)
+    step would leave the weights frozen; Adam's normalisation makes the step size ``dual_lr``."""
+    return optax.adam(config.dual_lr)
 
 
 def dual_ascent_update(
@@ -211,7 +209,7 @@ def dual_ascent_update(
     d kl_dual_loss / d raw = sigmoid(raw) (eps - KL): the multiplier rises while the batch-mean KL exceeds
     epsilon and falls otherwise. Returns the inputs unchanged unless mode is 'hard'.
     """
-    if config.mode != "hard":
+    if config.kl_mode != "hard":
         return duals, opt_state
     grads = jax.grad(kl_dual_loss)(duals, kl_mean, kl_std, config)
     updates, opt_state = dual_optimizer(config).update(grads, opt_state, duals)

@@ -4,8 +4,8 @@ The command line (`wrl train`), suites, sweeps and library users all turn settin
 (:class:`~wrl.training.config.TrainConfig`, agent config) pair here. Layers, each later one winning:
 
 1. the shared ``TrainConfig`` defaults;
-2. the algorithm's own training defaults (its module's ``TRAIN_DEFAULTS``, and ``TRAIN_DEFAULTS_BY_OBJECTIVE``
-   for the objective that any later layer sets);
+2. the algorithm's own training defaults (its module's ``TRAIN_DEFAULTS``), less those that hold on the discounted
+   objective only (``DISCOUNTED_ONLY``: the n-step length) when any later layer sets ``objective = "average"``;
 3. a named preset of the algorithm (``PRESETS``);
 4. a settings file: a flat TOML or JSON table of field names (e.g. the ``best.toml`` of a sweep);
 5. the settings given explicitly.
@@ -26,6 +26,27 @@ from typing import Any
 from wrl.agents import ALGOS, config_class, presets, train_defaults
 from wrl.errors import ConfigError
 from wrl.training.config import TrainConfig
+
+# The training defaults of an algorithm that hold on the discounted objective only: on the average one every
+# algorithm starts from the shared n-step length (1). The later terms of an n-step differential return are the
+# behaviour policy's rewards, uncorrected, and no discount shrinks them: WPO at its n-step 5 misses the LQR optimum
+# that n-step 1 reaches (docs/benchmarks/lqr_average_wpo.md). An n-step set by a preset, a file or an option wins.
+DISCOUNTED_ONLY = ("n_step",)
+
+
+def algorithm_train_defaults(algo: str, objective: str = "discounted") -> dict[str, Any]:
+    """Layer 2 on ``objective``: the training settings in which ``algo`` departs from the shared defaults (its
+    module's ``TRAIN_DEFAULTS``), without those of ``DISCOUNTED_ONLY`` on the average objective."""
+    own = train_defaults(algo)
+    return {k: v for k, v in own.items() if k not in DISCOUNTED_ONLY} if objective == "average" else own
+
+
+def objective_default_notes(algo: str) -> dict[str, str]:
+    """For the help of ``wrl train``: the defaults of ``algo`` that the average objective changes, e.g.
+    ``{"n_step": "1 with --objective average"}``."""
+    own, shared = train_defaults(algo), TrainConfig()
+    return {k: f"{getattr(shared, k)!r} with --objective average" for k in DISCOUNTED_ONLY
+            if k in own and own[k] != getattr(shared, k)}
 
 
 def _field_names(cls: type) -> set[str]:
@@ -71,7 +92,7 @@ def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
     """``TrainConfig`` for ``algo``: layers 1-2 on the objective of ``overrides``, then ``overrides``."""
     ALGOS.check(algo)
     objective = overrides.get("objective", TrainConfig().objective)
-    return dataclasses.replace(TrainConfig(), algo=algo, **{**train_defaults(algo, objective), **overrides})
+    return dataclasses.replace(TrainConfig(), algo=algo, **{**algorithm_train_defaults(algo, objective), **overrides})
 
 
 def resolve(given: Mapping[str, Any] | None = None, *, preset: str | None = None,

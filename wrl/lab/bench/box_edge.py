@@ -37,14 +37,15 @@ from wrl.lab.bench.common import command_line, machine_info, markdown_table, par
 
 TASKS = ("edge-convex", "edge-linear", "interior")
 # The six variants of the study in docs/benchmarks/box_edge.md, with the critic of the time (no LayerNorm) pinned,
-# and WPO at today's defaults (a LayerNorm critic with the box pull).
+# and WPO at today's defaults (a LayerNorm critic with the box pull). The report spells the executed velocity
+# `--off-box executed`, today `--action-box executed-velocity`.
 DEFAULT_VARIANTS = (
-    "extrapolate=wpo --box-pull 0 --no-critic-layer-norm",
-    "box-pull=wpo --box-pull 1 --no-critic-layer-norm",
-    "acme-anchor=wpo --box-pull 0 --kl-alpha-std 500 --no-critic-layer-norm",
-    "layernorm-critic=wpo --box-pull 0 --critic-layer-norm",
-    "executed=wpo --box-pull 0 --off-box executed --no-critic-layer-norm",
-    "executed+box-pull=wpo --off-box executed --box-pull 1 --no-critic-layer-norm",
+    "extrapolate=wpo --box-pull 0 --critic mlp",
+    "box-pull=wpo --box-pull 1 --critic mlp",
+    "acme-anchor=wpo --box-pull 0 --kl-alpha-std 500 --critic mlp",
+    "layernorm-critic=wpo --box-pull 0 --critic layernorm",
+    "executed=wpo --box-pull 0 --action-box executed-velocity --critic mlp",
+    "executed+box-pull=wpo --action-box executed-velocity --box-pull 1 --critic mlp",
     "defaults=wpo",
 )
 _OBS_DIM = 4

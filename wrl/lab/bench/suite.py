@@ -175,16 +175,24 @@ def group_units(suite: Suite, spec: str, task: str, path: Path, split: bool) -> 
 def recorded_differences(suite: Suite, spec: str, task: str, seed: int, record: dict[str, Any]) -> list[str]:
     """How the configuration a run recorded (its ``config.json``) differs from the one this suite trains for
     (``spec``, ``task``, ``seed``): one ``field: recorded -> today`` line per difference. Fields added to the
-    configurations after the run are not in its record and are not compared; a recorded field that no longer
-    exists is a difference."""
-    from wrl.config import to_dict
+    configurations after the run are not in its record and are not compared; a record of an older wrl is read in
+    today's fields (:func:`wrl.config.upgrade`), and a recorded field that no longer exists is a difference."""
+    from wrl.agents import config_class
+    from wrl.config import to_dict, upgrade
     from wrl.lab.cli import configs_from_argv
 
     cfg, agent = configs_from_argv(train_args(suite, spec, task, Path("unused"), seed=seed))
     today = json.loads(json.dumps({"config": to_dict(cfg), "agent_config": to_dict(agent)}))
+    algo = record.get("config", {}).get("algo")
+    try:  # a record of an older wrl in today's fields
+        record = {"config": upgrade(type(cfg), record.get("config", {})),
+                  "agent_config": upgrade(config_class(algo) if algo in ALGOS else type(agent),
+                                          record.get("agent_config", {}))}
+    except ConfigError as e:
+        return [str(e)]
     differ = []
     for part in ("config", "agent_config"):
-        for k, v in record.get(part, {}).items():
+        for k, v in record[part].items():
             if k not in today[part]:
                 differ.append(f"{k}: {v!r} -> no such field")
             elif today[part][k] != v:
