@@ -14,8 +14,8 @@ methods; each method then contributes only its *projection* back to a representa
 - :func:`action_value_gradients` and :func:`sample_actions`: Q and v = grad_a Q at actions, held constant;
 - :class:`VelocityTransform`: velocity samples in, velocity samples out, composed by :func:`chain` (as
   Optax composes gradient transformations): the links :func:`executed_action` (the field of Q(s, clip(a)))
-  and :func:`tanh_link` (of Q(s, tanh(u))), the :func:`box_pull` back into the action box and the
-  :func:`squash` of large gradients;
+  and :func:`tanh_link` (of Q(s, tanh(u))), the :func:`box_pull` back into the action box, the
+  :func:`squash` of large gradients and the second-order :func:`newton` velocity (lambda I + |H_a|)^-1 grad_a Q;
 - :func:`transport_step`, :func:`heat_step`, :func:`langevin_step`: the Lie-Trotter split of one flow step
   (transport a -> a + eta v, then heat a -> a + sqrt(2 tau eta) xi).
 
@@ -187,6 +187,37 @@ def squash(kind: Squash = "identity") -> VelocityTransform:
 
     def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
         return samples if kind == "identity" else samples._replace(dq_da=jnp.cbrt(samples.dq_da))
+
+    return transform
+
+
+def newton(damping: float) -> VelocityTransform:
+    """The second-order velocity v = (lambda I + |H_a|)^-1 grad_a Q, H_a = grad_a^2 Q(s, a) per sample.
+
+    The Otto-calculus Hessian of the return along the flow reduces, state by state, to the action-Hessian of Q, so
+    preconditioning the first-order field by it is a Newton step in the Wasserstein geometry. |H_a| is H_a with its
+    eigenvalues replaced by their absolute values (saddle-free Newton): where Q is concave, |H_a| = -H_a and
+    v = (lambda I - H_a)^-1 grad_a Q, which on Q(a) = -(a - a*)^T H (a - a*) / 2 is (lambda I + H)^-1 H (a* - a) and
+    lands on a* in one unit step as lambda -> 0; where Q curves upwards the step still ascends. ``damping``
+    (lambda > 0) bounds the step where the curvature vanishes: v -> grad_a Q / lambda for a linear Q. The Hessian of
+    ``q_fn`` at the unclipped actions is taken by forward-over-reverse autodiff (a D x D matrix per sample), so this
+    transform belongs right after the critic's field (before a link would change Q, before a pull or a squash).
+    """
+    if not damping > 0:
+        raise ConfigError(f"the Newton velocity needs a damping > 0 (got {damping})")
+
+    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
+        actions = jax.lax.stop_gradient(samples.actions)
+
+        def hessian(o: Obs, a: Array) -> Array:  # one state's (D, D) action-Hessian of Q
+            return jax.hessian(lambda x: q_fn(jax.tree.map(lambda y: y[None], o), x[None])[0])(a)
+
+        h = jax.vmap(jax.vmap(hessian), in_axes=(None, 0))(obs, actions)  # (N, B, D, D)
+        h = 0.5 * (h + jnp.swapaxes(h, -1, -2))
+        eigvals, eigvecs = jnp.linalg.eigh(h)
+        coords = jnp.einsum("...ji,...j->...i", eigvecs, samples.dq_da) / (damping + jnp.abs(eigvals))
+        v = jnp.einsum("...ij,...j->...i", eigvecs, coords)
+        return samples._replace(dq_da=jax.lax.stop_gradient(v))
 
     return transform
 
