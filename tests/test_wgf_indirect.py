@@ -177,7 +177,7 @@ def test_help_shows_the_algorithms_own_training_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--algo", "wgf-indirect", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "--learning-starts INT uniform-random steps before updates start (default: 0)" in out
+    assert "--learning-starts INT uniform-random environment steps (frames) before updates start (default: 0)" in out
     assert "--update-every INT" in out and "(default: 5)" in out and "--num-envs INT" in out and "(default: 32)" in out
 
 

@@ -116,7 +116,7 @@ def test_published_preset_and_explicit_options_win(tmp_path):
 
 def test_train_help_lists_the_chosen_algorithm_only(capsys):
     for algo, own, foreign in (("wppg", "--eta", "--box-pull"), ("wpo", "--box-pull", "--eta"),
-                               ("sac", "--alpha-lr", "--policy-delay")):
+                               ("sac", "--alpha-lr", "--target-noise")):
         with pytest.raises(SystemExit):
             main(["train", "--algo", algo, "--help"])
         out = capsys.readouterr().out
