@@ -301,3 +301,22 @@ def test_sbx_crossq_learning_smoke():
                             eval_episodes=1, seed=0, single_thread=True)
     assert [step for step, _ in r["evals"]] == [150, 300] and r["final"] == r["evals"][-1][1]
     assert r["algo"] == "crossq" and r["config"] == kwargs and r["steps_per_second"] > 0
+
+
+def test_a_critic_that_fails_or_hangs_is_reported_not_waited_for():
+    from wrl.lab.bench.throughput import critic_table, update_alone_in_process
+
+    r = update_alone_in_process("sac", "gym:Pendulum-v1", 3, ["--critic", "mlp"], 1.0, timeout=0.01)
+    assert r == {"error": "no result within 0 s"}
+    table = critic_table({"simbav2": {**r, "options": ["--preset", "simbav2"]}}, {"gflop_per_second": 100.0})
+    assert "| simbav2 | --preset simbav2 | - | failed: no result within 0 s |" in table
+
+
+@pytest.mark.slow
+def test_a_critic_measured_in_its_own_process():
+    from wrl.lab.bench.throughput import critic_options, update_alone_in_process
+
+    r = update_alone_in_process("sac", "gym:Pendulum-v1", 6, critic_options("crossq", 32, 32), 1.0, timeout=300)
+    assert r["critic_hidden"] == [32, 32] and r["gflop_per_update"] > 0 and r["steps_per_second"] > 0
+    r = update_alone_in_process("sac", "gym:Pendulum-v1", 6, ["--critic", "bogus"], 1.0, timeout=300)
+    assert r["error"].startswith("exit ")

@@ -17,8 +17,10 @@ variant against its own peer; ``x SBX SAC`` and ``x SB3 SAC`` against the SAC of
 The update-only ceilings time the compiled update alone (replay sampling included, no environment, no host
 work): of each variant, and (``--critics``) of SAC with each critic at its preset (``--preset crossq``,
 ``simba``, ``simbav2``, ``bro``; ``--critic mlp`` and ``layernorm`` at (256, 256)) with one actor update per
-critic update, batch 256, with XLA's FLOP count of one update, the GFLOP/s that achieves and that as a fraction
-of the matmul rate of XLA on this machine (tanh(x @ W), 256 x 256 x 256; and at the critic's width, 256 x W x W).
+critic update, batch 256, each in a fresh process (a critic that fails or takes more than 120 s plus ten times
+``--ceiling-seconds`` is reported as such), with XLA's FLOP count of one update, the GFLOP/s that achieves and that
+as a fraction of the matmul rate of XLA on this machine (tanh(x @ W), 256 x 256 x 256; and at the critic's width,
+256 x W x W).
 """
 
 from __future__ import annotations
@@ -244,6 +246,31 @@ def ratio_table(runs: dict[str, dict[str, Any]], ceilings: dict[str, dict[str, A
     return table, ratios
 
 
+_UPDATE_ALONE_CHILD = ("import json, sys; from wrl.lab.bench.throughput import update_ceiling; "
+                       "print(json.dumps(update_ceiling(*json.loads(sys.argv[1]))))")
+
+
+def update_alone_in_process(algo: str, env: str, updates: int, extra: list[str], max_seconds: float,
+                            timeout: float) -> dict[str, Any]:
+    """:func:`update_ceiling` in a fresh process (one measurement cannot disturb the next, nor hang the run): its
+    result, or ``{"error": why}`` when the process failed or ran past ``timeout`` seconds."""
+    import subprocess
+    import sys
+
+    from wrl.lab.bench.common import process_env
+
+    cmd = [sys.executable, "-c", _UPDATE_ALONE_CHILD, json.dumps([algo, env, updates, extra, max_seconds])]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=process_env())
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {timeout:.0f} s"}
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {proc.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
 def critic_options(name: str, width: int | None, crossq_width: int) -> list[str]:
     """The `wrl train` options of SAC with critic ``name`` in the critics table: its preset (or plain critic), one
     actor update per critic update, at ``width`` if given (crossq: else ``crossq_width``)."""
@@ -252,11 +279,14 @@ def critic_options(name: str, width: int | None, crossq_width: int) -> list[str]
 
 
 def critic_table(critics: dict[str, dict[str, Any]], matmul: dict[str, Any]) -> str:
-    """SAC's update alone with each critic: XLA's FLOPs, the achieved rate and its fraction of the matmul rates."""
+    """SAC's update alone with each critic: XLA's FLOPs, the achieved rate and its fraction of the matmul rates
+    (a critic whose measurement failed: its error)."""
     peak = matmul["gflop_per_second"]
     rows = [[name, " ".join(c["options"]), "x".join(map(str, c["critic_hidden"])), c["steps_per_second"],
              c["gflop_per_update"], c["gflop_per_second"], c["gflop_per_second"] / peak,
-             c["gflop_per_second"] / c["matmul_at_width"]["gflop_per_second"]] for name, c in critics.items()]
+             c["gflop_per_second"] / c["matmul_at_width"]["gflop_per_second"]] if "error" not in c else
+            [name, " ".join(c["options"]), "-", f"failed: {c['error']}", "-", "-", "-", "-"]
+            for name, c in critics.items()]
     return markdown_table(["critic", "wrl train options (sac)", "width", "updates/s", "GFLOP per update (XLA)",
                            "achieved GFLOP/s", "x matmul rate", "x matmul rate at its width"], rows)
 
@@ -307,12 +337,16 @@ def run(opts: Options) -> int:
     for name in critics:
         options = critic_options(name, opts.critic_width, opts.crossq_width)
         print(f"wrl sac {' '.join(options)}: update alone ...", flush=True)
-        c = update_ceiling("sac", opts.env, updates=opts.ceiling_updates, extra=options,
-                           max_seconds=opts.ceiling_seconds)
-        width = c["critic_hidden"][0]
-        if width not in at_width:
-            at_width[width] = matmul_rate_at(width)
-        results["critics"][name] = {**c, "options": options, "matmul_at_width": at_width[width]}
+        c = update_alone_in_process("sac", opts.env, opts.ceiling_updates, options, opts.ceiling_seconds,
+                                    timeout=120 + 10 * opts.ceiling_seconds)
+        if "error" in c:
+            print(f"  {name}: {c['error']}", flush=True)
+        else:
+            width = c["critic_hidden"][0]
+            if width not in at_width:
+                at_width[width] = matmul_rate_at(width)
+            c["matmul_at_width"] = at_width[width]
+        results["critics"][name] = {**c, "options": options}
 
     table, results["ratios"] = ratio_table(results["runs"], results["ceilings"])
     peak = results["matmul"]["gflop_per_second"]
