@@ -146,7 +146,7 @@ def test_learning_reuses_every_finished_seed_and_runs_only_the_rest(tmp_path, mo
     assert main(argv) == 0
     assert len(calls) == 1 and calls[0][calls[0].index("--seed") + 1] == "2"
     data = json.loads(out.with_suffix(".json").read_text())
-    assert [r["seed"] for r in data["runs"]["sac"]] == [0, 1, 2]
+    assert [r["seed"] for r in data["runs"]["sac"]] == [0, 1, 2] and data["reused"] == ["sac seed 0", "sac seed 1"]
     assert "s0: 200, s1: 210, s2: 220" in out.with_suffix(".md").read_text()
     calls.clear()
     assert main(argv) == 0 and calls == []  # all finished: nothing runs, the report is written again

@@ -130,6 +130,7 @@ def run(opts: Options) -> int:
 
     if reused:
         print(f"reusing {len(reused)} finished runs of {out.with_suffix('.json')}", flush=True)
+        results["reused"] = [f"{label} seed {seed}" for label, seed in reused]  # each keeps its own command
         for (label, _), entry in reused.items():
             record(label, {**entry, "first_step_at_threshold": _first_at(entry["evals"], opts.threshold)})
 
