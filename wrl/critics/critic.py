@@ -142,9 +142,13 @@ class Critic:
         return not self.joint
 
     def init(self, key: Array, obs_dim: int, act_dim: int) -> Variables:
-        """The variables of ``num_members`` independent members, stacked on a leading axis."""
+        """The variables of ``num_members`` independent members, stacked on a leading axis.
+
+        The members are initialised one by one and stacked (the same numbers as a vmapped init): under ``jit``, a
+        vmapped init of the SimbaV2 network deadlocks XLA on CPU (jax 0.10.2)."""
         obs0, act0 = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-        return jax.vmap(lambda k: self.net.init(k, obs0, act0))(jax.random.split(key, self.num_members))
+        members = [self.net.init(k, obs0, act0) for k in jax.random.split(key, self.num_members)]
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *members)
 
     def raw(self, variables: Variables, obs: Any, action: Array) -> Array:
         """Every member's raw outputs (members, ..., out_dim), in evaluation mode."""
