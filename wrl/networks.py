@@ -1,4 +1,5 @@
-"""Networks: MLPs (optionally LayerNorm), and ensembles as one vmapped set of parameters."""
+"""Networks: MLPs (optionally LayerNorm), the MLP critic network, and ensembles applied as one vmapped set of
+parameters (their initialisation: :meth:`wrl.critics.Critic.init`)."""
 
 from __future__ import annotations
 
@@ -41,11 +42,6 @@ class QNetwork(nn.Module):
     def __call__(self, obs: jax.Array, action: jax.Array, train: bool = False) -> jax.Array:
         out = MLP(self.hidden, self.out_dim or 1, layer_norm=self.layer_norm)(jnp.concatenate([obs, action], -1))
         return out[..., 0] if self.out_dim is None else out
-
-
-def ensemble_init(module: nn.Module, key: jax.Array, size: int, *example):
-    """Parameters of ``size`` independent members, stacked on a leading axis."""
-    return jax.vmap(lambda k: module.init(k, *example))(jax.random.split(key, size))
 
 
 def ensemble_apply(module: nn.Module, params, *inputs) -> jax.Array:

@@ -25,7 +25,6 @@ collection (trained) and, for ``crossq``, the ``batch_stats`` collection (update
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -266,7 +265,3 @@ def make_critic(cfg: CriticConfig, optimizer: Callable[[float], optax.GradientTr
     return Critic(cfg.network(head.out_dim), head, optimizer(cfg.critic_lr), cfg.num_critics,
                   joint=cfg.critic == "crossq", project=project)
 
-
-def critic_settings(cfg: Any) -> dict[str, Any]:
-    """The critic fields of an agent config (those of :class:`CriticConfig`)."""
-    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(CriticConfig)}
