@@ -646,38 +646,3 @@ def test_velocity_transforms_chain_left_to_right():
     jax.tree.map(np.testing.assert_array_equal, chained, by_hand)
     # the order matters: the pull sees the executed field (zero off the box), not the raw one
     assert not np.allclose(chained.dq_da, velocity.chain(pull, link, cbrt)(s, q, None).dq_da)
-
-
-def test_newton_velocity_lands_on_the_maximiser_of_a_concave_quadratic_in_one_step():
-    """v = (lambda I - H_a)^-1 grad_a Q on Q(s, a) = -(a - a*(s))^T H (a - a*(s)) / 2: a + v = a*(s) as lambda -> 0,
-    for every sample of every state, with a full (non-diagonal) H."""
-    rng = np.random.default_rng(0)
-    m = rng.normal(size=(3, 3))
-    h = jnp.asarray(m @ m.T + 0.5 * np.eye(3), jnp.float32)  # SPD: Q is strictly concave
-    q = lambda obs, a: -0.5 * jnp.einsum("bi,ij,bj->b", a - obs, h, a - obs)  # noqa: E731  a*(s) = s
-    obs = jnp.asarray(rng.normal(size=(4, 3)), jnp.float32)
-    a = jnp.asarray(rng.normal(size=(5, 4, 3)) * 2, jnp.float32)  # (N, B, D)
-    v = velocity.newton(1e-6)(velocity.velocity_at(q, obs, a), q, obs).dq_da
-    np.testing.assert_allclose(a + v, jnp.broadcast_to(obs, a.shape), atol=1e-4)
-    # the first-order field is not a step to the maximiser (H is not a multiple of I)
-    assert not np.allclose(a + velocity.velocity_at(q, obs, a).dq_da, jnp.broadcast_to(obs, a.shape), atol=0.1)
-    with pytest.raises(ConfigError):
-        velocity.newton(0.0)
-
-
-def test_newton_velocity_ascends_where_the_critic_curves_upwards():
-    """Saddle-free: with an indefinite Hessian M, v = (lambda I + |M|)^-1 grad_a Q, |M| = U |diag(mu)| U^T, checked
-    against NumPy's eigendecomposition (float64); v . grad_a Q > 0, so the step still ascends Q."""
-    rng = np.random.default_rng(1)
-    m = np.array([[2.0, 0.5, 0.0], [0.5, -1.0, 0.3], [0.0, 0.3, 0.5]])  # eigenvalues of both signs
-    w = rng.normal(size=3)
-    with jax.enable_x64(True):
-        q = lambda obs, a: 0.5 * jnp.einsum("bi,ij,bj->b", a, jnp.asarray(m), a) + a @ jnp.asarray(w)  # noqa: E731
-        a = jnp.asarray(rng.normal(size=(2, 4, 3)))
-        samples = velocity.velocity_at(q, None, a)
-        v = np.asarray(velocity.newton(0.3)(samples, q, None).dq_da)
-    mu, u = np.linalg.eigh(m)
-    precond = np.linalg.inv(0.3 * np.eye(3) + u @ np.diag(np.abs(mu)) @ u.T)
-    grad = np.einsum("ij,nbj->nbi", m, np.asarray(a)) + w
-    np.testing.assert_allclose(v, np.einsum("ij,nbj->nbi", precond, grad), rtol=1e-10)
-    assert np.all(np.sum(v * grad, -1) > 0)

@@ -70,3 +70,15 @@ class ActorCriticConfig(CriticConfig):
         adam = optax.adam(rate, b1=self.adam_b1)
         tx = optax.chain(optax.clip_by_global_norm(clip), adam) if clip > 0 else adam
         return optax.flatten(tx) if self.flat_optimizer else tx
+
+
+def check_velocity(cfg: Any) -> None:
+    """Raise a ConfigError if the agent config ``cfg`` (a :class:`~wrl.flows.velocity.VelocityConfig` and a
+    :class:`~wrl.critics.CriticConfig`) asks for the Newton velocity on a critic without action curvature: there
+    grad_a^2 Q = 0 almost everywhere and (lambda I + |H_a|)^-1 grad_a Q is grad_a Q / lambda, a rescaled first-order
+    step, not a second-order one."""
+    if cfg.velocity == "newton" and cfg.piecewise_linear_in_action():
+        raise ConfigError(f"--velocity newton needs a critic that curves in the action: --critic {cfg.critic} with "
+                          f"--critic-loss {cfg.critic_loss} is piecewise linear in a (ReLU layers), its Hessian is "
+                          "zero and the Newton step is grad_a Q / lambda; use --critic layernorm, simba, simbav2 or "
+                          "bro, or --critic-loss hl_gauss")

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from wrl.agents.base import check_velocity
 from wrl.critics import Critic, make_critic, polyak
 from wrl.distributions.tanh_gaussian import squash_log_std
 from wrl.flows.velocity import VelocitySamples
@@ -155,7 +156,10 @@ class SamplerCritic:
 
 def make_sampler_critic(cfg: Any, obs_dim: int, act_dim: int) -> SamplerCritic:
     """Sampler (``cfg.policy``, ``cfg.actor_hidden``, ``cfg.latent_dim``), critic and actor optimizer from an agent
-    config with those fields and the :class:`~wrl.agents.base.ActorCriticConfig` ones."""
+    config with those fields and the :class:`~wrl.agents.base.ActorCriticConfig` ones (and, where it has them, the
+    :class:`~wrl.flows.velocity.VelocityConfig` ones, checked against the critic: :func:`check_velocity`)."""
+    if hasattr(cfg, "velocity"):
+        check_velocity(cfg)
     return SamplerCritic(make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim),
                          make_critic(cfg, cfg.optimizer), cfg.optimizer(cfg.actor_lr))
 

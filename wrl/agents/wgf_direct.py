@@ -8,7 +8,8 @@ particle velocity (:func:`wrl.flows.particles.particle_velocity`, the estimator 
     v_j = grad_a Q(s, a_j) / alpha + (estimate of -grad_a log pi(a_j|s))      (blob, gfsd, gfsf)
     v_j = (1/M) sum_l [K_jl grad_a Q(s, a_l) / alpha + grad_{a_l} k(a_l, a_j)]  (svgd, the comparator),
 
-with grad_a Q from the twin critics (:mod:`wrl.flows.velocity`). phi follows the particles by
+with grad_a Q from the twin critics (:mod:`wrl.flows.velocity`); ``--velocity newton`` preconditions v_j by
+(lambda I + |Hess_a Q(s, a_j)| / alpha)^-1, a Newton step on the log-target. phi follows the particles by
 back-propagating the velocity through the sampler (amortisation,
 :func:`wrl.projections.amortised.amortised_particle_loss`):
 
@@ -39,13 +40,13 @@ from wrl.agents.samplers import (
 )
 from wrl.config import hp
 from wrl.flows.particles import METHODS, particle_velocity
-from wrl.flows.velocity import QFn, velocity_at
+from wrl.flows.velocity import QFn, VelocityConfig, VelocitySamples, velocity_at
 from wrl.projections.amortised import amortised_particle_loss
 from wrl.replay import Batch
 
 
 @dataclass(frozen=True)
-class WGFDirectConfig(ActorCriticConfig):
+class WGFDirectConfig(VelocityConfig, ActorCriticConfig):
     method: str = hp("blob", "particle velocity estimator: blob, gfsd, gfsf (smoothed functions) or svgd",
                      choices=METHODS)
     num_particles: int = hp(8, "M: action particles per state (flow, bootstrap and entropy estimate)", ge=2)
@@ -73,7 +74,10 @@ def direct_policy_step(sampler: Sampler, tx: optax.GradientTransformation, param
 
     The particles a_j = f_phi(s, xi_j) per state get v_j = particle_velocity(a, grad_a Q / alpha) under
     ``cfg.method``; phi moves along (1 / (B M)) sum (d f_phi / d phi)^T v_j through the optimizer ``tx``
-    (the gradient of -mean <stopgrad(v), f_phi(s, xi)>). Returns (phi, opt_state, the particles' velocity
+    (the gradient of -mean <stopgrad(v), f_phi(s, xi)>). Under ``velocity = newton`` each v_j is first
+    preconditioned by the Hessian of the log-target, v_j <- (lambda I + |Hess_a log p_s(a_j)|)^-1 v_j,
+    log p_s = Q(s, .) / alpha (:func:`wrl.flows.velocity.newton`; as Stein variational Newton preconditions by
+    the Hessian of -log p). Returns (phi, opt_state, the particles' velocity
     samples (M, B, D), the velocity v (M, B, D), the score grad_a Q / alpha (M, B, D)).
     """
     samples = velocity_at(q_fn, obs, sampler.apply(params, obs, xi))
@@ -81,6 +85,8 @@ def direct_policy_step(sampler: Sampler, tx: optax.GradientTransformation, param
     per_state = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731  (M, B, D) <-> (B, M, D): one particle set per state
     velocity = per_state(particle_velocity(per_state(samples.actions), per_state(score), cfg.method,
                                            cfg.bandwidth or None, cfg.lam))
+    log_p = lambda o, a: q_fn(o, a) / cfg.alpha  # noqa: E731  (Newton: preconditioned by Hess_a log p_s)
+    velocity = cfg.second_order()(VelocitySamples(samples.actions, samples.q / cfg.alpha, velocity), log_p, obs).dq_da
 
     grads = jax.grad(lambda p: amortised_particle_loss(sampler.apply(p, obs, xi), velocity))(params)
     updates, opt_state = tx.update(grads, opt_state, params)

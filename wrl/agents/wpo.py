@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wrl.agents.base import ActorCriticConfig, Agent, Preset
+from wrl.agents.base import ActorCriticConfig, Agent, Preset, check_velocity
 from wrl.config import hp, redefault
 from wrl.critics import CriticConfig, make_critic, target_update
 from wrl.distributions.base import sample
@@ -55,7 +55,7 @@ from wrl.distributions.mixture import GaussianMixture
 from wrl.distributions.mixture import weights as mixture_weights
 from wrl.errors import ConfigError
 from wrl.flows import velocity
-from wrl.flows.velocity import QFn, VelocitySamples, sample_actions
+from wrl.flows.velocity import QFn, VelocityConfig, VelocitySamples, sample_actions
 from wrl.geometry.policy_metric import policy_w2_sq_diag_gaussian
 from wrl.networks import MLP
 from wrl.projections.fisher import WPOStats, natural_gradient_adaptor, output_fisher_adaptor, wpo_policy_loss
@@ -99,10 +99,10 @@ _OLD_BOX_FIELDS: dict[str, Any] = {"bounded_mean": True, "bootstrap_actions": "r
 
 
 @dataclass(frozen=True)
-class WPOConfig(KLConfig, ActorCriticConfig):
+class WPOConfig(KLConfig, VelocityConfig, ActorCriticConfig):
     """WPO's settings: the actor-critic ones, those of the decoupled KL trust region (:class:`KLConfig`, declared
     once there: ``kl_mode``, ``kl_alpha_mean``, ``kl_alpha_std``, ``kl_epsilon_mean``, ``kl_epsilon_std``,
-    ``dual_lr``) and its own."""
+    ``dual_lr``), the velocity's order (:class:`VelocityConfig`: ``velocity``, ``newton_damping``) and its own."""
 
     critic: str = redefault(CriticConfig, "critic", "layernorm")
     actor_layer_norm: bool = hp(False, "LayerNorm in the policy MLP")
@@ -265,17 +265,20 @@ def make_policy(cfg: WPOConfig, act_dim: int) -> tuple[MLP, PolicyFn]:
 
 
 def box_velocity(cfg: WPOConfig) -> velocity.VelocityTransform:
-    """The field the policy's samples follow, as the ``action_box`` choice makes grad_a Q (before the squash):
+    """The field the policy's samples follow, as the ``action_box`` and ``velocity`` choices make grad_a Q (before
+    the squash):
 
     grad_a Q(s, a) at the raw sample, or the field of the executed action's value, grad_a Q(s, clip(a)) or
-    grad_u Q(s, tanh(u)), then (``pull``, ``executed-*``) pulled back into the box with weight ``box_pull``.
+    grad_u Q(s, tanh(u)); under ``velocity = newton`` preconditioned by that value's Hessian,
+    (lambda I + |H|)^-1 grad; then (``pull``, ``executed-*``) pulled back into the box with weight ``box_pull``.
     """
     box = ACTION_BOXES[cfg.action_box]
     if not box.executed_velocity:
         link = velocity.identity()
     else:  # under the tanh link every executed tanh(u) lies inside the box
         link = velocity.tanh_link() if box.link == "tanh" else velocity.executed_action()
-    return velocity.chain(link, velocity.box_pull(cfg.box_pull)) if box.pull else link
+    pull = (velocity.box_pull(cfg.box_pull),) if box.pull else ()
+    return velocity.chain(link, cfg.second_order(), *pull)
 
 
 def actor_loss(params: Any, key: jax.Array, obs: jax.Array, *, policy: PolicyFn, q_fn: QFn, anchor: Policy,
@@ -307,6 +310,7 @@ def actor_loss(params: Any, key: jax.Array, obs: jax.Array, *, policy: PolicyFn,
 def make_agent(cfg: WPOConfig, obs_dim: int, act_dim: int) -> Agent:
     if cfg.min_std >= cfg.init_std:
         raise ConfigError(f"--min-std ({cfg.min_std}) must be below --init-std ({cfg.init_std})")
+    check_velocity(cfg)
     mixture = cfg.policy == "mixture"
     box = ACTION_BOXES[cfg.action_box]
     tanh_link = box.link == "tanh"

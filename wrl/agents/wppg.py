@@ -5,7 +5,8 @@ Per state the policy takes the Wasserstein proximal (JKO) step of the entropy-re
     pi_{k+1}(.|s) = argmax_pi <Q(s, .), pi> + tau H(pi) - W2^2(pi, pi_k(.|s)) / (2 eta),
 
 split (Lie-Trotter) into the transport a -> a + eta grad_a min(Q1, Q2)(s, a) and the heat step a -> a + xi,
-xi ~ N(0, 2 tau eta I) (the velocity and the steps: :mod:`wrl.flows.velocity`), then projected onto the
+xi ~ N(0, 2 tau eta I) (the velocity and the steps: :mod:`wrl.flows.velocity`; ``--velocity newton`` moves
+along (lambda I + |Hess_a Q|)^-1 grad_a Q instead, a damped Newton step of size eta), then projected onto the
 policy class by least squares on the moved samples with the same noise
 (:func:`wrl.projections.w2_regression.w2_projection_loss`):
 
@@ -47,13 +48,13 @@ from wrl.agents.samplers import (
     soft_critic_update,
 )
 from wrl.config import hp
-from wrl.flows.velocity import velocity_at
+from wrl.flows.velocity import VelocityConfig, velocity_at
 from wrl.projections.w2_regression import proximal_targets, w2_projection_loss
 from wrl.replay import Batch
 
 
 @dataclass(frozen=True)
-class WPPGConfig(ActorCriticConfig):
+class WPPGConfig(VelocityConfig, ActorCriticConfig):
     policy: str = hp("gaussian", "policy class: tanh-Gaussian through its samples (WPPG) or implicit "
                                  "tanh(f([s, z])) (WPPG-I)", choices=POLICY_CLASSES)
     latent_dim: int = hp(0, "implicit policy: size m of the latent noise z ~ N(0, I_m); 0: max(1, round(obs_dim/3))",
@@ -106,8 +107,9 @@ def make_agent(cfg: WPPGConfig, obs_dim: int, act_dim: int) -> Agent:
 
         # Policy: one split proximal step of K samples per state, then the W2 regression onto g_theta.
         z = sampler.noise(k_pi, k_samples, b)
-        samples = velocity_at(critic.q_fn(critic_vars, cfg.policy_critic), batch.obs,
-                              sampler.apply(state.actor, batch.obs, z))
+        q_fn = critic.q_fn(critic_vars, cfg.policy_critic)
+        samples = cfg.second_order()(velocity_at(q_fn, batch.obs, sampler.apply(state.actor, batch.obs, z)), q_fn,
+                                     batch.obs)
         targets = proximal_targets(k_heat, samples, cfg.eta, cfg.entropy_tau)
 
         def regression_step(carry, _):

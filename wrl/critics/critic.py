@@ -88,6 +88,14 @@ class CriticConfig:
         data["critic"] = "layernorm" if layer_norm else "mlp"
         return data
 
+    def piecewise_linear_in_action(self) -> bool:
+        """Whether Q(s, a) is piecewise linear in a, so that its action-Hessian grad_a^2 Q is zero almost everywhere:
+        ReLU layers with no normalisation that depends on the input (``mlp``; ``crossq``'s batch renormalisation is
+        affine where the critic is read, in evaluation mode) under a head whose value is linear in the last
+        features (``mse``; ``quantile``, the mean of the quantiles). LayerNorm, SimBa's, SimbaV2's and BRO's
+        normalisations and the HL-Gauss head's softmax expectation curve Q."""
+        return self.critic in ("mlp", "crossq") and self.critic_loss in ("mse", "quantile")
+
     def head(self) -> ValueHead:
         """The value head of ``critic_loss`` with its settings."""
         if self.critic_loss == "hl_gauss":

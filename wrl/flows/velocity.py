@@ -29,11 +29,13 @@ outside the action box (clipping is the acting code's job, never the critic's, u
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
+from wrl.config import hp, validate
 from wrl.distributions.base import sample
 from wrl.errors import ConfigError
 
@@ -95,10 +97,10 @@ class VelocityTransform(Protocol):
 
     One signature for every transform (as every Optax gradient transformation has one): the velocity
     samples v(s_b, a_nb) at the actions in ``samples``, the critic ``q_fn`` they came from and the states
-    ``obs``. Most transforms act on the samples alone; a *link* (:func:`executed_action`, :func:`tanh_link`)
-    replaces the field by that of the value the environment actually earns, evaluating ``q_fn`` anew at
-    the same actions, so it comes first in a :func:`chain`. Actions never change; Q and grad_a Q stay
-    constant (stop-gradient).
+    ``obs``. Most transforms act on the samples alone; a :class:`Link` (:func:`executed_action`,
+    :func:`tanh_link`) replaces the field by that of the value the environment actually earns, evaluating
+    ``q_fn`` anew at the same actions, so it comes first in a :func:`chain`, and the transforms after it in
+    the chain see the linked value. Actions never change; Q and grad_a Q stay constant (stop-gradient).
     """
 
     def __call__(self, samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples: ...
@@ -114,17 +116,43 @@ def identity() -> VelocityTransform:
 
 
 def chain(*transforms: VelocityTransform) -> VelocityTransform:
-    """The composition T_k o ... o T_1 of ``transforms`` (applied left to right), itself a transform."""
+    """The composition T_k o ... o T_1 of ``transforms`` (applied left to right), itself a transform.
+
+    After a :class:`Link` the later transforms are given the linked value Q(s, g(u)) as their ``q_fn`` (a
+    :func:`newton` step after :func:`tanh_link` takes the Hessian of Q(s, tanh(u)) in u, not of Q in a).
+    """
 
     def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
         for t in transforms:
             samples = t(samples, q_fn, obs)
+            if isinstance(t, Link):
+                q_fn = t.value(q_fn)
         return samples
 
     return transform
 
 
-def executed_action(low: float = -1.0, high: float = 1.0) -> VelocityTransform:
+@dataclass(frozen=True)
+class Link:
+    """The field of a value composed with the map g from policy samples to executed actions:
+
+        Q_g(s, u) = Q(s, g(u)),   v(s, u) = grad_u Q_g(s, u) = (dg/du)^T (grad_a Q)(s, g(u)).
+
+    A :class:`VelocityTransform` that evaluates Q_g and its gradient anew at the same samples u; in a
+    :func:`chain` the transforms after it see Q_g (:meth:`value`).
+    """
+
+    g: Callable[[Array], Array]
+
+    def value(self, q_fn: QFn) -> QFn:
+        """Q_g(s, u) = Q(s, g(u))."""
+        return lambda o, u: q_fn(o, self.g(u))
+
+    def __call__(self, samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
+        return velocity_at(self.value(q_fn), obs, samples.actions)
+
+
+def executed_action(low: float = -1.0, high: float = 1.0) -> Link:
     """The field of the value of the action the environment executes: Q_exec(s, a) = Q(s, clip(a, low, high)).
 
     Its velocity field is grad_a Q_exec(s, a) = 1[low < a < high] * (grad_a Q)(s, clip(a)) elementwise: the
@@ -132,30 +160,23 @@ def executed_action(low: float = -1.0, high: float = 1.0) -> VelocityTransform:
     since moving such a coordinate further out (or back towards the edge) changes nothing the environment
     sees. This is the exact Wasserstein gradient of the return the policy earns, E_a Q(s, clip(a)); the raw
     critic gradient at an unclipped sample is instead an extrapolation from data the critic never saw.
-    A link: Q and grad_a Q are those of Q_exec at the same (unclipped) actions, evaluated anew.
+    A :class:`Link` with g(a) = clip(a, low, high): Q and grad_a Q are those of Q_exec at the same (unclipped)
+    actions, evaluated anew.
     """
-
-    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
-        return velocity_at(lambda o, a: q_fn(o, jnp.clip(a, low, high)), obs, samples.actions)
-
-    return transform
+    return Link(lambda a: jnp.clip(a, low, high))
 
 
-def tanh_link() -> VelocityTransform:
+def tanh_link() -> Link:
     """The field of the value of a latent sample under the tanh link: Q_tanh(s, u) = Q(s, tanh(u)).
 
     The policy draws u (unbounded) and the environment executes a = tanh(u), which always lies inside the
     open box (-1, 1)^D. The flow then runs on the measure of u, with the velocity field
     grad_u Q_tanh(s, u) = (1 - tanh(u)^2) * (grad_a Q)(s, tanh(u)) elementwise: the critic is differentiated
     only at actions inside the box (where its data is), and the field fades as a coordinate saturates instead
-    of pointing outwards without end. A link: Q and grad_u Q are those of Q_tanh at the same latent samples,
-    evaluated anew.
+    of pointing outwards without end. A :class:`Link` with g = tanh: Q and grad_u Q are those of Q_tanh at the
+    same latent samples, evaluated anew.
     """
-
-    def transform(samples: VelocitySamples, q_fn: QFn, obs: Obs) -> VelocitySamples:
-        return velocity_at(lambda o, u: q_fn(o, jnp.tanh(u)), obs, samples.actions)
-
-    return transform
+    return Link(jnp.tanh)
 
 
 def box_pull(weight: float, low: float = -1.0, high: float = 1.0) -> VelocityTransform:
@@ -200,8 +221,10 @@ def newton(damping: float) -> VelocityTransform:
     v = (lambda I - H_a)^-1 grad_a Q, which on Q(a) = -(a - a*)^T H (a - a*) / 2 is (lambda I + H)^-1 H (a* - a) and
     lands on a* in one unit step as lambda -> 0; where Q curves upwards the step still ascends. ``damping``
     (lambda > 0) bounds the step where the curvature vanishes: v -> grad_a Q / lambda for a linear Q. The Hessian of
-    ``q_fn`` at the unclipped actions is taken by forward-over-reverse autodiff (a D x D matrix per sample), so this
-    transform belongs right after the critic's field (before a link would change Q, before a pull or a squash).
+    ``q_fn`` at the unclipped actions is taken by forward-over-reverse autodiff (a D x D matrix per sample): the
+    samples' ``dq_da`` must be the gradient of that same ``q_fn``, so in a :func:`chain` this transform comes right
+    after the critic's field or a :class:`Link` (whose linked value it then differentiates), before a pull or a
+    squash.
     """
     if not damping > 0:
         raise ConfigError(f"the Newton velocity needs a damping > 0 (got {damping})")
@@ -220,6 +243,32 @@ def newton(damping: float) -> VelocityTransform:
         return samples._replace(dq_da=jax.lax.stop_gradient(v))
 
     return transform
+
+
+VELOCITIES = ("gradient", "newton")
+
+
+@dataclass(frozen=True)
+class VelocityConfig:
+    """The order of the velocity an agent's action samples follow: the one declaration of ``--velocity`` and
+    ``--newton-damping`` (the configs of WPO, WPPG and wgf-direct extend this class).
+
+    ``gradient``: v = grad_a Q(s, a), the Wasserstein gradient of the return; ``newton``: the second-order
+    v = (lambda I + |H_a|)^-1 grad_a Q of :func:`newton`, lambda = ``newton_damping``.
+    """
+
+    velocity: str = hp("gradient", "velocity at the sampled actions: the critic's gradient grad_a Q (gradient) or the "
+                                   "second-order (lambda I + |H_a|)^-1 grad_a Q, H_a = grad_a^2 Q (newton)",
+                       choices=VELOCITIES)
+    newton_damping: float = hp(1.0, "newton velocity: lambda, which bounds the step where Q is flat "
+                                    "(v -> grad_a Q / lambda)", gt=0)
+
+    def __post_init__(self) -> None:
+        validate(self, of=VelocityConfig)
+
+    def second_order(self) -> VelocityTransform:
+        """:func:`newton` at ``newton_damping`` for ``velocity = newton``, else :func:`identity`."""
+        return newton(self.newton_damping) if self.velocity == "newton" else identity()
 
 
 def transport_step(actions: Array, velocity: Array, eta: float | Array) -> Array:
