@@ -14,7 +14,8 @@ written by hand:
 * ``suites/index.md``, every suite file of ``docs/suites/`` shown whole, and ``results-archives.md``, the
   repository's ``results/README.md``, so that the pages that link to them stay inside the site;
 * links: the long-form pages link to the source (``../wrl/flows/velocity.py``), which reads well in the
-  repository; :func:`on_page_markdown` points each such link at the module's API page instead, a link to a
+  repository; :func:`on_page_markdown` points each such link at the module's API page instead (at the entry of ``name``
+  for a link written ``[`name`](../wrl/pkg/module.py)``), a link to a
   folder of ``docs/`` at its ``README.md``, and a link to ``results/README.md`` at ``results-archives.md``;
 * math: ``pymdownx.arithmatex`` (generic mode) marks ``$...$`` and ``$$...$$``; :func:`on_page_content` turns
   every marked formula into MathML with latex2mathml, so the browser renders it natively, with no script and
@@ -142,7 +143,7 @@ def suites_page() -> str:
     return "\n".join(parts)
 
 
-_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s#]+)(#[^)\s]*)?\)")
+_LINK = re.compile(r"(?:\[`([A-Za-z_][\w.]*)`)?\]\((?!https?:|mailto:|#)([^)\s#]+)(#[^)\s]*)?\)")
 
 
 def site_target(src_uri: str, target: str) -> str | None:
@@ -166,8 +167,17 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
     """Point links at source files and folders to their pages on the site (see the module's docstring)."""
 
     def replace(match: re.Match) -> str:
-        new = site_target(page.file.src_uri, match.group(1))
-        return match.group(0) if new is None else f"]({new}{match.group(2) or ''})"
+        symbol, target, anchor = match.groups()
+        new = site_target(page.file.src_uri, target)
+        if new is None:
+            return match.group(0)
+        opening = f"[`{symbol}`" if symbol else ""
+        module = new.split("/")[-1].removesuffix(".md")
+        if symbol and not anchor and module.startswith("wrl.") and target.endswith(".py") \
+                and not symbol.endswith(".py"):
+            # [`name`](../wrl/pkg/mod.py): the entry of `name` on the module's page
+            anchor = f"#{symbol if symbol.startswith(module + '.') else module + '.' + symbol}"
+        return f"{opening}]({new}{anchor or ''})"
 
     return _LINK.sub(replace, markdown)
 

@@ -92,6 +92,9 @@ ACTION_BOXES: dict[str, ActionBox] = {
     "executed-bootstrap": ActionBox("clip", bounded_mean=True, executed_velocity=False, executed_bootstrap=True,
                                     pull=True),
 }
+"""The choices of ``--action-box``, each an :class:`ActionBox`: what the environment executes, whether the policy
+mean is bounded, whether the velocity and the TD bootstrap read the critic at the executed action, and whether
+the velocity is pulled back into the box (the table of the WPO page, section 7)."""
 
 # The four fields that `action_box` replaced (with `box_pull`, which stays), and their defaults then.
 _OLD_BOX_FIELDS: dict[str, Any] = {"bounded_mean": True, "bootstrap_actions": "raw", "off_box": "extrapolate",
