@@ -182,6 +182,7 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
     return _LINK.sub(replace, markdown)
 
 
+_ROLE = re.compile(r":(func|class|mod|meth|attr|data|obj|exc):\s*(<code)")
 _MATH = re.compile(r'<(span|div) class="arithmatex">(.*?)</\1>', re.S)
 
 
@@ -193,7 +194,7 @@ def tex_to_mathml(tex: str, display: bool) -> str:
 
 
 def on_page_content(html_text: str, page, config, files, **kwargs) -> str:
-    """Replace each formula marked by arithmatex by its MathML."""
+    """Replace each formula marked by arithmatex by its MathML, and drop the Sphinx role names of docstrings."""
 
     def replace(match: re.Match) -> str:
         body = html.unescape(match.group(2)).strip()
@@ -204,4 +205,6 @@ def on_page_content(html_text: str, page, config, files, **kwargs) -> str:
                 break
         return f'<{match.group(1)} class="math">{tex_to_mathml(body, display)}</{match.group(1)}>'
 
+    # the docstrings' Sphinx roles (:func:`name`) render as a role name before the code: keep the code only
+    html_text = _ROLE.sub(r"\2", html_text)
     return _MATH.sub(replace, html_text)
