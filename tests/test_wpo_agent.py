@@ -109,7 +109,7 @@ def test_acme_preset_is_the_published_configuration_with_the_factor_n():
 
 
 def test_wpo_defaults_are_n_step_5_with_a_layernorm_critic_and_the_old_ones_one_option_away():
-    """WPO's defaults since the comparison in docs/wpo.md section 4: n-step 5 and a LayerNorm critic, through
+    """WPO's defaults since the comparison in docs/wpo-history.md: n-step 5 and a LayerNorm critic, through
     `wrl train` and the trainer's config; SAC keeps n-step 1 and its plain MLP; the previous defaults are
     `--n-step 1 --critic mlp`."""
     from wrl.lab.cli import configs_from_argv
@@ -203,7 +203,7 @@ def test_std_shrinks_at_the_box_edge_with_the_box_pull_and_runs_away_with_the_ra
 def test_the_default_layernorm_critic_reaches_the_corner_without_a_runaway_at_a_scale_it_fits():
     """At the defaults (LayerNorm critic, box pull) on the same bandit with rewards ten times smaller (values up
     to 60): the means reach the corner and the std stays bounded. (With rewards up to 600 the LayerNorm critic has
-    not fitted them after 1000 updates and the means have hardly moved, docs/wpo.md section 4: its features are
+    not fitted them after 1000 updates and the means have hardly moved, docs/wpo-history.md: its features are
     normalised, so only the output layer carries the scale, and Adam moves a weight by about the learning rate
     per update.)"""
     from wrl.lab.bench.box_edge import run_variant, wpo_config

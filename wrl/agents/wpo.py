@@ -17,7 +17,7 @@ policy is regularised towards a target policy by the decoupled KL (mean and std 
 weights, soft or by dual ascent).
 
 Critic: n-step TD (n = 5 by default, Acme's) towards a target critic, a LayerNorm MLP by default (chosen with n = 5
-by the comparison on seven tasks in docs/wpo.md, section 4), bootstrapping on the mean (or max) of the target Q over
+by the comparison on seven tasks in docs/wpo-history.md), bootstrapping on the mean (or max) of the target Q over
 ``num_bootstrap_samples`` actions from the target policy; the min over twin critics when ``num_critics = 2``.
 How the policy meets the action box [-1, 1]^D is one choice, ``action_box`` (:data:`ACTION_BOXES`). By default
 (``pull``) actions outside the box are not clipped inside the critic: the environment receives the clipped action
@@ -25,7 +25,7 @@ How the policy meets the action box [-1, 1]^D is one choice, ``action_box`` (:da
 silent zero; Acme's critic clips its action instead (``clip``: in the velocity and in the TD bootstrap). Outside
 the box that gradient is the critic's extrapolation beyond its data and can point outwards without end (the std
 then runs away), so ``pull`` pulls the velocity of such samples back to the box (weight ``box_pull = 1``,
-:func:`wrl.flows.velocity.box_pull`), chosen by the comparison on four tasks in docs/wpo.md, section 4. With
+:func:`wrl.flows.velocity.box_pull`), chosen by the comparison on four tasks in docs/wpo-history.md. With
 ``tanh`` the policy's sample u is latent and the environment executes tanh(u): the flow runs on u with the
 velocity grad_u Q(s, tanh(u)) (:func:`wrl.flows.velocity.tanh_link`), the bootstrap evaluates Q'(s', tanh(u')),
 and no action ever leaves the box. These velocity transforms are chained once (:func:`box_velocity`), and the
@@ -80,9 +80,9 @@ class ActionBox(NamedTuple):
     (:func:`wrl.flows.velocity.box_pull`)."""
 
 
-# The choices of --action-box. `pull` is the default (docs/wpo.md, section 4: the best of three candidates on four
+# The choices of --action-box. `pull` is the default (docs/wpo-history.md: the best of three candidates on four
 # tasks); `clip` is Acme's critic, which clips its action (ClipToSpec) everywhere; `tanh` is the tanh link; the two
-# `executed-*` rows are the pull with one half of Acme's clip, the ablations of docs/wpo.md, section 4.
+# `executed-*` rows are the pull with one half of Acme's clip, the ablations of docs/wpo-history.md.
 ACTION_BOXES: dict[str, ActionBox] = {
     "pull": ActionBox("clip", bounded_mean=True, executed_velocity=False, executed_bootstrap=False, pull=True),
     "clip": ActionBox("clip", bounded_mean=False, executed_velocity=True, executed_bootstrap=True, pull=False),
@@ -92,6 +92,9 @@ ACTION_BOXES: dict[str, ActionBox] = {
     "executed-bootstrap": ActionBox("clip", bounded_mean=True, executed_velocity=False, executed_bootstrap=True,
                                     pull=True),
 }
+"""The choices of ``--action-box``, each an :class:`ActionBox`: what the environment executes, whether the policy
+mean is bounded, whether the velocity and the TD bootstrap read the critic at the executed action, and whether
+the velocity is pulled back into the box (the table of the WPO page, section 7)."""
 
 # The four fields that `action_box` replaced (with `box_pull`, which stays), and their defaults then.
 _OLD_BOX_FIELDS: dict[str, Any] = {"bounded_mean": True, "bootstrap_actions": "raw", "off_box": "extrapolate",
@@ -127,7 +130,7 @@ class WPOConfig(KLConfig, VelocityConfig, ActorCriticConfig):
                                  "environment executes tanh(u), the flow runs on u with grad_u Q(s, tanh(u)) and the "
                                  "bootstrap is at tanh(u'); unbounded mean, no pull); executed-velocity and "
                                  "executed-bootstrap are pull with the critic clipping in the velocity only or in "
-                                 "the bootstrap only (the ablations of docs/wpo.md, section 4)",
+                                 "the bootstrap only (the ablations of docs/wpo-history.md)",
                          choices=tuple(ACTION_BOXES))
     box_pull: float = hp(1.0, "weight w of the pull back into the box, grad_a Q - w rms(grad_a Q) (a - clip(a)), for "
                               "--action-box pull, executed-velocity and executed-bootstrap (0 disables); clip and "
@@ -181,7 +184,7 @@ class WPOConfig(KLConfig, VelocityConfig, ActorCriticConfig):
 
 
 # WPO's training defaults where they depart from the shared ones: n-step 5 returns (Acme's), chosen with the
-# LayerNorm critic by the comparison on Pendulum-v1, HalfCheetah-v5 and five DMC tasks in docs/wpo.md, section 4.
+# LayerNorm critic by the comparison on Pendulum-v1, HalfCheetah-v5 and five DMC tasks in docs/wpo-history.md.
 # On the average objective the shared n-step 1 applies instead (the rule of wrl.training.options: one-step returns
 # reach the LQR optimum there and n-step 5 does not, docs/benchmarks/lqr_average_wpo.md).
 TRAIN_DEFAULTS: dict[str, Any] = {"n_step": 5}

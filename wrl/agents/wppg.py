@@ -60,7 +60,7 @@ class WPPGConfig(VelocityConfig, ActorCriticConfig):
     latent_dim: int = hp(0, "implicit policy: size m of the latent noise z ~ N(0, I_m); 0: max(1, round(obs_dim/3))",
                          ge=0)
     num_samples: int = hp(2, "K: noise draws per state for the projection and the bootstrap (published: 32; "
-                             "the default is chosen by learning per wall-clock second, docs/wppg.md)", ge=1)
+                             "the default is chosen by learning per wall-clock second, docs/wppg-history.md)", ge=1)
     eta: float = hp(0.1, "proximal step size eta: transport a -> a + eta grad_a Q", gt=0)
     entropy_tau: float = hp(1e-4, "entropy temperature tau: heat step N(0, 2 tau eta I) and bonus tau H in the "
                                   "critic target", ge=0)

@@ -272,7 +272,9 @@ class VelocityConfig:
 
 
 def transport_step(actions: Array, velocity: Array, eta: float | Array) -> Array:
-    """The transport half of a flow step: a -> a + eta v(s, a) (explicit Euler on da/dt = v).
+    r"""The transport half of a flow step: a -> a + eta v(s, a) (explicit Euler on da/dt = v),
+
+    $$a \leftarrow a + \eta\, v(s, a).$$
 
     With v = grad_a Q this is the optimal-transport move of the Wasserstein proximal step for a return
     that is locally linear in the action; use v = -grad_a Q for a cost.
@@ -281,7 +283,9 @@ def transport_step(actions: Array, velocity: Array, eta: float | Array) -> Array
 
 
 def heat_step(key: PRNGKey, actions: Array, tau: float | Array, eta: float | Array) -> Array:
-    """The heat half of a flow step: a -> a + xi, xi ~ N(0, 2 tau eta I).
+    r"""The heat half of a flow step: a -> a + xi, xi ~ N(0, 2 tau eta I),
+
+    $$a \leftarrow a + \xi, \qquad \xi \sim \mathcal{N}(0, 2 \tau \eta I).$$
 
     The exact solution of the heat equation d/dt pi = tau Laplacian pi over a time eta, i.e. convolution
     with the Gaussian kernel of covariance 2 tau eta I: the entropy term of J + tau H. ``tau = 0`` returns
@@ -295,9 +299,9 @@ def heat_step(key: PRNGKey, actions: Array, tau: float | Array, eta: float | Arr
 
 def langevin_step(key: PRNGKey, actions: Array, velocity: Array, eta: float | Array,
                   tau: float | Array) -> Array:
-    """One Lie-Trotter split step of the entropy-regularised flow: heat(transport(a)).
+    r"""One Lie-Trotter split step of the entropy-regularised flow: heat(transport(a)),
 
-        a -> a + eta v(s, a) + sqrt(2 tau eta) xi,   xi ~ N(0, I)
+    $$a \leftarrow a + \eta\, v(s, a) + \sqrt{2 \tau \eta}\, \xi, \qquad \xi \sim \mathcal{N}(0, I)$$
 
     (unadjusted Langevin dynamics on Q / tau). On a quadratic Q(a) = -(a - a*)^T H (a - a*) / 2 a Gaussian
     N(m, C) maps exactly to N(m + eta H (a* - m), (I - eta H) C (I - eta H)^T + 2 tau eta I).
