@@ -198,7 +198,7 @@ def _register(parser: argparse.ArgumentParser, registry: Registry, name: str) ->
 def _add_train(sub, algo: str | None) -> None:
     """``wrl train``: the options of TrainOptions, TrainConfig and ``algo`` (the default algorithm when None); the
     other algorithms' options are parsed (to say which algorithm they belong to) but not listed."""
-    from wrl.agents import ALGOS, config_class, presets, train_defaults
+    from wrl.agents import ALGOS, config_class, presets
     from wrl.lab.commands import TrainOptions
     from wrl.training.config import TrainConfig
     from wrl.training.options import objective_default_notes
@@ -210,7 +210,9 @@ def _add_train(sub, algo: str | None) -> None:
                                    f"`wrl train --algo NAME --help` lists another algorithm's ({algos}).")
     names = ", ".join(f"{k} ({v.help})" for k, v in presets(shown).items()) or "none"
     add_options(p, TrainOptions, notes={"preset": f"{shown}: {names}"})
-    add_options(p, TrainConfig, unset=True, defaults=train_defaults(shown), notes=objective_default_notes(shown))
+    built = TrainConfig(algo=shown)  # the algorithm's own training defaults
+    shown_defaults = {f.name: getattr(built, f.name) for f in dataclasses.fields(built)}
+    add_options(p, TrainConfig, unset=True, defaults=shown_defaults, notes=objective_default_notes(shown))
     p.set_defaults(_options=TrainOptions)
     seen = {f.name for f in dataclasses.fields(config_class(shown))}
     add_options(p.add_argument_group(f"{shown} options"), config_class(shown), unset=True)

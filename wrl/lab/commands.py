@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
 from wrl.optional import install_hint, is_installed
-from wrl.runs import CHECKPOINT, seed_dir
+from wrl.runs import CHECKPOINT
 from wrl.training import options
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import evaluate
@@ -98,22 +97,16 @@ def train_command(opts: TrainOptions, given: dict[str, Any]) -> int:
     else:
         cfg, agent_cfg = configs_from(given, opts)
         seeds = _group_seeds(opts, cfg)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         tag = f"seeds{seeds[0]}-{seeds[-1]}" if seeds else f"s{cfg.seed}"
-        run_dir = Path(opts.run_dir or f"runs/{cfg.algo}-{runs.slug(cfg.env)}-{tag}-{stamp}")
+        run_dir = Path(opts.run_dir) if opts.run_dir else runs.default_run_dir(cfg.algo, cfg.env, tag)
     kwargs = {"resume": bool(opts.resume), "overwrite": opts.overwrite, "progress": not opts.no_progress,
               "tensorboard": not opts.no_tensorboard}
     plots = is_installed("matplotlib")
     plots_skipped = f"learning_curve.png skipped: matplotlib is not installed ({install_hint('matplotlib')})"
 
     if seeds is not None:
-        group = train_group(cfg, agent_cfg, run_dir, seeds, **kwargs)
-        if plots:
-            from wrl.lab.plots import plot_learning_curve
-
-            for s in seeds:
-                plot_learning_curve(seed_dir(run_dir, s))
-        else:
+        group = train_group(cfg, agent_cfg, run_dir, seeds, **kwargs)  # writes each seed's learning curve
+        if not plots:
             print(plots_skipped)
         finals = ", ".join(f"{r:.1f}" if r is not None else "-" for r in group["final_eval_return"])
         print(f"{cfg.algo} on {cfg.env}, seeds {', '.join(map(str, seeds))} side by side: final evaluation returns "
@@ -121,12 +114,10 @@ def train_command(opts: TrainOptions, given: dict[str, Any]) -> int:
               f"({group['steps_per_second_per_seed']:.0f} steps/s per seed)")
         print(f"group directory: {run_dir}  (summary.json; one run directory per seed: seed-SEED/)")
         return 0
-    summary = train(cfg, agent_cfg, run_dir, **kwargs)
+    summary = train(cfg, agent_cfg, run_dir, **kwargs)  # writes the learning curve too
     written = [runs.SUMMARY, runs.METRICS, *([] if opts.no_tensorboard else [runs.TENSORBOARD + "/"])]
     if plots:
-        from wrl.lab.plots import plot_learning_curve
-
-        written.append(plot_learning_curve(run_dir).name)
+        written.append(runs.LEARNING_CURVE)
     else:
         print(plots_skipped)
     print(f"{cfg.algo} on {cfg.env}, seed {cfg.seed}: final evaluation return {summary['final_eval_return']:.1f} "

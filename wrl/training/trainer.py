@@ -24,11 +24,12 @@ import numpy as np
 import wrl
 from wrl import config as C
 from wrl import runs
-from wrl.agents import check_train_config, config_class, make_agent
+from wrl.agents import ALGOS, check_train_config, config_class, make_agent
 from wrl.atomic import write_json
 from wrl.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.envs import VecEnv, env_factory, env_spec, import_env_modules, make_env
 from wrl.errors import CheckpointError, ConfigError, DivergenceError, Interrupted, RunDirError, WriteError
+from wrl.optional import is_installed
 from wrl.runs import CHECKPOINT, seed_dir
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
@@ -53,6 +54,9 @@ def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
     check_train_config(cfg.algo, cfg, agent_cfg)
     if cfg.buffer_size < cfg.batch_size:
         raise ConfigError(f"--buffer-size ({cfg.buffer_size}) must be at least --batch-size ({cfg.batch_size})")
+    if cfg.learning_starts >= cfg.total_steps:
+        raise ConfigError(f"--learning-starts ({cfg.learning_starts}) must be below --total-steps ({cfg.total_steps}): "
+                          "no update would run and the run would learn nothing")
 
 
 def with_run_length(cfg: TrainConfig, agent_cfg: Any) -> Any:
@@ -239,10 +243,26 @@ def _check_before_writing(cfg: TrainConfig, agent_cfg: Any) -> None:
     make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
 
 
-def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
-          stop_at: int | None = None) -> dict:
+def write_learning_curve(run_dir: str | Path) -> Path | None:
+    """``RUN_DIR/learning_curve.png`` (:func:`wrl.training.curve.plot_learning_curve`), or None when matplotlib
+    is not installed (``wrl train`` says so in one line)."""
+    if not is_installed("matplotlib"):
+        return None
+    from wrl.training.curve import plot_learning_curve
+
+    return plot_learning_curve(run_dir)
+
+
+def train(cfg: TrainConfig, agent_cfg: Any | None = None, run_dir: str | Path | None = None, *,
+          resume: bool = False, overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
+          stop_at: int | None = None, plot: bool = True) -> dict:
     """Train (or resume) a run in ``run_dir`` and return its summary (also written to summary.json).
+
+    The run directory is the one ``wrl train`` writes: config, checkpoint, metrics, TensorBoard events (unless
+    ``tensorboard`` is False), summary and, once the run finished and when matplotlib is installed (and ``plot``),
+    ``learning_curve.png``. ``agent_cfg`` defaults to the algorithm's defaults; ``run_dir`` to
+    ``runs/ALGO-ENV-sSEED-TIME`` (:func:`wrl.runs.default_run_dir`). Build ``cfg`` for its algorithm
+    (``TrainConfig(algo=...)`` or :func:`wrl.training.options.configs`) to get the settings of ``wrl train``.
 
     ``stop_at`` stops after that many environment steps without finishing the run, as a kill would
     (after writing a checkpoint there), which tests use to check exact resume. SIGTERM or SIGINT (when called
@@ -251,30 +271,35 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     complete checkpoint is kept); only one process trains into a run directory at a time.
     """
     start = time.perf_counter()
+    agent_cfg = config_class(cfg.algo)() if agent_cfg is None and cfg.algo in ALGOS else agent_cfg
+    run_dir = Path(run_dir) if run_dir is not None else runs.default_run_dir(cfg.algo, cfg.env, f"s{cfg.seed}")
     with _StopSignals() as stop:
         validate_configs(cfg, agent_cfg)
         agent_cfg = with_run_length(cfg, agent_cfg)
         import_env_modules(cfg.env_module)
         _check_before_writing(cfg, agent_cfg)
-        member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
+        member = _Member(cfg, agent_cfg, run_dir, resume, overwrite, tensorboard)
         try:
-            return _run([member], cfg, agent_cfg, Path(run_dir), seeds_axis=False, progress=progress,
-                        stop_at=stop_at, start=start, stop=stop)[0]
+            summary = _run([member], cfg, agent_cfg, run_dir, seeds_axis=False, progress=progress,
+                           stop_at=stop_at, start=start, stop=stop)[0]
         finally:
             member.release()
+    if plot and summary["finished"]:
+        write_learning_curve(run_dir)
+    return summary
 
 
 def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: list[int], *, resume: bool = False,
                 overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
-                stop_at: int | None = None) -> dict:
+                stop_at: int | None = None, plot: bool = True) -> dict:
     """Train (or resume) seeds side by side in one process: one compiled step vmapped over the seed axis of the
     training state, one vector of environments per seed.
 
     Each seed writes an ordinary run directory ``GROUP_DIR/seed-SEED`` (config, metrics, TensorBoard, summary,
-    learning curve, checkpoint; ``wrl eval`` works on it); ``GROUP_DIR/summary.json`` gathers them. A seed's
-    numbers depend only on its own seed and the group's size (vmapped computations do not mix seeds). The seeds'
-    checkpoints are committed together (:func:`wrl.runs.commit_group`), so a kill never leaves them at
-    different steps; signals, failed writes and the writer's lock as in :func:`train`.
+    learning curve when matplotlib is installed, checkpoint; ``wrl eval`` works on it); ``GROUP_DIR/summary.json``
+    gathers them. A seed's numbers depend only on its own seed and the group's size (vmapped computations do not
+    mix seeds). The seeds' checkpoints are committed together (:func:`wrl.runs.commit_group`), so a kill never
+    leaves them at different steps; signals, failed writes and the writer's lock as in :func:`train`.
     """
     start = time.perf_counter()
     group_dir = Path(group_dir)
@@ -316,11 +341,14 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
                      "runs": [str(m.run_dir.name) for m in members], "version": wrl.__version__,
                      "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg)}
             write_json(group_dir / runs.SUMMARY, group)
-            return group
         finally:
             for m in members:
                 m.release()
             lock.release()
+    if plot and group["finished"]:
+        for s in seeds:
+            write_learning_curve(seed_dir(group_dir, s))
+    return group
 
 
 def load_group_config(group_dir: str | Path) -> tuple[TrainConfig, Any, list[int]]:
@@ -528,5 +556,8 @@ def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
 
 
 def agent_config_from(algo: str, overrides: dict[str, Any] | None = None) -> Any:
-    """Default config of ``algo`` with ``overrides`` applied."""
-    return dataclasses.replace(config_class(algo)(), **(overrides or {}))
+    """Default config of ``algo`` with ``overrides`` (field names) applied and validated; an unknown name is a
+    :class:`~wrl.errors.ConfigError` naming the closest fields (:func:`wrl.training.options.agent_config`)."""
+    from wrl.training.options import agent_config
+
+    return agent_config(algo, overrides)

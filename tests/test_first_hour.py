@@ -1,0 +1,135 @@
+"""A user's first hour: the library and the command line agree, policies act in the environment's units, plots
+group runs by their settings, and the silent traps speak."""
+
+import dataclasses
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import wrl
+from wrl.config import to_dict
+from wrl.lab.cli import configs_from_argv, main
+from wrl.training.config import TrainConfig
+from wrl.training.trainer import agent_config_from
+
+TINY = {"env": "gym:Pendulum-v1", "total_steps": 400, "learning_starts": 100, "eval_every": 200, "eval_episodes": 2,
+        "batch_size": 32, "log_every": 100}
+
+
+# ------------------------------------------------------------------------- 1. one entry point, the same configs
+@pytest.mark.parametrize("algo", ["wpo", "wppg", "sac", "td3", "wgf-direct", "wgf-indirect"])
+def test_a_config_built_for_an_algorithm_is_the_command_lines(algo):
+    cli_cfg, cli_agent = configs_from_argv(["--algo", algo])
+    assert TrainConfig(algo=algo) == cli_cfg
+    cfg, agent_cfg = wrl.configs(algo)
+    assert (cfg, agent_cfg) == (cli_cfg, cli_agent)
+    cli_avg, _ = configs_from_argv(["--algo", algo, "--objective", "average"])
+    assert TrainConfig(algo=algo, objective="average") == cli_avg
+
+
+def test_wpo_and_the_particle_method_carry_their_own_defaults():
+    assert TrainConfig(algo="wpo").n_step == 5 and TrainConfig(algo="wpo", n_step=2).n_step == 2
+    assert TrainConfig(algo="wpo", objective="average").n_step == 1
+    assert TrainConfig(algo="sac").n_step == 1
+    indirect = TrainConfig(algo="wgf-indirect")
+    assert (indirect.num_envs, indirect.learning_starts) == (32, 0)
+    assert wrl.configs("wgf-indirect", total_steps=300)[0].num_envs == 32
+
+
+def test_every_algorithm_default_is_a_field_that_follows_the_algorithm():
+    from wrl.agents import ALGOS, train_defaults
+
+    for algo in ALGOS:
+        for name in train_defaults(algo):
+            assert "shared" in TrainConfig.__dataclass_fields__[name].metadata, (algo, name)
+
+
+def test_unknown_settings_name_the_closest_valid_ones():
+    with pytest.raises(wrl.ConfigError, match=r"unknown SACConfig setting 'learning_rate' \(closest: actor_lr"):
+        agent_config_from("sac", {"learning_rate": 1e-3})
+    with pytest.raises(wrl.ConfigError, match=r"'total_step' \(closest: total_steps"):
+        wrl.configs("sac", total_step=100)
+    with pytest.raises(wrl.ConfigError, match="--actor-lr must be > 0"):
+        agent_config_from("sac", {"actor_lr": -1.0})
+    assert agent_config_from("sac", {"actor_lr": 1e-3}).actor_lr == 1e-3
+
+
+def test_the_command_line_says_the_closest_setting_of_a_config_file(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text("learning_rate = 0.001\n")
+    assert main(["train", "--algo", "sac", "--config", str(tmp_path / "s.toml")]) == 2
+    assert "closest: actor_lr" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_writes_the_run_directory_of_wrl_train(tmp_path):
+    cfg, agent_cfg = wrl.configs("sac", **TINY)
+    summary = wrl.train(cfg, agent_cfg, tmp_path / "lib", progress=False)
+    names = {p.name for p in (tmp_path / "lib").iterdir()} - {".lock"}
+    assert main(["train", "--algo", "sac", *[f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()],
+                 "--run-dir", str(tmp_path / "cli"), "--no-progress"]) == 0
+    assert names == {p.name for p in (tmp_path / "cli").iterdir()} - {".lock"}
+    assert "learning_curve.png" in names
+    cli = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert cli["config"] == json.loads(json.dumps(summary["config"])) == json.loads(json.dumps(to_dict(cfg)))
+    assert cli["final_eval_return"] == summary["final_eval_return"]
+
+
+# ---------------------------------------------------------------------- 2. a policy in the environment's units
+def test_actions_are_rescaled_onto_the_environments_box():
+    from wrl.policy import to_env_units
+
+    low, high = np.array([-2.0, 0.0]), np.array([2.0, 10.0])
+    np.testing.assert_allclose(to_env_units(np.array([-1.0, 1.0]), low, high), [-2.0, 10.0])
+    np.testing.assert_allclose(to_env_units(np.array([0.5, 0.0]), low, high), [1.0, 5.0])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("policy") / "run"
+    cfg, agent_cfg = wrl.configs("sac", **TINY)
+    wrl.train(cfg, agent_cfg, run_dir, progress=False, tensorboard=False, plot=False)
+    return run_dir
+
+
+@pytest.mark.slow
+def test_a_policy_acts_in_the_environments_units_and_scores_as_evaluated(trained_run, tmp_path):
+    from wrl.training.trainer import load_policy
+
+    policy = wrl.Policy.load(trained_run)
+    obs = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, -3.0]], np.float32)
+    _, normalised, _ = load_policy(trained_run)
+    np.testing.assert_allclose(policy.predict(obs), 2.0 * np.asarray(normalised(obs)), rtol=1e-6)  # Pendulum: +-2
+    assert policy.predict(obs[0]).shape == (1,)
+    returns = policy.evaluate("Pendulum-v1", episodes=2, seed=7)
+    env = gym.make("Pendulum-v1")  # plain Gymnasium, actions straight from predict
+    for i, expected in enumerate(returns):
+        o, _ = env.reset(seed=7 + i)
+        total, done = 0.0, False
+        while not done:
+            o, r, term, trunc, _ = env.step(policy.predict(o))
+            total, done = total + r, term or trunc
+        assert total == pytest.approx(expected, rel=1e-4)
+    saved = policy.save(tmp_path / "pendulum")
+    assert saved.name == "pendulum.npz"
+    again = wrl.Policy.load(saved)
+    np.testing.assert_array_equal(again.predict(obs), policy.predict(obs))
+    np.load(saved, allow_pickle=False)  # arrays and JSON only
+
+
+def test_loading_a_policy_from_nowhere_is_one_clear_error(tmp_path):
+    with pytest.raises(wrl.CheckpointError, match="neither a run directory"):
+        wrl.Policy.load(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------------------------- 6. the silent traps speak
+def test_learning_starts_at_or_past_the_run_length_is_an_error(tmp_path, capsys):
+    assert main(["train", "--algo", "sac", "--total-steps", "500", "--learning-starts", "500",
+                 "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--learning-starts (500) must be below --total-steps (500)" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+    cfg = dataclasses.replace(TrainConfig(algo="sac"), total_steps=100)
+    with pytest.raises(wrl.ConfigError, match="no update would run"):
+        wrl.train(cfg, None, tmp_path / "lib", progress=False)
