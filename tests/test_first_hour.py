@@ -133,3 +133,53 @@ def test_learning_starts_at_or_past_the_run_length_is_an_error(tmp_path, capsys)
     cfg = dataclasses.replace(TrainConfig(algo="sac"), total_steps=100)
     with pytest.raises(wrl.ConfigError, match="no update would run"):
         wrl.train(cfg, None, tmp_path / "lib", progress=False)
+
+
+# ------------------------------------------------------------------------ 3. plots group runs by their settings
+def fake_run(path, algo="wpo", env="gym:Pendulum-v1", seed=0, label=None, returns=(1.0, 2.0), **settings):
+    """A run directory as `wrl plot` reads it: config.json and evaluation rows."""
+    path.mkdir(parents=True)
+    config = {"algo": algo, "env": env, "seed": seed, "n_step": 1, **settings}
+    record = {"config": config, "agent_config": {"actor_lr": 3e-4}, **({"label": label} if label else {})}
+    (path / "config.json").write_text(json.dumps(record))
+    rows = [{"step": 100 * (i + 1), "eval/mean_return": r} for i, r in enumerate(returns)]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_runs_of_different_settings_are_different_groups_named_by_what_differs(tmp_path):
+    from wrl.lab.plots import find_runs
+
+    for seed in (0, 1, 2):  # copied out of a suite: no suite.json around them
+        fake_run(tmp_path / f"n3-{seed}", seed=seed, n_step=3)
+        fake_run(tmp_path / f"n5-{seed}", seed=seed, n_step=5)
+    fake_run(tmp_path / "sac-0", algo="sac")
+    curves = find_runs([tmp_path])
+    assert {k: len(v) for k, v in curves.items()} == {("wpo n_step=3", "gym:Pendulum-v1"): 3,
+                                                     ("wpo n_step=5", "gym:Pendulum-v1"): 3,
+                                                     ("sac", "gym:Pendulum-v1"): 1}
+
+
+def test_a_recorded_suite_label_names_the_group_wherever_the_runs_are(tmp_path):
+    from wrl.lab.plots import find_runs
+
+    fake_run(tmp_path / "a", label="wpo-n3", n_step=3)
+    fake_run(tmp_path / "b", label="wpo-n5", n_step=5)
+    fake_run(tmp_path / "c", label="wpo-n5", n_step=5, seed=1)
+    assert {k: len(v) for k, v in find_runs([tmp_path]).items()} == {("wpo-n3", "gym:Pendulum-v1"): 1,
+                                                                     ("wpo-n5", "gym:Pendulum-v1"): 2}
+
+
+def test_a_suite_records_each_runs_label():
+    from wrl.lab.bench import suite as S
+
+    tiny = S.Suite("t", ("wpo-n3=wpo --n-step 3",), ("gym:Pendulum-v1",), (0,), total_steps=100, eval_every=50)
+    argv = S.train_args(tiny, tiny.algos[0], "gym:Pendulum-v1", S.Path("x"))
+    assert argv[argv.index("--label") + 1] == "wpo-n3"
+
+
+def test_a_label_keeps_its_colour_in_every_panel():
+    from wrl.lab.plots import label_colours
+
+    colours = label_colours(["sac", "wpo", "sac", "wppg"])
+    assert colours == {"sac": "C0", "wpo": "C1", "wppg": "C2"}

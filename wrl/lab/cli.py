@@ -291,7 +291,7 @@ def _plot_command(opts: PlotOptions) -> int:
     curves = find_runs(list(opts.paths))
     plot_curves(curves, out)
     runs = sum(len(v) for v in curves.values())
-    print(f"{runs} runs, {len(curves)} (algorithm, task) groups -> {out}")
+    print(f"{runs} runs, {len(curves)} groups (same settings but the seed, per task) -> {out}")
     return 0
 
 
@@ -346,9 +346,11 @@ def build_parser(train_algo: str | None = None) -> argparse.ArgumentParser:
                  "Report what a run directory (or group of seeds) holds, changing nothing: finished, resumable at "
                  "step N, running (a live process writes it), new (nothing to resume) or damaged and why. Exit "
                  "status 0 unless it is damaged (1).")
-    _add_command(sub, "plot", PlotOptions, "learning curves of runs, groups of seeds and suites, grouped by algorithm",
-                 "Evaluation curves of every run under the given directories, one panel per task, per algorithm "
-                 "the mean over its runs with a 95% band.")
+    _add_command(sub, "plot", PlotOptions, "learning curves of runs, groups of seeds and suites, grouped by settings",
+                 "Evaluation curves of every run under the given directories, one panel per task; runs whose "
+                 "settings agree but for the seed form a group, drawn as the mean over its runs with a 95% band "
+                 "and labelled by its suite label (or --label) where it has one, else by the algorithm and the "
+                 "settings that set it apart. A label keeps its colour in every panel.")
     _add_bench(sub)
     _add_flow(sub)
     return parser

@@ -51,6 +51,8 @@ class TrainOptions:
                                   "sweep`); options given explicitly win (default: none)", metavar="FILE")
     preset: str | None = hp(None, "named settings of the algorithm, overridden by options given explicitly "
                                   "(default: none)", metavar="NAME")
+    label: str | None = hp(None, "a name for the run in `wrl plot` legends, recorded in its config.json (suites name "
+                                 "each run by its algorithm label; default: none)", metavar="NAME")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +102,7 @@ def train_command(opts: TrainOptions, given: dict[str, Any]) -> int:
         tag = f"seeds{seeds[0]}-{seeds[-1]}" if seeds else f"s{cfg.seed}"
         run_dir = Path(opts.run_dir) if opts.run_dir else runs.default_run_dir(cfg.algo, cfg.env, tag)
     kwargs = {"resume": bool(opts.resume), "overwrite": opts.overwrite, "progress": not opts.no_progress,
-              "tensorboard": not opts.no_tensorboard}
+              "tensorboard": not opts.no_tensorboard, "label": opts.label}
     plots = is_installed("matplotlib")
     plots_skipped = f"learning_curve.png skipped: matplotlib is not installed ({install_hint('matplotlib')})"
 

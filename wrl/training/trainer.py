@@ -136,7 +136,7 @@ class _Member:
     and record. ``in_group``: its checkpoints wait for the group's commit (:func:`wrl.runs.commit_group`)."""
 
     def __init__(self, cfg: TrainConfig, agent_cfg: Any, run_dir: Path, resume: bool, overwrite: bool,
-                 tensorboard: bool, in_group: bool = False):
+                 tensorboard: bool, in_group: bool = False, label: str | None = None):
         self.cfg, self.agent_cfg, self.run_dir, self.in_group = cfg, agent_cfg, run_dir, in_group
         self.lock: runs.RunLock | None = None
         self.logger: Logger | None = None
@@ -151,7 +151,7 @@ class _Member:
         else:
             self.lock = runs.create(run_dir, overwrite)
             write_json(run_dir / runs.CONFIG, {"config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg),
-                                               "version": wrl.__version__})
+                                               "version": wrl.__version__, **({"label": label} if label else {})})
         self.saved_step: int | None = None  # the step of the checkpoint on disk
         self.host: dict[str, Any] = {"env_steps": 0, "episodes": 0, "evaluations": [], "elapsed": 0.0,
                                      "last_return": None}
@@ -255,13 +255,14 @@ def write_learning_curve(run_dir: str | Path) -> Path | None:
 
 def train(cfg: TrainConfig, agent_cfg: Any | None = None, run_dir: str | Path | None = None, *,
           resume: bool = False, overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
-          stop_at: int | None = None, plot: bool = True) -> dict:
+          stop_at: int | None = None, plot: bool = True, label: str | None = None) -> dict:
     """Train (or resume) a run in ``run_dir`` and return its summary (also written to summary.json).
 
     The run directory is the one ``wrl train`` writes: config, checkpoint, metrics, TensorBoard events (unless
     ``tensorboard`` is False), summary and, once the run finished and when matplotlib is installed (and ``plot``),
     ``learning_curve.png``. ``agent_cfg`` defaults to the algorithm's defaults; ``run_dir`` to
-    ``runs/ALGO-ENV-sSEED-TIME`` (:func:`wrl.runs.default_run_dir`). Build ``cfg`` for its algorithm
+    ``runs/ALGO-ENV-sSEED-TIME`` (:func:`wrl.runs.default_run_dir`). ``label`` names the run in plots
+    (``wrl plot``; recorded in config.json, as suites do). Build ``cfg`` for its algorithm
     (``TrainConfig(algo=...)`` or :func:`wrl.training.options.configs`) to get the settings of ``wrl train``.
 
     ``stop_at`` stops after that many environment steps without finishing the run, as a kill would
@@ -278,7 +279,7 @@ def train(cfg: TrainConfig, agent_cfg: Any | None = None, run_dir: str | Path | 
         agent_cfg = with_run_length(cfg, agent_cfg)
         import_env_modules(cfg.env_module)
         _check_before_writing(cfg, agent_cfg)
-        member = _Member(cfg, agent_cfg, run_dir, resume, overwrite, tensorboard)
+        member = _Member(cfg, agent_cfg, run_dir, resume, overwrite, tensorboard, label=label)
         try:
             summary = _run([member], cfg, agent_cfg, run_dir, seeds_axis=False, progress=progress,
                            stop_at=stop_at, start=start, stop=stop)[0]
@@ -291,7 +292,7 @@ def train(cfg: TrainConfig, agent_cfg: Any | None = None, run_dir: str | Path | 
 
 def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: list[int], *, resume: bool = False,
                 overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
-                stop_at: int | None = None, plot: bool = True) -> dict:
+                stop_at: int | None = None, plot: bool = True, label: str | None = None) -> dict:
     """Train (or resume) seeds side by side in one process: one compiled step vmapped over the seed axis of the
     training state, one vector of environments per seed.
 
@@ -329,7 +330,7 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
                                                     "agent_config": C.to_dict(agent_cfg), "version": wrl.__version__})
             for s in seeds:
                 members.append(_Member(dataclasses.replace(cfg, seed=s), agent_cfg, seed_dir(group_dir, s), resume,
-                                       False, tensorboard, in_group=True))
+                                       False, tensorboard, in_group=True, label=label))
             summaries = _run(members, cfg, agent_cfg, group_dir, seeds_axis=True, progress=progress,
                              stop_at=stop_at, start=start, stop=stop)
             finals = [s["final_eval_return"] for s in summaries]

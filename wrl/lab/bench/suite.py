@@ -149,13 +149,15 @@ def _state(path: Path) -> str:
 def train_args(suite: Suite, algo_spec: str, task: str, path: Path, seed: int | None = None) -> list[str]:
     """The `wrl train` options of one (algorithm, task) group of the suite (``seed``: of that seed alone,
     written to ``path/seed-SEED``); an algorithm's own options come after the suite-wide ``train_args``, so
-    they win."""
-    _, algo, opts = parse_variant(algo_spec)
+    they win. Each run records the algorithm's label (``--label``), which ``wrl plot`` shows wherever the run
+    is copied to."""
+    label, algo, opts = parse_variant(algo_spec)
     seeds, run_dir = (["--seeds", *map(str, suite.seeds)], path) if seed is None else \
         (["--seed", str(seed)], runs.seed_dir(path, seed))
     return ["--algo", algo, "--env", task, *seeds, "--total-steps",
             str(suite.total_steps), "--eval-every", str(suite.eval_every), "--eval-episodes",
-            str(suite.eval_episodes), *shlex.split(suite.train_args), *opts, "--run-dir", str(run_dir)]
+            str(suite.eval_episodes), *shlex.split(suite.train_args), *opts, "--run-dir", str(run_dir),
+            "--label", label]
 
 
 def group_units(suite: Suite, spec: str, task: str, path: Path, split: bool) -> list[Unit]:
