@@ -183,3 +183,63 @@ def test_a_label_keeps_its_colour_in_every_panel():
 
     colours = label_colours(["sac", "wpo", "sac", "wppg"])
     assert colours == {"sac": "C0", "wpo": "C1", "wppg": "C2"}
+
+
+# ------------------------------------------------------------------------------- 4. --help lists every choice
+@pytest.mark.parametrize("algo", [None, "sac", "wgf-indirect"])
+def test_train_help_lists_every_algorithm_and_every_choice(algo):
+    from wrl.agents import ALGOS
+    from wrl.lab.cli import build_parser
+
+    train = build_parser(algo)._subparsers._group_actions[0].choices["train"]
+    text = train.format_help()
+    assert "--algo {" + ",".join(ALGOS) + "}" in text
+    for action in train._actions:
+        if action.choices and action.help != "==SUPPRESS==":
+            assert "{" + ",".join(map(str, action.choices)) + "}" in " ".join(text.split()), action.dest
+
+
+def test_the_render_hint_names_what_is_missing(monkeypatch):
+    import importlib.util
+
+    from wrl.envs import render
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pygame" else real(name, *a))
+    assert "pygame, which is not installed" in render.rendering_unavailable_reason("gym:Pendulum-v1")
+    assert render.renderer_of("gym:HalfCheetah-v5") == "gl" and render.renderer_of("dmc:walker-walk") == "gl"
+    monkeypatch.setenv("MUJOCO_GL", "disable")
+    assert "OSMesa" in render.rendering_unavailable_reason("gym:HalfCheetah-v5")
+
+
+def test_a_report_of_nothing_is_one_clear_line(tmp_path, capsys):
+    pytest.importorskip("rliable")
+    pytest.importorskip("matplotlib")
+    assert main(["bench", "suite", "smoke", "--out", str(tmp_path / "empty"), "--report-only"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no finished group of suite smoke" in err and err.count("\n") == 1
+
+
+def test_a_suite_says_its_size_before_it_starts(tmp_path):
+    from wrl.lab.bench import suite as S
+
+    line = S.size_line(S.SUITES["smoke"], tmp_path, jobs=2)
+    assert "7 algorithms x 1 tasks x 2 seeds = 14 runs of 3,000 steps (42,000 environment steps)" in line
+    assert "7 of 7 groups left to train" in line and "no estimate yet" in line
+
+
+def test_a_suite_estimates_the_time_left_from_its_finished_groups(tmp_path, monkeypatch):
+    from wrl.lab.bench import suite as S
+
+    finished = {"sac": {"gym:Pendulum-v1": [{"wall_seconds": 600.0}, {"wall_seconds": 540.0}]}}
+    monkeypatch.setattr(S, "collect", lambda suite, out: finished)
+    line = S.size_line(S.SUITES["smoke"], tmp_path, jobs=2)
+    assert "about 0.7 h at the 10 min per group of the 1 finished here" in line  # ceil(7 / 2) x 600 s
+
+
+@pytest.mark.slow
+def test_eval_says_its_seeds_and_how_it_relates_to_the_summary(trained_run, capsys):
+    assert main(["eval", str(trained_run), "--episodes", "2", "--seed", "5", "--no-video"]) == 0
+    out = capsys.readouterr().out
+    assert "over 2 episodes (seeds 5..6" in out
+    assert "the run's summary says" in out and "training evaluation seeds" in out

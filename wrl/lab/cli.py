@@ -94,7 +94,7 @@ def _help_text(text: str, default: Any, note: str | None, quiet: bool) -> str:
 
 def add_options(parser: Any, cls: type, prefix: str = "", skip: tuple[str, ...] = (), hidden: bool = False,
                 unset: bool = False, defaults: dict[str, Any] | None = None,
-                notes: dict[str, str] | None = None) -> None:
+                notes: dict[str, str] | None = None, choices: dict[str, Sequence[str]] | None = None) -> None:
     """The one generator of every command's options: an argument per field of dataclass ``cls``.
 
     A field ``name`` is the option ``--name`` (``prefix`` prepended) with the help, the choices and the default
@@ -108,7 +108,8 @@ def add_options(parser: Any, cls: type, prefix: str = "", skip: tuple[str, ...] 
     ``unset`` (``wrl train``'s layered settings): every default is None, so that only the options given are set,
     and booleans are always ``--name / --no-name``. ``hidden`` options are parsed but not listed in ``--help``;
     ``defaults`` replaces the default shown for some fields (an algorithm's own training defaults); ``notes`` adds
-    to it (e.g. "1 with --objective average").
+    to it (e.g. "1 with --objective average"); ``choices`` shows the values a field takes that only a registry
+    knows (``--algo {sac,td3,...}``; validated where the registry is, so a wrong one gets its own message).
     """
     defaults = defaults or {}
     notes = notes or {}
@@ -149,7 +150,9 @@ def add_options(parser: Any, cls: type, prefix: str = "", skip: tuple[str, ...] 
             kwargs["nargs"] = meta.get("nargs", "*")
         if "choices" in meta:
             kwargs["choices"] = meta["choices"]
-        if "metavar" in meta:
+        if choices and f.name in choices:
+            kwargs["metavar"] = "{" + ",".join(choices[f.name]) + "}"
+        elif "metavar" in meta:
             kwargs["metavar"] = meta["metavar"]
         elif tp in (int, float) and "choices" not in meta:  # else argparse shows the choices, or the name
             kwargs["metavar"] = tp.__name__.upper()
@@ -212,7 +215,8 @@ def _add_train(sub, algo: str | None) -> None:
     add_options(p, TrainOptions, notes={"preset": f"{shown}: {names}"})
     built = TrainConfig(algo=shown)  # the algorithm's own training defaults
     shown_defaults = {f.name: getattr(built, f.name) for f in dataclasses.fields(built)}
-    add_options(p, TrainConfig, unset=True, defaults=shown_defaults, notes=objective_default_notes(shown))
+    add_options(p, TrainConfig, unset=True, defaults=shown_defaults, notes=objective_default_notes(shown),
+                choices={"algo": tuple(ALGOS)})
     p.set_defaults(_options=TrainOptions)
     seen = {f.name for f in dataclasses.fields(config_class(shown))}
     add_options(p.add_argument_group(f"{shown} options"), config_class(shown), unset=True)

@@ -129,6 +129,20 @@ def train_command(opts: TrainOptions, given: dict[str, Any]) -> int:
     return 0
 
 
+def summary_relation(run_dir: Path, cfg: TrainConfig, step: int) -> str:
+    """One line on how ``wrl eval``'s number relates to the run's own final evaluation (summary.json): the same
+    policy and deterministic actions, on other episodes (other seeds, maybe another count)."""
+    path = run_dir / runs.SUMMARY
+    summary = runs.read_json(path) if path.exists() else None
+    final = summary.get("final_eval_return") if summary else None
+    if final is None:
+        return "the run's summary has no final evaluation to compare with"
+    return (f"the run's summary says {final:.1f}: its last evaluation at step {summary['evaluations'][-1]['step']}, "
+            f"{cfg.eval_episodes} episodes on the training evaluation seeds (derived from --seed {cfg.seed}); the "
+            "same deterministic policy here meets other episodes, so the means differ by the episodes drawn"
+            + ("" if summary["evaluations"][-1]["step"] == step else f" (and this checkpoint is at step {step})"))
+
+
 def eval_command(opts: EvalOptions) -> int:
     run_dir = Path(opts.run_dir)
     if not (run_dir / CHECKPOINT).exists() and not run_dir.is_dir():
@@ -136,7 +150,7 @@ def eval_command(opts: EvalOptions) -> int:
     if runs.is_group(run_dir):
         raise RunDirError(f"{run_dir} is a group of seeds; evaluate one of them: wrl eval {run_dir}/seed-SEED")
     cfg, policy, meta = load_policy(run_dir)
-    reason = rendering_unavailable_reason() if opts.video else None
+    reason = rendering_unavailable_reason(cfg.env) if opts.video else None
     record = opts.video and reason is None
     envs = [make_env(cfg.env, render_mode="rgb_array" if record and i == 0 else None, action_repeat=cfg.action_repeat)
             for i in range(opts.episodes)]
@@ -153,7 +167,9 @@ def eval_command(opts: EvalOptions) -> int:
         for env in envs:
             env.close()
     print(f"{cfg.algo} on {cfg.env} at step {meta['host']['env_steps']}: mean return {np.mean(returns):.1f} "
-          f"+- {np.std(returns):.1f} over {opts.episodes} episodes")
+          f"+- {np.std(returns):.1f} over {opts.episodes} episodes (seeds {opts.seed}.."
+          f"{opts.seed + opts.episodes - 1}; change them with --seed and --episodes)")
+    print(summary_relation(run_dir, cfg, int(meta["host"]["env_steps"])))
     if opts.video:
         if frames:
             import imageio.v2 as imageio

@@ -55,7 +55,7 @@ def algorithm_train_defaults(algo: str, objective: str = "discounted") -> dict[s
 
 @dataclass(frozen=True)
 class TrainConfig:
-    algo: str = hp("wpo", "algorithm: wpo, wppg, wgf-direct, wgf-indirect, sac, td3")
+    algo: str = hp("wpo", "the algorithm (any of wrl.agents.ALGOS)")
     env: str = hp("gym:Pendulum-v1", "environment id: gym:<id> or dmc:<domain>-<task>")
     env_module: str = hp("", "comma-separated modules to import first (they register Gymnasium envs)")
     seed: int = hp(0, "random seed (same seed, same machine: same numbers)", ge=0)

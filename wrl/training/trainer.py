@@ -54,9 +54,6 @@ def validate_configs(cfg: TrainConfig, agent_cfg: Any) -> None:
     check_train_config(cfg.algo, cfg, agent_cfg)
     if cfg.buffer_size < cfg.batch_size:
         raise ConfigError(f"--buffer-size ({cfg.buffer_size}) must be at least --batch-size ({cfg.batch_size})")
-    if cfg.learning_starts >= cfg.total_steps:
-        raise ConfigError(f"--learning-starts ({cfg.learning_starts}) must be below --total-steps ({cfg.total_steps}): "
-                          "no update would run and the run would learn nothing")
 
 
 def with_run_length(cfg: TrainConfig, agent_cfg: Any) -> Any:
@@ -237,10 +234,13 @@ class _Member:
 
 
 def _check_before_writing(cfg: TrainConfig, agent_cfg: Any) -> None:
-    """Fail before anything is written: an unknown or unsupported environment, and an agent whose options
-    contradict each other (the agent is built, not initialised, here)."""
+    """Fail before anything is written: an unknown or unsupported environment, an agent whose options
+    contradict each other (the agent is built, not initialised, here) and a run that would never update."""
     spec = env_spec(cfg.env)
     make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
+    if cfg.learning_starts >= cfg.total_steps:
+        raise ConfigError(f"--learning-starts ({cfg.learning_starts}) must be below --total-steps ({cfg.total_steps}): "
+                          "no update would run and the run would learn nothing")
 
 
 def write_learning_curve(run_dir: str | Path) -> Path | None:
