@@ -545,7 +545,13 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, run_dir: Path
 
 
 def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
-    """(config, deterministic policy obs_batch -> actions, checkpoint meta) of a trained run."""
+    """(config, deterministic policy obs_batch -> actions, checkpoint meta) of a trained run.
+
+    The actions are the agent's own, in [-1, 1] per dimension: the units of wrl's environments
+    (:func:`wrl.envs.make_env` rescales every Box action space there), not those of ``gym.make(ENV)``. To act in a
+    plain environment use :class:`wrl.Policy` (``wrl.Policy.load(run_dir).predict(obs)``), which rescales onto the
+    environment's action bounds.
+    """
     run_dir = Path(run_dir)
     cfg, agent_cfg = load_run_config(run_dir)
     import_env_modules(cfg.env_module)
