@@ -41,7 +41,7 @@ def test_suite_is_incremental_and_reports(tiny, tmp_path, capsys):
         S.run_suite(S.Suite(**{**tiny.__dict__, "algos": ("td3=td3 --policy-delay 3",)}), out)
     assert json.loads((out / "suite.json").read_text())["algos"] == ["sac", "td3"]
     assert main(["plot", str(out), "--out", str(tmp_path / "c.svg")]) == 0
-    assert "4 runs, 2 (algorithm, task) groups" in capsys.readouterr().out
+    assert "4 runs, 2 groups (same settings but the seed, per task)" in capsys.readouterr().out
     # diagnostics: the last logged value of each named metric, per seed (None where never logged)
     payload = S.report(tiny, out, reps=100, diagnostics=("charts/episodic_return", "policy/none"))
     for algo in ("sac", "td3"):

@@ -210,7 +210,7 @@ def test_return_scale_follows_the_documented_rule():
 
 def test_batches_hold_rewards_divided_by_the_current_scale_before_the_nstep_sum():
     cfg = TrainConfig(num_envs=2, learning_starts=10, batch_size=64, buffer_size=200, normalize_reward=True,
-                      gamma=0.9, reward_norm_g_max=3.0)
+                      gamma=0.9, reward_norm_g_max=3.0, n_step=1)  # the spy sees one-step rewards
     agent = spy_agent(3, 1, cfg.batch_size)
     _, learn_step = make_step_fns(agent, cfg)
     data = random_transitions(np.random.default_rng(5), 50, num_envs=2)

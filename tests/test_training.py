@@ -152,7 +152,8 @@ def snapshot(d: Path):
 @pytest.mark.slow
 def test_existing_run_dir_is_not_touched(finished_run, capsys):
     before = snapshot(finished_run)
-    code, err = run_cli(capsys, "train", "--run-dir", str(finished_run), "--no-progress", "--total-steps", "300")
+    code, err = run_cli(capsys, "train", "--run-dir", str(finished_run), "--no-progress", "--total-steps", "300",
+                         "--learning-starts", "100")
     assert code == 2 and "already exists" in err and "--resume" in err
     assert snapshot(finished_run) == before
 

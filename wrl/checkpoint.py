@@ -106,3 +106,23 @@ def load_checkpoint(path: str | Path, template: Any) -> tuple[Any, dict[str, np.
     treedef = jax.tree_util.tree_structure(template)
     state = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
     return state, extra, meta
+
+
+def load_tree(path: str | Path, template: Any, prefix: str) -> Any:
+    """Part of a checkpoint: the arrays named ``prefix`` + the leaf paths of ``template`` (a pytree of arrays or
+    ``jax.ShapeDtypeStruct``), e.g. a run's policy parameters without its replay. Shapes and dtypes must match."""
+    with _open(path) as data:
+        try:
+            leaves = []
+            for name, leaf in _leaf_names(template, prefix):
+                if name not in data.files:
+                    raise CheckpointError(f"{path} does not hold {name}; it was written for another configuration")
+                arr = data[name]
+                if arr.shape != tuple(leaf.shape) or arr.dtype != leaf.dtype:
+                    raise CheckpointError(f"{path} does not match its configuration ({name} is {arr.dtype}"
+                                          f"{list(arr.shape)}, expected {leaf.dtype}{list(leaf.shape)})")
+                leaves.append(arr)
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise CheckpointError(f"{path} is corrupt ({type(e).__name__})") from None
+    treedef = jax.tree_util.tree_structure(template)
+    return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])

@@ -47,6 +47,37 @@ def redefault(cls: type, name: str, default: Any) -> Any:
     return dataclasses.field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
 
 
+# words users spell out where wrl's names abbreviate them (learning_rate -> actor_lr, critic_lr, ...)
+ABBREVIATIONS = {"learning_rate": "lr", "lr_rate": "lr", "steps": "steps", "environments": "envs",
+                 "episodes": "episodes", "nstep": "n_step"}
+
+
+def closest_names(name: str, valid: Any, n: int = 3) -> list[str]:
+    """Up to ``n`` names of ``valid`` closest to ``name``: near spellings, then those sharing a word with it
+    (abbreviations as wrl spells them: ``learning_rate`` is ``lr``), shortest first, then looser spellings."""
+    import difflib
+
+    valid = sorted(valid)
+    short = name
+    for long, abbrev in ABBREVIATIONS.items():
+        short = short.replace(long, abbrev)
+    words = {w for w in short.split("_") if len(w) > 1}
+    near = difflib.get_close_matches(short, valid, n=n, cutoff=0.8)
+    sharing = sorted((v for v in valid if words & set(v.split("_"))), key=len)
+    spelled = difflib.get_close_matches(short, valid, n=n, cutoff=0.5)
+    return list(dict.fromkeys([*near, *sharing, *spelled]))[:n]
+
+
+def unknown_names(unknown: Any, valid: Any, what: str) -> ConfigError:
+    """The error for names that are not among ``valid``: names them, the closest valid names first, then every
+    valid name, e.g. ``unknown SACConfig setting 'learning_rate' (closest: actor_lr, ...); valid: ...``."""
+    unknown, valid = sorted(unknown), sorted(valid)
+    close = list(dict.fromkeys(c for name in unknown for c in closest_names(name, valid)))
+    plural = "s" if len(unknown) > 1 else ""
+    hint = f" (closest: {', '.join(close)})" if close else ""
+    return ConfigError(f"unknown {what}{plural} {', '.join(map(repr, unknown))}{hint}; valid: {', '.join(valid)}")
+
+
 def option_name(name: str) -> str:
     """The command-line option of a field: ``actor_lr`` -> ``--actor-lr``."""
     return "--" + name.replace("_", "-")

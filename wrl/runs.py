@@ -65,6 +65,14 @@ def slug(env_id: str) -> str:
     return env_id.replace(":", "-").replace("/", "-")
 
 
+def default_run_dir(algo: str, env_id: str, tag: str) -> Path:
+    """Where a run goes when no directory is given: ``runs/ALGO-ENV-TAG-TIME`` (TAG: ``sSEED`` or
+    ``seedsFIRST-LAST``)."""
+    import time
+
+    return Path(f"runs/{algo}-{slug(env_id)}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
 def seed_dir(group_dir: str | Path, seed: int) -> Path:
     """Where seed ``seed`` of a group lives: GROUP/seed-SEED (an ordinary run directory)."""
     return Path(group_dir) / f"seed-{seed}"

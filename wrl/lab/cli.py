@@ -94,7 +94,7 @@ def _help_text(text: str, default: Any, note: str | None, quiet: bool) -> str:
 
 def add_options(parser: Any, cls: type, prefix: str = "", skip: tuple[str, ...] = (), hidden: bool = False,
                 unset: bool = False, defaults: dict[str, Any] | None = None,
-                notes: dict[str, str] | None = None) -> None:
+                notes: dict[str, str] | None = None, choices: dict[str, Sequence[str]] | None = None) -> None:
     """The one generator of every command's options: an argument per field of dataclass ``cls``.
 
     A field ``name`` is the option ``--name`` (``prefix`` prepended) with the help, the choices and the default
@@ -108,7 +108,8 @@ def add_options(parser: Any, cls: type, prefix: str = "", skip: tuple[str, ...] 
     ``unset`` (``wrl train``'s layered settings): every default is None, so that only the options given are set,
     and booleans are always ``--name / --no-name``. ``hidden`` options are parsed but not listed in ``--help``;
     ``defaults`` replaces the default shown for some fields (an algorithm's own training defaults); ``notes`` adds
-    to it (e.g. "1 with --objective average").
+    to it (e.g. "1 with --objective average"); ``choices`` shows the values a field takes that only a registry
+    knows (``--algo {sac,td3,...}``; validated where the registry is, so a wrong one gets its own message).
     """
     defaults = defaults or {}
     notes = notes or {}
@@ -149,7 +150,9 @@ def add_options(parser: Any, cls: type, prefix: str = "", skip: tuple[str, ...] 
             kwargs["nargs"] = meta.get("nargs", "*")
         if "choices" in meta:
             kwargs["choices"] = meta["choices"]
-        if "metavar" in meta:
+        if choices and f.name in choices:
+            kwargs["metavar"] = "{" + ",".join(choices[f.name]) + "}"
+        elif "metavar" in meta:
             kwargs["metavar"] = meta["metavar"]
         elif tp in (int, float) and "choices" not in meta:  # else argparse shows the choices, or the name
             kwargs["metavar"] = tp.__name__.upper()
@@ -198,7 +201,7 @@ def _register(parser: argparse.ArgumentParser, registry: Registry, name: str) ->
 def _add_train(sub, algo: str | None) -> None:
     """``wrl train``: the options of TrainOptions, TrainConfig and ``algo`` (the default algorithm when None); the
     other algorithms' options are parsed (to say which algorithm they belong to) but not listed."""
-    from wrl.agents import ALGOS, config_class, presets, train_defaults
+    from wrl.agents import ALGOS, config_class, presets
     from wrl.lab.commands import TrainOptions
     from wrl.training.config import TrainConfig
     from wrl.training.options import objective_default_notes
@@ -210,7 +213,10 @@ def _add_train(sub, algo: str | None) -> None:
                                    f"`wrl train --algo NAME --help` lists another algorithm's ({algos}).")
     names = ", ".join(f"{k} ({v.help})" for k, v in presets(shown).items()) or "none"
     add_options(p, TrainOptions, notes={"preset": f"{shown}: {names}"})
-    add_options(p, TrainConfig, unset=True, defaults=train_defaults(shown), notes=objective_default_notes(shown))
+    built = TrainConfig(algo=shown)  # the algorithm's own training defaults
+    shown_defaults = {f.name: getattr(built, f.name) for f in dataclasses.fields(built)}
+    add_options(p, TrainConfig, unset=True, defaults=shown_defaults, notes=objective_default_notes(shown),
+                choices={"algo": tuple(ALGOS)})
     p.set_defaults(_options=TrainOptions)
     seen = {f.name for f in dataclasses.fields(config_class(shown))}
     add_options(p.add_argument_group(f"{shown} options"), config_class(shown), unset=True)
@@ -289,7 +295,7 @@ def _plot_command(opts: PlotOptions) -> int:
     curves = find_runs(list(opts.paths))
     plot_curves(curves, out)
     runs = sum(len(v) for v in curves.values())
-    print(f"{runs} runs, {len(curves)} (algorithm, task) groups -> {out}")
+    print(f"{runs} runs, {len(curves)} groups (same settings but the seed, per task) -> {out}")
     return 0
 
 
@@ -344,9 +350,11 @@ def build_parser(train_algo: str | None = None) -> argparse.ArgumentParser:
                  "Report what a run directory (or group of seeds) holds, changing nothing: finished, resumable at "
                  "step N, running (a live process writes it), new (nothing to resume) or damaged and why. Exit "
                  "status 0 unless it is damaged (1).")
-    _add_command(sub, "plot", PlotOptions, "learning curves of runs, groups of seeds and suites, grouped by algorithm",
-                 "Evaluation curves of every run under the given directories, one panel per task, per algorithm "
-                 "the mean over its runs with a 95% band.")
+    _add_command(sub, "plot", PlotOptions, "learning curves of runs, groups of seeds and suites, grouped by settings",
+                 "Evaluation curves of every run under the given directories, one panel per task; runs whose "
+                 "settings agree but for the seed form a group, drawn as the mean over its runs with a 95% band "
+                 "and labelled by its suite label (or --label) where it has one, else by the algorithm and the "
+                 "settings that set it apart. A label keeps its colour in every panel.")
     _add_bench(sub)
     _add_flow(sub)
     return parser

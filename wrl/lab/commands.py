@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from wrl.envs import make_env
 from wrl.envs.render import rendering_unavailable_reason
 from wrl.errors import ConfigError, RunDirError
 from wrl.optional import install_hint, is_installed
-from wrl.runs import CHECKPOINT, seed_dir
+from wrl.runs import CHECKPOINT
 from wrl.training import options
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import evaluate
@@ -52,6 +51,8 @@ class TrainOptions:
                                   "sweep`); options given explicitly win (default: none)", metavar="FILE")
     preset: str | None = hp(None, "named settings of the algorithm, overridden by options given explicitly "
                                   "(default: none)", metavar="NAME")
+    label: str | None = hp(None, "a name for the run in `wrl plot` legends, recorded in its config.json (suites name "
+                                 "each run by its algorithm label; default: none)", metavar="NAME")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,22 +99,16 @@ def train_command(opts: TrainOptions, given: dict[str, Any]) -> int:
     else:
         cfg, agent_cfg = configs_from(given, opts)
         seeds = _group_seeds(opts, cfg)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         tag = f"seeds{seeds[0]}-{seeds[-1]}" if seeds else f"s{cfg.seed}"
-        run_dir = Path(opts.run_dir or f"runs/{cfg.algo}-{runs.slug(cfg.env)}-{tag}-{stamp}")
+        run_dir = Path(opts.run_dir) if opts.run_dir else runs.default_run_dir(cfg.algo, cfg.env, tag)
     kwargs = {"resume": bool(opts.resume), "overwrite": opts.overwrite, "progress": not opts.no_progress,
-              "tensorboard": not opts.no_tensorboard}
+              "tensorboard": not opts.no_tensorboard, "label": opts.label}
     plots = is_installed("matplotlib")
     plots_skipped = f"learning_curve.png skipped: matplotlib is not installed ({install_hint('matplotlib')})"
 
     if seeds is not None:
-        group = train_group(cfg, agent_cfg, run_dir, seeds, **kwargs)
-        if plots:
-            from wrl.lab.plots import plot_learning_curve
-
-            for s in seeds:
-                plot_learning_curve(seed_dir(run_dir, s))
-        else:
+        group = train_group(cfg, agent_cfg, run_dir, seeds, **kwargs)  # writes each seed's learning curve
+        if not plots:
             print(plots_skipped)
         finals = ", ".join(f"{r:.1f}" if r is not None else "-" for r in group["final_eval_return"])
         print(f"{cfg.algo} on {cfg.env}, seeds {', '.join(map(str, seeds))} side by side: final evaluation returns "
@@ -121,12 +116,10 @@ def train_command(opts: TrainOptions, given: dict[str, Any]) -> int:
               f"({group['steps_per_second_per_seed']:.0f} steps/s per seed)")
         print(f"group directory: {run_dir}  (summary.json; one run directory per seed: seed-SEED/)")
         return 0
-    summary = train(cfg, agent_cfg, run_dir, **kwargs)
+    summary = train(cfg, agent_cfg, run_dir, **kwargs)  # writes the learning curve too
     written = [runs.SUMMARY, runs.METRICS, *([] if opts.no_tensorboard else [runs.TENSORBOARD + "/"])]
     if plots:
-        from wrl.lab.plots import plot_learning_curve
-
-        written.append(plot_learning_curve(run_dir).name)
+        written.append(runs.LEARNING_CURVE)
     else:
         print(plots_skipped)
     print(f"{cfg.algo} on {cfg.env}, seed {cfg.seed}: final evaluation return {summary['final_eval_return']:.1f} "
@@ -136,6 +129,20 @@ def train_command(opts: TrainOptions, given: dict[str, Any]) -> int:
     return 0
 
 
+def summary_relation(run_dir: Path, cfg: TrainConfig, step: int) -> str:
+    """One line on how ``wrl eval``'s number relates to the run's own final evaluation (summary.json): the same
+    policy and deterministic actions, on other episodes (other seeds, maybe another count)."""
+    path = run_dir / runs.SUMMARY
+    summary = runs.read_json(path) if path.exists() else None
+    final = summary.get("final_eval_return") if summary else None
+    if final is None:
+        return "the run's summary has no final evaluation to compare with"
+    return (f"the run's summary says {final:.1f}: its last evaluation at step {summary['evaluations'][-1]['step']}, "
+            f"{cfg.eval_episodes} episodes on the training evaluation seeds (derived from --seed {cfg.seed}); the "
+            "same deterministic policy here meets other episodes, so the means differ by the episodes drawn"
+            + ("" if summary["evaluations"][-1]["step"] == step else f" (and this checkpoint is at step {step})"))
+
+
 def eval_command(opts: EvalOptions) -> int:
     run_dir = Path(opts.run_dir)
     if not (run_dir / CHECKPOINT).exists() and not run_dir.is_dir():
@@ -143,7 +150,7 @@ def eval_command(opts: EvalOptions) -> int:
     if runs.is_group(run_dir):
         raise RunDirError(f"{run_dir} is a group of seeds; evaluate one of them: wrl eval {run_dir}/seed-SEED")
     cfg, policy, meta = load_policy(run_dir)
-    reason = rendering_unavailable_reason() if opts.video else None
+    reason = rendering_unavailable_reason(cfg.env) if opts.video else None
     record = opts.video and reason is None
     envs = [make_env(cfg.env, render_mode="rgb_array" if record and i == 0 else None, action_repeat=cfg.action_repeat)
             for i in range(opts.episodes)]
@@ -160,7 +167,9 @@ def eval_command(opts: EvalOptions) -> int:
         for env in envs:
             env.close()
     print(f"{cfg.algo} on {cfg.env} at step {meta['host']['env_steps']}: mean return {np.mean(returns):.1f} "
-          f"+- {np.std(returns):.1f} over {opts.episodes} episodes")
+          f"+- {np.std(returns):.1f} over {opts.episodes} episodes (seeds {opts.seed}.."
+          f"{opts.seed + opts.episodes - 1}; change them with --seed and --episodes)")
+    print(summary_relation(run_dir, cfg, int(meta["host"]["env_steps"])))
     if opts.video:
         if frames:
             import imageio.v2 as imageio

@@ -11,7 +11,10 @@ The command line (`wrl train`), suites, sweeps and library users all turn settin
 5. the settings given explicitly.
 
 Settings are field names of ``TrainConfig`` and of the agents' configs; an agent setting that belongs to
-another algorithm than the one chosen is an error naming it, as is an unknown name.
+another algorithm than the one chosen is an error naming it, as is an unknown name (with the closest valid ones).
+
+From Python, :func:`configs` is this resolution with keyword settings (``wrl.configs``); ``wrl train`` calls it
+too, so a config built either way is the same.
 """
 
 from __future__ import annotations
@@ -24,29 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from wrl.agents import ALGOS, config_class, presets, train_defaults
+from wrl.config import unknown_names, validate
 from wrl.errors import ConfigError
-from wrl.training.config import TrainConfig
+from wrl.training.config import DISCOUNTED_ONLY, TrainConfig, algorithm_train_defaults, shared_default
 
-# The training defaults of an algorithm that hold on the discounted objective only: on the average one every
-# algorithm starts from the shared n-step length (1). The later terms of an n-step differential return are the
-# behaviour policy's rewards, uncorrected, and no discount shrinks them: WPO at its n-step 5 misses the LQR optimum
-# that n-step 1 reaches (docs/benchmarks/lqr_average_wpo.md). An n-step set by a preset, a file or an option wins.
-DISCOUNTED_ONLY = ("n_step",)
-
-
-def algorithm_train_defaults(algo: str, objective: str = "discounted") -> dict[str, Any]:
-    """Layer 2 on ``objective``: the training settings in which ``algo`` departs from the shared defaults (its
-    module's ``TRAIN_DEFAULTS``), without those of ``DISCOUNTED_ONLY`` on the average objective."""
-    own = train_defaults(algo)
-    return {k: v for k, v in own.items() if k not in DISCOUNTED_ONLY} if objective == "average" else own
+__all__ = ["DISCOUNTED_ONLY", "agent_config", "algorithm_train_defaults", "configs", "default_train_config",
+           "resolve"]
 
 
 def objective_default_notes(algo: str) -> dict[str, str]:
     """For the help of ``wrl train``: the defaults of ``algo`` that the average objective changes, e.g.
     ``{"n_step": "1 with --objective average"}``."""
-    own, shared = train_defaults(algo), TrainConfig()
-    return {k: f"{getattr(shared, k)!r} with --objective average" for k in DISCOUNTED_ONLY
-            if k in own and own[k] != getattr(shared, k)}
+    own = train_defaults(algo)
+    return {k: f"{shared_default(k)!r} with --objective average" for k in DISCOUNTED_ONLY
+            if k in own and own[k] != shared_default(k)}
 
 
 def _field_names(cls: type) -> set[str]:
@@ -77,8 +71,7 @@ def split_settings(data: Mapping[str, Any], cls: type, source: str) -> tuple[dic
     train_fields, agent_fields = _field_names(TrainConfig), _field_names(cls)
     unknown = set(data) - train_fields - agent_fields
     if unknown:
-        raise ConfigError(f"{source} has settings that are neither training nor {cls.__name__} options: "
-                          f"{', '.join(sorted(unknown))}")
+        raise unknown_names(unknown, train_fields | agent_fields, f"setting in {source}")
     return ({k: _plain(v) for k, v in data.items() if k in train_fields},
             {k: _plain(v) for k, v in data.items() if k in agent_fields})
 
@@ -91,8 +84,39 @@ def agent_field_names() -> set[str]:
 def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
     """``TrainConfig`` for ``algo``: layers 1-2 on the objective of ``overrides``, then ``overrides``."""
     ALGOS.check(algo)
-    objective = overrides.get("objective", TrainConfig().objective)
-    return dataclasses.replace(TrainConfig(), algo=algo, **{**algorithm_train_defaults(algo, objective), **overrides})
+    return TrainConfig(algo=algo, **overrides)
+
+
+def agent_config(algo: str, settings: Mapping[str, Any] | None = None) -> Any:
+    """The agent config of ``algo``: its defaults with ``settings`` (field names) applied and validated; a name
+    that is not a field of it is a ConfigError naming the closest ones."""
+    ALGOS.check(algo)
+    cls = config_class(algo)
+    settings = {k: _plain(v) for k, v in (settings or {}).items()}
+    unknown = set(settings) - _field_names(cls)
+    if unknown:
+        raise unknown_names(unknown, _field_names(cls), f"{cls.__name__} setting")
+    cfg = dataclasses.replace(cls(), **settings)
+    validate(cfg)
+    return cfg
+
+
+def configs(algo: str | None = None, *, preset: str | None = None, file: str | Path | None = None,
+            **settings: Any) -> tuple[TrainConfig, Any]:
+    """(TrainConfig, agent config) for ``algo`` (default: WPO), exactly as ``wrl train --algo ALGO`` builds them:
+    the algorithm's own defaults, then ``preset``, the settings ``file``, and ``settings`` (field names of
+    ``TrainConfig`` and of the algorithm's config, e.g. ``total_steps=20_000, actor_lr=1e-3``). A name that is
+    no setting is a ConfigError naming the closest valid ones; values are validated.
+
+    >>> cfg, agent_cfg = configs("wpo", env="gym:Pendulum-v1", total_steps=5_000)
+    >>> cfg.n_step  # WPO's own default, as on the command line
+    5
+    """
+    given = {**settings, **({"algo": algo} if algo is not None else {})}
+    cfg, agent_cfg = resolve(given, preset=preset, file=file)
+    validate(cfg)
+    validate(agent_cfg)
+    return cfg, agent_cfg
 
 
 def resolve(given: Mapping[str, Any] | None = None, *, preset: str | None = None,
@@ -101,13 +125,13 @@ def resolve(given: Mapping[str, Any] | None = None, *, preset: str | None = None
     explicitly (field names; None values are not given), ``preset`` names a preset of the algorithm, ``file``
     is a settings file. The algorithm is ``given['algo']``, else the file's, else the default."""
     given = {k: _plain(v) for k, v in (given or {}).items() if v is not None}
-    unknown = set(given) - _field_names(TrainConfig) - agent_field_names()
-    if unknown:
-        raise ConfigError(f"unknown settings {', '.join(sorted(unknown))}; see `wrl train --help`")
     table = read_settings_file(file) if file else {}
-    algo = given.get("algo") or table.get("algo") or TrainConfig().algo
+    algo = given.get("algo") or table.get("algo") or shared_default("algo")
     ALGOS.check(algo)
     cls = config_class(algo)
+    unknown = set(given) - _field_names(TrainConfig) - agent_field_names()
+    if unknown:
+        raise unknown_names(unknown, _field_names(TrainConfig) | _field_names(cls), "setting")
     available = presets(algo)
     if preset is not None and preset not in available:
         names = ", ".join(sorted(available)) or "none"

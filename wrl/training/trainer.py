@@ -24,11 +24,12 @@ import numpy as np
 import wrl
 from wrl import config as C
 from wrl import runs
-from wrl.agents import check_train_config, config_class, make_agent
+from wrl.agents import ALGOS, check_train_config, config_class, make_agent
 from wrl.atomic import write_json
 from wrl.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from wrl.envs import VecEnv, env_factory, env_spec, import_env_modules, make_env
 from wrl.errors import CheckpointError, ConfigError, DivergenceError, Interrupted, RunDirError, WriteError
+from wrl.optional import is_installed
 from wrl.runs import CHECKPOINT, seed_dir
 from wrl.training.config import TrainConfig
 from wrl.training.evaluate import eval_seed, evaluate
@@ -132,7 +133,7 @@ class _Member:
     and record. ``in_group``: its checkpoints wait for the group's commit (:func:`wrl.runs.commit_group`)."""
 
     def __init__(self, cfg: TrainConfig, agent_cfg: Any, run_dir: Path, resume: bool, overwrite: bool,
-                 tensorboard: bool, in_group: bool = False):
+                 tensorboard: bool, in_group: bool = False, label: str | None = None):
         self.cfg, self.agent_cfg, self.run_dir, self.in_group = cfg, agent_cfg, run_dir, in_group
         self.lock: runs.RunLock | None = None
         self.logger: Logger | None = None
@@ -147,7 +148,7 @@ class _Member:
         else:
             self.lock = runs.create(run_dir, overwrite)
             write_json(run_dir / runs.CONFIG, {"config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg),
-                                               "version": wrl.__version__})
+                                               "version": wrl.__version__, **({"label": label} if label else {})})
         self.saved_step: int | None = None  # the step of the checkpoint on disk
         self.host: dict[str, Any] = {"env_steps": 0, "episodes": 0, "evaluations": [], "elapsed": 0.0,
                                      "last_return": None}
@@ -233,16 +234,36 @@ class _Member:
 
 
 def _check_before_writing(cfg: TrainConfig, agent_cfg: Any) -> None:
-    """Fail before anything is written: an unknown or unsupported environment, and an agent whose options
-    contradict each other (the agent is built, not initialised, here)."""
+    """Fail before anything is written: an unknown or unsupported environment, an agent whose options
+    contradict each other (the agent is built, not initialised, here) and a run that would never update."""
     spec = env_spec(cfg.env)
     make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
+    if cfg.learning_starts >= cfg.total_steps:
+        raise ConfigError(f"--learning-starts ({cfg.learning_starts}) must be below --total-steps ({cfg.total_steps}): "
+                          "no update would run and the run would learn nothing")
 
 
-def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
-          stop_at: int | None = None) -> dict:
+def write_learning_curve(run_dir: str | Path) -> Path | None:
+    """``RUN_DIR/learning_curve.png`` (:func:`wrl.training.curve.plot_learning_curve`), or None when matplotlib
+    is not installed (``wrl train`` says so in one line)."""
+    if not is_installed("matplotlib"):
+        return None
+    from wrl.training.curve import plot_learning_curve
+
+    return plot_learning_curve(run_dir)
+
+
+def train(cfg: TrainConfig, agent_cfg: Any | None = None, run_dir: str | Path | None = None, *,
+          resume: bool = False, overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
+          stop_at: int | None = None, plot: bool = True, label: str | None = None) -> dict:
     """Train (or resume) a run in ``run_dir`` and return its summary (also written to summary.json).
+
+    The run directory is the one ``wrl train`` writes: config, checkpoint, metrics, TensorBoard events (unless
+    ``tensorboard`` is False), summary and, once the run finished and when matplotlib is installed (and ``plot``),
+    ``learning_curve.png``. ``agent_cfg`` defaults to the algorithm's defaults; ``run_dir`` to
+    ``runs/ALGO-ENV-sSEED-TIME`` (:func:`wrl.runs.default_run_dir`). ``label`` names the run in plots
+    (``wrl plot``; recorded in config.json, as suites do). Build ``cfg`` for its algorithm
+    (``TrainConfig(algo=...)`` or :func:`wrl.training.options.configs`) to get the settings of ``wrl train``.
 
     ``stop_at`` stops after that many environment steps without finishing the run, as a kill would
     (after writing a checkpoint there), which tests use to check exact resume. SIGTERM or SIGINT (when called
@@ -251,30 +272,35 @@ def train(cfg: TrainConfig, agent_cfg: Any, run_dir: str | Path, *, resume: bool
     complete checkpoint is kept); only one process trains into a run directory at a time.
     """
     start = time.perf_counter()
+    agent_cfg = config_class(cfg.algo)() if agent_cfg is None and cfg.algo in ALGOS else agent_cfg
+    run_dir = Path(run_dir) if run_dir is not None else runs.default_run_dir(cfg.algo, cfg.env, f"s{cfg.seed}")
     with _StopSignals() as stop:
         validate_configs(cfg, agent_cfg)
         agent_cfg = with_run_length(cfg, agent_cfg)
         import_env_modules(cfg.env_module)
         _check_before_writing(cfg, agent_cfg)
-        member = _Member(cfg, agent_cfg, Path(run_dir), resume, overwrite, tensorboard)
+        member = _Member(cfg, agent_cfg, run_dir, resume, overwrite, tensorboard, label=label)
         try:
-            return _run([member], cfg, agent_cfg, Path(run_dir), seeds_axis=False, progress=progress,
-                        stop_at=stop_at, start=start, stop=stop)[0]
+            summary = _run([member], cfg, agent_cfg, run_dir, seeds_axis=False, progress=progress,
+                           stop_at=stop_at, start=start, stop=stop)[0]
         finally:
             member.release()
+    if plot and summary["finished"]:
+        write_learning_curve(run_dir)
+    return summary
 
 
 def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: list[int], *, resume: bool = False,
                 overwrite: bool = False, progress: bool = True, tensorboard: bool = True,
-                stop_at: int | None = None) -> dict:
+                stop_at: int | None = None, plot: bool = True, label: str | None = None) -> dict:
     """Train (or resume) seeds side by side in one process: one compiled step vmapped over the seed axis of the
     training state, one vector of environments per seed.
 
     Each seed writes an ordinary run directory ``GROUP_DIR/seed-SEED`` (config, metrics, TensorBoard, summary,
-    learning curve, checkpoint; ``wrl eval`` works on it); ``GROUP_DIR/summary.json`` gathers them. A seed's
-    numbers depend only on its own seed and the group's size (vmapped computations do not mix seeds). The seeds'
-    checkpoints are committed together (:func:`wrl.runs.commit_group`), so a kill never leaves them at
-    different steps; signals, failed writes and the writer's lock as in :func:`train`.
+    learning curve when matplotlib is installed, checkpoint; ``wrl eval`` works on it); ``GROUP_DIR/summary.json``
+    gathers them. A seed's numbers depend only on its own seed and the group's size (vmapped computations do not
+    mix seeds). The seeds' checkpoints are committed together (:func:`wrl.runs.commit_group`), so a kill never
+    leaves them at different steps; signals, failed writes and the writer's lock as in :func:`train`.
     """
     start = time.perf_counter()
     group_dir = Path(group_dir)
@@ -304,7 +330,7 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
                                                     "agent_config": C.to_dict(agent_cfg), "version": wrl.__version__})
             for s in seeds:
                 members.append(_Member(dataclasses.replace(cfg, seed=s), agent_cfg, seed_dir(group_dir, s), resume,
-                                       False, tensorboard, in_group=True))
+                                       False, tensorboard, in_group=True, label=label))
             summaries = _run(members, cfg, agent_cfg, group_dir, seeds_axis=True, progress=progress,
                              stop_at=stop_at, start=start, stop=stop)
             finals = [s["final_eval_return"] for s in summaries]
@@ -316,11 +342,14 @@ def train_group(cfg: TrainConfig, agent_cfg: Any, group_dir: str | Path, seeds: 
                      "runs": [str(m.run_dir.name) for m in members], "version": wrl.__version__,
                      "config": C.to_dict(cfg), "agent_config": C.to_dict(agent_cfg)}
             write_json(group_dir / runs.SUMMARY, group)
-            return group
         finally:
             for m in members:
                 m.release()
             lock.release()
+    if plot and group["finished"]:
+        for s in seeds:
+            write_learning_curve(seed_dir(group_dir, s))
+    return group
 
 
 def load_group_config(group_dir: str | Path) -> tuple[TrainConfig, Any, list[int]]:
@@ -516,7 +545,13 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, run_dir: Path
 
 
 def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
-    """(config, deterministic policy obs_batch -> actions, checkpoint meta) of a trained run."""
+    """(config, deterministic policy obs_batch -> actions, checkpoint meta) of a trained run.
+
+    The actions are the agent's own, in [-1, 1] per dimension: the units of wrl's environments
+    (:func:`wrl.envs.make_env` rescales every Box action space there), not those of ``gym.make(ENV)``. To act in a
+    plain environment use :class:`wrl.Policy` (``wrl.Policy.load(run_dir).predict(obs)``), which rescales onto the
+    environment's action bounds.
+    """
     run_dir = Path(run_dir)
     cfg, agent_cfg = load_run_config(run_dir)
     import_env_modules(cfg.env_module)
@@ -528,5 +563,8 @@ def load_policy(run_dir: str | Path) -> tuple[TrainConfig, Any, dict]:
 
 
 def agent_config_from(algo: str, overrides: dict[str, Any] | None = None) -> Any:
-    """Default config of ``algo`` with ``overrides`` applied."""
-    return dataclasses.replace(config_class(algo)(), **(overrides or {}))
+    """Default config of ``algo`` with ``overrides`` (field names) applied and validated; an unknown name is a
+    :class:`~wrl.errors.ConfigError` naming the closest fields (:func:`wrl.training.options.agent_config`)."""
+    from wrl.training.options import agent_config
+
+    return agent_config(algo, overrides)

@@ -51,7 +51,7 @@ from wrl import runs
 from wrl.agents import ALGOS
 from wrl.atomic import write_json
 from wrl.config import REQUIRED, hp
-from wrl.errors import ConfigError, Interrupted, WrlError
+from wrl.errors import ConfigError, Interrupted, RunDirError, WrlError
 from wrl.lab.bench.archives import Unpacked
 from wrl.lab.bench.common import (
     command_line,
@@ -149,13 +149,15 @@ def _state(path: Path) -> str:
 def train_args(suite: Suite, algo_spec: str, task: str, path: Path, seed: int | None = None) -> list[str]:
     """The `wrl train` options of one (algorithm, task) group of the suite (``seed``: of that seed alone,
     written to ``path/seed-SEED``); an algorithm's own options come after the suite-wide ``train_args``, so
-    they win."""
-    _, algo, opts = parse_variant(algo_spec)
+    they win. Each run records the algorithm's label (``--label``), which ``wrl plot`` shows wherever the run
+    is copied to."""
+    label, algo, opts = parse_variant(algo_spec)
     seeds, run_dir = (["--seeds", *map(str, suite.seeds)], path) if seed is None else \
         (["--seed", str(seed)], runs.seed_dir(path, seed))
     return ["--algo", algo, "--env", task, *seeds, "--total-steps",
             str(suite.total_steps), "--eval-every", str(suite.eval_every), "--eval-episodes",
-            str(suite.eval_episodes), *shlex.split(suite.train_args), *opts, "--run-dir", str(run_dir)]
+            str(suite.eval_episodes), *shlex.split(suite.train_args), *opts, "--run-dir", str(run_dir),
+            "--label", label]
 
 
 def group_units(suite: Suite, spec: str, task: str, path: Path, split: bool) -> list[Unit]:
@@ -524,6 +526,28 @@ def _plot_profiles(taus: np.ndarray, profiles: dict, bands: dict, path: Path) ->
     fig.savefig(path, dpi=100)
 
 
+def size_line(suite: Suite, out: Path, jobs: int = 1) -> str:
+    """What a suite is about to do, said before it starts: its runs and environment steps, how many groups are
+    left to train in ``out``, and an estimate of the time they take from the groups already finished there
+    (their mean wall-clock per group, ``jobs`` groups at a time), where there are any."""
+    groups = [(spec, task) for spec in suite.algos for task in suite.tasks]
+    left = sum(not unit_dir(out, parse_variant(spec)[0], task).exists()
+               or _state(unit_dir(out, parse_variant(spec)[0], task)) != "finished" for spec, task in groups)
+    n_runs = len(groups) * len(suite.seeds)
+    line = (f"suite {suite.name}: {len(suite.algos)} algorithms x {len(suite.tasks)} tasks x {len(suite.seeds)} "
+            f"seeds = {n_runs} runs of {suite.total_steps:,} steps ({n_runs * suite.total_steps:,} environment steps); "
+            f"{left} of {len(groups)} groups left to train")
+    if not left:
+        return line
+    finished = collect(suite, out)
+    walls = [max(r["wall_seconds"] for r in seeds) for tasks in finished.values() for seeds in tasks.values()]
+    if not walls:
+        return line + " (no estimate yet: none has finished here; each finished group's wall-clock gives one)"
+    hours = -(-left // max(1, jobs)) * float(np.mean(walls)) / 3600
+    return line + (f", about {hours:.1f} h at the {float(np.mean(walls)) / 60:.0f} min per group of the {len(walls)} "
+                   f"finished here ({jobs} at a time; tasks differ, so this is rough)")
+
+
 def resolve_labels(entries: tuple[str, ...], defined: tuple[str, ...]) -> tuple[str, ...]:
     """``--algos`` entries with every bare label the suite defines replaced by the suite's own entry.
 
@@ -580,7 +604,11 @@ def run(opts: Options) -> int:
     for module in ("rliable", "matplotlib"):  # the report needs both: say so before training
         ensure(module, "the report of `wrl bench suite`")
     start = time.perf_counter()
+    if opts.report_only and not collect(suite, out):
+        raise RunDirError(f"{out} holds no finished group of suite {suite.name}; run the suite first (the same "
+                          "command without --report-only), or point --out at the suite's directory")
     if not opts.report_only:
+        print(size_line(suite, out, opts.jobs), flush=True)
         counts = run_suite(suite, out, jobs=opts.jobs, backend=opts.backend, address=opts.address,
                            split_seeds=opts.split_seeds)
         print(f"suite {suite.name}: {counts['reused']} groups reused, {counts['resumed']} resumed, "
