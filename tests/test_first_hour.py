@@ -116,6 +116,9 @@ def test_a_policy_acts_in_the_environments_units_and_scores_as_evaluated(trained
     again = wrl.Policy.load(saved)
     np.testing.assert_array_equal(again.predict(obs), policy.predict(obs))
     np.load(saved, allow_pickle=False)  # arrays and JSON only
+    with pytest.raises(wrl.ConfigError, match="exists"):  # a file the user has is never replaced unasked
+        policy.save(saved)
+    assert policy.save(saved, overwrite=True) == saved
 
 
 def test_loading_a_policy_from_nowhere_is_one_clear_error(tmp_path):

@@ -144,9 +144,10 @@ class Policy:
             for env in envs:
                 env.close()
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the policy alone (parameters and configuration, no replay) to ``path`` (``.npz`` added when
-        missing); :meth:`load` reads it back. Arrays and JSON only, written atomically."""
+        missing); :meth:`load` reads it back. Arrays and JSON only, written atomically; an existing file is
+        replaced only with ``overwrite``."""
         import wrl
         from wrl.checkpoint import save_checkpoint
 
@@ -155,6 +156,8 @@ class Policy:
             path = path.with_name(path.name + ".npz")
         if path.is_dir():
             raise ConfigError(f"{path} is a directory; give a file name for the policy")
+        if path.exists() and not overwrite:
+            raise ConfigError(f"{path} exists; give another name, or overwrite=True to replace it")
         meta = {"kind": POLICY_KIND, "version": wrl.__version__, "config": C.to_dict(self.config),
                 "agent_config": C.to_dict(self.agent_config), "low": self.low.tolist(), "high": self.high.tolist(),
                 "env_steps": self.env_steps, "obs_dim": self.obs_dim, "algo": self.config.algo,
