@@ -121,7 +121,11 @@ def write_report(out: str | Path, title: str, results: dict, body: str) -> None:
 
 
 def command_line() -> str:
-    return "wrl " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "wrl" else shlex.join(sys.argv)
+    """The command that is running, as a user types it: ``wrl ...`` for the console script and for
+    ``python -m wrl`` (never a path of this machine)."""
+    prog = Path(sys.argv[0])
+    is_wrl = prog.name == "wrl" or (prog.name == "__main__.py" and prog.parent.name == "wrl")
+    return "wrl " + shlex.join(sys.argv[1:]) if is_wrl else shlex.join(sys.argv)
 
 
 def parse_variant(spec: str) -> tuple[str, str, list[str]]:
