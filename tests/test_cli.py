@@ -112,3 +112,13 @@ def test_registry():
     assert reg.config_class("json").__name__ == "JSONDecoder"
     with pytest.raises(ConfigError, match="unknown thing 'yaml'; choose one of json"):
         reg.load("yaml")
+
+
+def test_bench_help_shows_no_sphinx_markup():
+    """The help pages built from module docstrings read as plain text: no `:func:` roles, no double backquotes."""
+    from wrl.lab.cli import build_parser
+
+    bench = build_parser()._subparsers._group_actions[0].choices["bench"]
+    for name, page in bench._subparsers._group_actions[0].choices.items():
+        out = page.format_help()
+        assert not re.search(r":(func|class|mod|meth|attr|data):`", out) and "``" not in out, (name, out)

@@ -317,7 +317,19 @@ def _module_doc(module: str) -> str:
     import ast
 
     doc = ast.get_docstring(ast.parse(open(spec.origin, encoding="utf-8").read())) or ""
-    return doc.split("\n", 1)[1].strip() if "\n" in doc else ""
+    return plain_text(doc.split("\n", 1)[1].strip() if "\n" in doc else "")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as a terminal shows it: a Sphinx role (``:func:`wrl.x.f```, ``:func:`~wrl.x.f```) becomes the
+    name it points to (`wrl.x.f`, `f` with the tilde), double backquotes single ones."""
+    import re
+
+    def name(m: re.Match) -> str:
+        return f"`{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}`"
+
+    doc = re.sub(r":(?:func|class|mod|meth|attr|data|obj|exc):`(~?)([^`]+)`", name, doc)
+    return doc.replace("``", "`")
 
 
 def _add_bench(sub) -> None:
