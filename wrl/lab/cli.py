@@ -39,14 +39,14 @@ FLOWS = Registry("flow", {
 BENCHES = Registry("benchmark", {
     "throughput": Entry("wrl.lab.bench.throughput",
                         "steps/s of wrl agents vs SB3/SBX SAC and the update-only ceiling"),
-    "solve": Entry("wrl.lab.bench.solve", "wall-clock until Pendulum-v1 is solved, wrl SAC vs SBX SAC"),
     "learning": Entry("wrl.lab.bench.learning", "learning curves over seeds, written to docs/"),
+    "suite": Entry("wrl.lab.bench.suite",
+                   "algorithms x tasks x seeds, resumable, with aggregate statistics (rliable)"),
     "sweep": Entry("wrl.lab.bench.sweep",
                    "hyperparameter search with Ray Tune; the best settings as a wrl train file"),
     "seeds": Entry("wrl.lab.bench.seeds",
                    "seeds side by side: update FLOP rate vs the cores' bound, wall-clock vs SBX"),
-    "suite": Entry("wrl.lab.bench.suite",
-                   "algorithms x tasks x seeds, resumable, with aggregate statistics (rliable)"),
+    "solve": Entry("wrl.lab.bench.solve", "wall-clock until Pendulum-v1 is solved, wrl SAC vs SBX SAC"),
     "check-results": Entry("wrl.lab.bench.results",
                            "the committed results match their manifest's hashes and their suite files"),
     "pack-results": Entry("wrl.lab.bench.pack_results",
@@ -62,6 +62,9 @@ BENCHES = Registry("benchmark", {
     "lqr-average": Entry("wrl.lab.bench.lqr_average",
                          "average-reward agents on ergodic LQR vs the Riccati optimum"),
 })
+
+# The benchmarks that each answer one study of the docs (listed apart from the tools in `wrl bench --help`).
+BENCH_STUDIES = ("box-edge", "indirect-speed", "faults", "lqr-average")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -332,12 +335,34 @@ def plain_text(doc: str) -> str:
     return doc.replace("``", "`")
 
 
+def bench_listing(width: int = 100) -> str:
+    """The commands of ``wrl bench`` in two titled groups, each with its one line: the tools (everything but
+    :data:`BENCH_STUDIES`) and the one-study benchmarks."""
+    import textwrap
+
+    pad = max(map(len, BENCHES)) + 4
+    blocks = []
+    for title, names in (("tools:", [n for n in BENCHES if n not in BENCH_STUDIES]),
+                         ("one-study benchmarks (each measures one question of the docs' pages):", BENCH_STUDIES)):
+        lines = [title]
+        for name in names:
+            lines.append(textwrap.fill(BENCHES[name].help, width, initial_indent=f"  {name:<{pad - 2}}",
+                                       subsequent_indent=" " * pad))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def _add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks, suites, sweeps")
-    bsub = p.add_subparsers(dest="bench", parser_class=_Parser, required=True)
+    p = sub.add_parser("bench", help="benchmarks, suites, sweeps, result archives",
+                       description="Benchmarks, suites, sweeps and the committed results' tools. "
+                                   "`wrl bench COMMAND --help` describes one.\n\n" + bench_listing(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    # the parsers carry no `help`, so argparse lists none of them: bench_listing groups them in the description
+    bsub = p.add_subparsers(dest="bench", parser_class=_Parser, required=True, metavar="COMMAND",
+                                 help="one of the commands listed above")
     for name, entry in BENCHES.items():
         # `wrl bench NAME --help` shows the module's own documentation (file formats, what is measured)
-        b = bsub.add_parser(name, help=entry.help, description=f"{entry.help}\n\n{_module_doc(entry.module)}".strip(),
+        b = bsub.add_parser(name, description=f"{entry.help}\n\n{_module_doc(entry.module)}".strip(),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         _register(b, BENCHES, name)
 

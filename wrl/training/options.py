@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from wrl.agents import ALGOS, config_class, presets, train_defaults
-from wrl.config import unknown_names, validate
+from wrl.config import option_name, unknown_names, validate
 from wrl.errors import ConfigError
 from wrl.training.config import DISCOUNTED_ONLY, TrainConfig, algorithm_train_defaults, shared_default
 
@@ -79,6 +79,25 @@ def split_settings(data: Mapping[str, Any], cls: type, source: str) -> tuple[dic
 def agent_field_names() -> set[str]:
     """Every field name of every agent's config."""
     return set().union(*(_field_names(config_class(a)) for a in ALGOS))
+
+
+def algorithms_with(name: str) -> list[str]:
+    """The algorithms whose config has the field ``name``, in the order of ``wrl.agents.ALGOS``."""
+    return [a for a in ALGOS if name in _field_names(config_class(a))]
+
+
+def foreign_settings(names: set[str], algo: str) -> ConfigError:
+    """The error for agent settings that ``algo`` does not have: each option with the algorithms that have it and
+    the help page that lists it, e.g. ``--eta does not apply to --algo sac: it is an option of wppg (`wrl train
+    --algo wppg --help` lists it)``."""
+    parts = []
+    for name in sorted(names):
+        owners = algorithms_with(name)
+        parts.append(f"{option_name(name)} is an option of {' and '.join(owners)} "
+                     f"(`wrl train --algo {owners[0]} --help` lists it)")
+    opts = ", ".join(option_name(n) for n in sorted(names))
+    verb = "does" if len(names) == 1 else "do"
+    return ConfigError(f"{opts} {verb} not apply to --algo {algo}: {'; '.join(parts)}")
 
 
 def default_train_config(algo: str, **overrides: Any) -> TrainConfig:
@@ -150,9 +169,6 @@ def resolve(given: Mapping[str, Any] | None = None, *, preset: str | None = None
     cfg = dataclasses.replace(train_base, **given_train)
     foreign = set(given_agent) - _field_names(cls)
     if foreign:
-        opts = ", ".join("--" + n.replace("_", "-") for n in sorted(foreign))
-        verb = "does" if len(foreign) == 1 else "do"
-        raise ConfigError(f"{opts} {verb} not apply to --algo {cfg.algo}; drop them or choose the algorithm they "
-                          "belong to")
+        raise foreign_settings(foreign, cfg.algo)
     agent_base = dataclasses.replace(cls(), **{**(chosen.agent if chosen else {}), **file_agent})
     return cfg, dataclasses.replace(agent_base, **given_agent)
