@@ -89,9 +89,7 @@ def _tiny(algo: str, critic: str):
     fields = {f.name for f in dataclasses.fields(config_class(algo))}
     small = {**SMALL, **extra, "actor_hidden": (16, 16), "critic": critic}
     if "num_samples" in fields:
-        small["num_samples"] = 2
-    if "num_particles" in fields:
-        small["num_particles"] = 4
+        small["num_samples"] = 4 if algo == "wgf-direct" else 2  # wgf-direct: M action particles per state
     return agent_config_from(algo, small)
 
 

@@ -39,3 +39,57 @@ def test_the_one_study_benchmarks_keep_their_commands(name, capsys):
         main(["bench", name, "--help"])
     assert e.value.code == 0
     assert BENCHES[name].help in capsys.readouterr().out.replace("\n", " ")
+
+
+def _train_help(algo: str, capsys) -> str:
+    """The help of ``wrl train --algo ALGO``, one line per option (no wrapping at hyphens)."""
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(SystemExit):
+        mp.setenv("COLUMNS", "2000")
+        main(["train", "--algo", algo, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_each_gaussian_policy_says_what_it_is(capsys):
+    assert "a diagonal Gaussian N(mu(s), sigma(s)^2) whose samples are not squashed" in _train_help("wpo", capsys)
+    for algo in ("wppg", "wgf-direct"):
+        assert "gaussian, a tanh-Gaussian tanh(mu(s) + sigma(s)" in _train_help(algo, capsys)
+
+
+@pytest.mark.parametrize(("algo", "option", "words"), [
+    ("sac", "--init-alpha", "WPPG's --entropy-tau, wgf-direct's --alpha"),
+    ("wppg", "--entropy-tau", "SAC's alpha, wgf-direct's --alpha"),
+    ("wgf-direct", "--alpha", "SAC's alpha, WPPG's --entropy-tau"),
+    ("wgf-indirect", "--alpha", "not an entropy weight on actions"),
+    ("wpo", "--policy-critic", "WPO's default is Acme's (first)"),
+    ("wppg", "--policy-critic", "default: the twin minimum of SAC and TD3"),
+])
+def test_the_help_of_a_shared_concept_names_its_other_spellings(algo, option, words, capsys):
+    text = _train_help(algo, capsys)
+    assert words in text[text.index(f"{option} "):]
+
+
+def test_wgf_direct_calls_its_action_particles_per_state_num_samples_and_reads_the_old_name(tmp_path):
+    from wrl.agents.wgf_direct import WGFDirectConfig
+    from wrl.config import from_dict, to_dict
+    from wrl.lab.cli import configs_from_argv
+    from wrl.training.options import configs
+
+    new = configs_from_argv(["--algo", "wgf-direct", "--num-samples", "4"])[1]
+    assert new.num_samples == 4
+    assert configs_from_argv(["--algo", "wgf-direct", "--num-particles", "4"])[1] == new  # the old spelling
+    assert configs("wgf-direct", num_particles=4)[1] == new
+    file = tmp_path / "s.toml"
+    file.write_text("algo = 'wgf-direct'\nnum_particles = 4\n")
+    assert configs(file=file)[1] == new
+    record = to_dict(WGFDirectConfig())
+    record["num_particles"] = record.pop("num_samples")  # a config.json written before the rename
+    assert from_dict(WGFDirectConfig, record) == WGFDirectConfig()
+    # the indirect method keeps --num-particles: its M policies
+    indirect = configs_from_argv(["--algo", "wgf-indirect", "--num-particles", "4", "--num-envs", "8"])[1]
+    assert indirect.num_particles == 4
+
+
+def test_the_old_and_new_name_together_is_one_clear_line(capsys):
+    assert main(["train", "--algo", "wgf-direct", "--num-particles", "4", "--num-samples", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "old name of num_samples" in err

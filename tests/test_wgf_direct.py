@@ -59,7 +59,7 @@ def batch(n=64, obs_dim=3, act_dim=1, seed=0):
 @pytest.mark.parametrize("method", ["blob", "svgd"])
 def test_policy_climbs_a_learned_linear_critic(method):
     """Terminal transitions with reward r = a: the soft critic learns Q ~ a and the sampler moves upwards."""
-    cfg = tiny(method=method, actor_lr=1e-3, num_particles=4)
+    cfg = tiny(method=method, actor_lr=1e-3, num_samples=4)
     b = batch()
     b = b._replace(reward=b.action[:, 0], discount=jnp.zeros(64))
     agent = make_agent("wgf-direct", cfg, 3, 1)
@@ -77,7 +77,7 @@ def test_policy_climbs_a_learned_linear_critic(method):
 
 
 @pytest.mark.parametrize("bad, match", [(["--method", "langevin"], "invalid choice: 'langevin'"),
-                                        (["--num-particles", "1"], "--num-particles must be >= 2"),
+                                        (["--num-samples", "1"], "--num-samples must be >= 2"),
                                         (["--alpha", "0"], "--alpha must be > 0")])
 def test_bad_options_one_line_exit_2(tmp_path, capsys, bad, match):
     argv = ["train", "--algo", "wgf-direct", "--total-steps", "10", "--run-dir", str(tmp_path / "r"), *bad]

@@ -29,9 +29,10 @@ from wrl.replay import Batch
 class SACConfig(ActorCriticConfig):
     alpha_lr: float = hp(3e-4, "entropy temperature learning rate", gt=0)
     target_tau: float = hp(0.005, "Polyak rate of the target critic", gt=0, le=1)
-    init_alpha: float = hp(1.0, "initial entropy temperature", gt=0)
+    init_alpha: float = hp(1.0, "initial entropy temperature alpha, the weight of the entropy in Q + alpha H (WPPG's "
+                                "--entropy-tau, wgf-direct's --alpha, both fixed)", gt=0)
     target_entropy_scale: float = hp(1.0, "target entropy = -scale * action_dim")
-    autotune: bool = hp(True, "tune alpha towards the target entropy (else alpha stays fixed)")
+    autotune: bool = hp(True, "tune alpha towards the target entropy (--no-autotune: alpha stays at --init-alpha)")
     policy_delay: int = hp(1, "critic updates per actor and temperature update (CrossQ: 3)", ge=1)
 
 

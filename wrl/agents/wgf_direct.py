@@ -39,6 +39,7 @@ from wrl.agents.samplers import (
     soft_critic_update,
 )
 from wrl.config import hp
+from wrl.errors import ConfigError
 from wrl.flows.particles import METHODS, particle_velocity
 from wrl.flows.velocity import QFn, VelocityConfig, VelocitySamples, velocity_at
 from wrl.projections.amortised import amortised_particle_loss
@@ -49,20 +50,40 @@ from wrl.replay import Batch
 class WGFDirectConfig(VelocityConfig, ActorCriticConfig):
     method: str = hp("blob", "particle velocity estimator: blob, gfsd, gfsf (smoothed functions) or svgd",
                      choices=METHODS)
-    num_particles: int = hp(8, "M: action particles per state (flow, bootstrap and entropy estimate)", ge=2)
-    alpha: float = hp(0.05, "temperature alpha of the target exp(Q / alpha) and of the critic's entropy bonus",
-                      gt=0)
+    num_samples: int = hp(8, "M: action particles (samples) per state, for the flow, the bootstrap and the entropy "
+                             "estimate (as --num-samples of wpo and wppg; formerly --num-particles, still accepted)",
+                          ge=2)
+    alpha: float = hp(0.05, "entropy temperature alpha, fixed: the target exp(Q / alpha) of the flow and the "
+                            "critic's entropy bonus alpha H, the weight of the entropy in Q + alpha H (SAC's alpha, "
+                            "WPPG's --entropy-tau; not wgf-indirect's --alpha)", gt=0)
     bandwidth: float = hp(0.0, "RBF kernel bandwidth h on the action particles; 0: the median heuristic per state",
                           ge=0)
     lam: float = hp(0.1, "GFSF's ridge lambda in (K + lambda I)^-1 (conditioning; biases the estimate to zero)", ge=0)
-    policy: str = hp("implicit", "sampler class: implicit tanh(f([s, xi])) or a tanh-Gaussian through its samples",
-                     choices=POLICY_CLASSES)
+    policy: str = hp("implicit", "sampler class: implicit, tanh(f([s, xi])), or gaussian, a tanh-Gaussian "
+                                 "tanh(mu(s) + sigma(s) xi) through its samples (WPPG's; not WPO's unsquashed "
+                                 "Gaussian)", choices=POLICY_CLASSES)
     latent_dim: int = hp(0, "implicit sampler: size of the noise xi ~ N(0, I_m); 0: max(1, round(obs_dim/3))", ge=0)
-    policy_critic: str = hp("min", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
+    policy_critic: str = hp("min", "critic member(s) giving grad_a Q: the first, the mean or the min over the "
+                                   "--num-critics members (default: the twin minimum of SAC and TD3; WPO's is "
+                                   "Acme's first)", choices=("first", "mean", "min"))
     target_tau: float = hp(0.005, "Polyak rate of the target critic", gt=0, le=1)
     entropy_sigma: float = hp(0.2, "kernel width sigma of the Gaussian-mixture entropy estimate", gt=0)
     entropy_points: int = hp(4, "further policy samples per state at which the mixture density is evaluated",
                              ge=1)
+
+    @staticmethod
+    def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+        """A recorded wgf-direct config (or settings) of a wrl before ``num_samples`` in today's fields: the action
+        particles per state were ``num_particles`` (the name the indirect method keeps for its M policies), the same
+        value under the new name. Applied by :func:`wrl.config.upgrade` to recorded configs, settings files and
+        ``wrl train`` options, so ``--algo wgf-direct --num-particles 8`` still means ``--num-samples 8``."""
+        if "num_particles" not in data:
+            return data
+        if "num_samples" in data:
+            raise ConfigError("wgf-direct: num_particles (--num-particles) is the old name of num_samples "
+                              "(--num-samples, action particles per state); give only the new one")
+        data["num_samples"] = data.pop("num_particles")
+        return data
 
 
 WGFDirectState = SamplerCriticState  # sampler, critic ensemble, target critic, optimizer states
@@ -96,7 +117,7 @@ def direct_policy_step(sampler: Sampler, tx: optax.GradientTransformation, param
 def make_agent(cfg: WGFDirectConfig, obs_dim: int, act_dim: int) -> Agent:
     parts = make_sampler_critic(cfg, obs_dim, act_dim)
     sampler, critic, actor_tx = parts.sampler, parts.critic, parts.actor_tx
-    m = cfg.num_particles
+    m = cfg.num_samples
 
     def init(key: jax.Array) -> WGFDirectState:
         return parts.init(key, obs_dim, act_dim)

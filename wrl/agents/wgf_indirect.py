@@ -51,7 +51,9 @@ class WGFIndirectConfig:
     method: str = hp("blob", "particle interaction: blob, gfsd, gfsf, svgd (SVPG) or independent (M separate "
                              "A2C agents)", choices=(*METHODS, INDEPENDENT))
     num_particles: int = hp(8, "M: policies trained side by side (--num-envs must be a multiple of M)", ge=1)
-    alpha: float = hp(1.0, "temperature alpha of the posterior exp(J / alpha) prior", gt=0)
+    alpha: float = hp(1.0, "temperature alpha of the posterior exp(J / alpha) prior over the policies' parameters: "
+                           "it weighs the M policies' spread against their returns (not an entropy weight on "
+                           "actions, as SAC's alpha and wgf-direct's --alpha)", gt=0)
     prior_std: float = hp(0.0, "std of the Gaussian prior on the policy parameters; 0: a flat prior", ge=0)
     bandwidth: float = hp(0.0, "RBF bandwidth h on the parameter vectors; 0: the median heuristic", ge=0)
     lam: float = hp(0.1, "GFSF's ridge lambda in (K + lambda I)^-1 (conditioning; biases the estimate to zero)", ge=0)
@@ -61,7 +63,8 @@ class WGFIndirectConfig:
     critic_lr: float = hp(1e-3, "Adam learning rate of the value networks", gt=0)
     gae_lambda: float = hp(0.95, "GAE lambda of the advantages", ge=0, le=1)
     normalize_advantages: bool = hp(True, "standardise each particle's advantages over its rollout")
-    init_log_std: float = hp(0.0, "initial log standard deviation of the (pre-tanh) Gaussian policy")
+    init_log_std: float = hp(0.0, "initial log standard deviation of the (pre-tanh) Gaussian policy (0: std 1; "
+                                  "WPO's --init-std takes the std itself)")
     normalize_observations: bool = hp(True, "standardise observations by each particle's running mean and "
                                             "variance (of the observations it has seen)")
     reward_scale: float = hp(1.0, "multiplies the rewards before the advantages and value targets", gt=0)

@@ -110,17 +110,23 @@ class WPOConfig(KLConfig, VelocityConfig, ActorCriticConfig):
     critic: str = redefault(CriticConfig, "critic", "layernorm")
     actor_layer_norm: bool = hp(False, "LayerNorm in the policy MLP")
     grad_clip: float = hp(40.0, "global-norm gradient clip of both networks (applied; 0 disables)", ge=0)
-    init_std: float = hp(0.7, "policy standard deviation at initialisation", gt=0)
+    init_std: float = hp(0.7, "policy standard deviation at initialisation (the std itself; wgf-indirect's "
+                              "--init-log-std takes its log)", gt=0)
     min_std: float = hp(1e-3, "floor of the policy standard deviation", ge=0)
-    policy: str = hp("gaussian", "action distribution: diagonal Gaussian or Gaussian mixture",
-                     choices=("gaussian", "mixture"))
+    policy: str = hp("gaussian", "action distribution: gaussian, a diagonal Gaussian N(mu(s), sigma(s)^2) whose "
+                                 "samples are not squashed (the environment executes clip(a), or tanh(a) with "
+                                 "--action-box tanh; not WPPG's tanh-Gaussian), or mixture, a mixture of "
+                                 "--num-components such Gaussians", choices=("gaussian", "mixture"))
     num_components: int = hp(4, "mixture policy: number of Gaussian components", ge=2)
     fisher_samples: int = hp(64, "mixture policy: actions per state for the Monte Carlo Fisher", ge=1)
     fisher_damping: float = hp(1e-3, "mixture policy: damping lambda of (F + lambda I)^-1", gt=0)
-    num_samples: int = hp(4, "actions sampled per state for the WPO update", ge=1)
+    num_samples: int = hp(4, "actions sampled per state for the WPO update (as --num-samples of wppg and "
+                             "wgf-direct)", ge=1)
     num_bootstrap_samples: int = hp(2, "target-policy actions per next state in the TD target", ge=1)
     bootstrap: str = hp("mean", "reduce the target Q over the bootstrap samples", choices=("mean", "max"))
-    policy_critic: str = hp("first", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
+    policy_critic: str = hp("first", "critic member(s) giving grad_a Q: the first, the mean or the min over the "
+                                     "--num-critics members; WPO's default is Acme's (first), the other agents' the "
+                                     "twin minimum (min) of SAC and TD3", choices=("first", "mean", "min"))
     squash: str = hp("identity", "squash grad_a Q elementwise", choices=("identity", "cbrt"))
     action_box: str = hp("pull", "how the policy meets the action box [-1, 1]: pull (the environment executes "
                                  "clip(a); tanh-bounded mean, grad_a Q at the raw sample a pulled back into the box "

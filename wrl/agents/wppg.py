@@ -55,17 +55,21 @@ from wrl.replay import Batch
 
 @dataclass(frozen=True)
 class WPPGConfig(VelocityConfig, ActorCriticConfig):
-    policy: str = hp("gaussian", "policy class: tanh-Gaussian through its samples (WPPG) or implicit "
-                                 "tanh(f([s, z])) (WPPG-I)", choices=POLICY_CLASSES)
+    policy: str = hp("gaussian", "policy class: gaussian, a tanh-Gaussian tanh(mu(s) + sigma(s) z) used through "
+                                 "its samples (WPPG; not WPO's unsquashed Gaussian), or implicit, tanh(f([s, z])) "
+                                 "(WPPG-I)", choices=POLICY_CLASSES)
     latent_dim: int = hp(0, "implicit policy: size m of the latent noise z ~ N(0, I_m); 0: max(1, round(obs_dim/3))",
                          ge=0)
     num_samples: int = hp(2, "K: noise draws per state for the projection and the bootstrap (published: 32; "
                              "the default is chosen by learning per wall-clock second, docs/wppg-history.md)", ge=1)
     eta: float = hp(0.1, "proximal step size eta: transport a -> a + eta grad_a Q", gt=0)
-    entropy_tau: float = hp(1e-4, "entropy temperature tau: heat step N(0, 2 tau eta I) and bonus tau H in the "
-                                  "critic target", ge=0)
+    entropy_tau: float = hp(1e-4, "entropy temperature tau, fixed: the weight of the entropy in Q + tau H (SAC's "
+                                  "alpha, wgf-direct's --alpha): the heat step N(0, 2 tau eta I) and the bonus tau H "
+                                  "in the critic target", ge=0)
     inner_steps: int = hp(1, "regression steps of the projection on the same moved targets", ge=1)
-    policy_critic: str = hp("min", "critic member(s) giving grad_a Q", choices=("first", "mean", "min"))
+    policy_critic: str = hp("min", "critic member(s) giving grad_a Q: the first, the mean or the min over the "
+                                   "--num-critics members (default: the twin minimum of SAC and TD3; WPO's is "
+                                   "Acme's first)", choices=("first", "mean", "min"))
     target_tau: float = hp(0.005, "Polyak rate of the target critic", gt=0, le=1)
     entropy_sigma: float = hp(0.2, "kernel width sigma of the Gaussian-mixture entropy estimate", gt=0)
     entropy_centres: int = hp(0, "M: mixture centres per state, the first M of the K bootstrap samples; 0: all K",

@@ -12,6 +12,7 @@ The command line (`wrl train`), suites, sweeps and library users all turn settin
 
 Settings are field names of ``TrainConfig`` and of the agents' configs; an agent setting that belongs to
 another algorithm than the one chosen is an error naming it, as is an unknown name (with the closest valid ones).
+A field's old name (one its config's ``upgrade`` maps, :func:`wrl.config.upgrade`) is read as the new one.
 
 From Python, :func:`configs` is this resolution with keyword settings (``wrl.configs``); ``wrl train`` calls it
 too, so a config built either way is the same.
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from wrl.agents import ALGOS, config_class, presets, train_defaults
-from wrl.config import option_name, unknown_names, validate
+from wrl.config import option_name, unknown_names, upgrade, validate
 from wrl.errors import ConfigError
 from wrl.training.config import DISCOUNTED_ONLY, TrainConfig, algorithm_train_defaults, shared_default
 
@@ -67,13 +68,15 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
 
 
 def split_settings(data: Mapping[str, Any], cls: type, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(``TrainConfig`` fields, ``cls`` fields) of a table of settings; a name that is neither is an error."""
+    """(``TrainConfig`` fields, ``cls`` fields) of a table of settings, the old names of ``cls``'s fields read
+    through its upgrade (:func:`wrl.config.upgrade`); a name that is neither is an error."""
     train_fields, agent_fields = _field_names(TrainConfig), _field_names(cls)
-    unknown = set(data) - train_fields - agent_fields
+    agent = upgrade(cls, {k: v for k, v in data.items() if k not in train_fields})
+    unknown = set(agent) - agent_fields
     if unknown:
         raise unknown_names(unknown, train_fields | agent_fields, f"setting in {source}")
     return ({k: _plain(v) for k, v in data.items() if k in train_fields},
-            {k: _plain(v) for k, v in data.items() if k in agent_fields})
+            {k: _plain(v) for k, v in agent.items()})
 
 
 def agent_field_names() -> set[str]:
@@ -111,7 +114,7 @@ def agent_config(algo: str, settings: Mapping[str, Any] | None = None) -> Any:
     that is not a field of it is a ConfigError naming the closest ones."""
     ALGOS.check(algo)
     cls = config_class(algo)
-    settings = {k: _plain(v) for k, v in (settings or {}).items()}
+    settings = upgrade(cls, {k: _plain(v) for k, v in (settings or {}).items()})
     unknown = set(settings) - _field_names(cls)
     if unknown:
         raise unknown_names(unknown, _field_names(cls), f"{cls.__name__} setting")
@@ -159,7 +162,7 @@ def resolve(given: Mapping[str, Any] | None = None, *, preset: str | None = None
     file_train, file_agent = split_settings({k: v for k, v in table.items() if k != "algo"}, cls,
                                             f"--config {file or ''}")
     given_train = {k: v for k, v in given.items() if k in _field_names(TrainConfig)}
-    given_agent = {k: v for k, v in given.items() if k in agent_field_names()}
+    given_agent = upgrade(cls, {k: v for k, v in given.items() if k in agent_field_names()})  # old names too
     # the algorithm's defaults may depend on the objective, which any later layer may set
     preset_train = chosen.train if chosen else {}
     objective = {**preset_train, **file_train, **given_train}.get("objective")
