@@ -93,3 +93,48 @@ def test_the_old_and_new_name_together_is_one_clear_line(capsys):
     assert main(["train", "--algo", "wgf-direct", "--num-particles", "4", "--num-samples", "4"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "old name of num_samples" in err
+
+
+@pytest.mark.parametrize("given", [["--batch-size", "64"], ["--utd", "1"], ["--n-step", "1"]])
+def test_wgf_indirect_rejects_the_off_policy_settings_it_does_not_use(given, capsys):
+    assert main(["train", "--algo", "wgf-indirect", *given]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{given[0]} does not apply to --algo wgf-indirect" in err
+
+
+def test_a_settings_file_cannot_set_what_wgf_indirect_does_not_use(tmp_path):
+    from wrl.errors import ConfigError
+    from wrl.training.options import configs
+
+    file = tmp_path / "s.toml"
+    file.write_text("algo = 'wgf-indirect'\nbatch_size = 64\n")
+    with pytest.raises(ConfigError, match="--batch-size does not apply to --algo wgf-indirect"):
+        configs(file=file)
+    assert configs("sac", batch_size=64)[0].batch_size == 64  # an off-policy agent uses it
+
+
+def test_steps_rounded_up_to_whole_steps_of_the_environments_are_announced(monkeypatch, tmp_path, capsys):
+    from wrl.errors import ConfigError
+    from wrl.training import trainer
+    from wrl.training.config import TrainConfig
+
+    cfg = TrainConfig(algo="wgf-indirect", total_steps=300)
+    assert cfg.num_envs == 32 and cfg.frames_run() == 320
+    assert TrainConfig(algo="wgf-indirect", total_steps=320).rounding_note() is None
+    assert TrainConfig(total_steps=301).rounding_note() is None  # one environment: exact
+    assert TrainConfig(total_steps=301, action_repeat=2).frames_run() == 302
+
+    def stop(*args, **kwargs):
+        raise ConfigError("stopped before compiling")
+
+    monkeypatch.setattr(trainer, "compiled_step_fns", stop)
+    assert main(["train", "--algo", "wgf-indirect", "--total-steps", "300", "--run-dir", str(tmp_path / "r"),
+                 "--no-progress", "--no-tensorboard"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("wrl: note: --total-steps 300 runs as 320 environment steps: each step of the 32 environments "
+                      "is 32 frames; give a multiple of 32 to run exactly that many")
+
+
+def test_bad_input_is_one_line_without_the_rounding_note(tmp_path, capsys):
+    assert main(["train", "--algo", "wgf-indirect", "--total-steps", "300", "--num-envs", "6"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -159,7 +159,9 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
 @pytest.mark.parametrize("bad, match", [
     (["--num-envs", "6"], "must be a multiple of --num-particles"),
     (["--learning-starts", "100"], "--learning-starts must be 0"),
-    (["--buffer-size", "100", "--batch-size", "64"], "must hold one rollout"),
+    (["--buffer-size", "100"], "must hold one rollout"),
+    (["--batch-size", "64"], "--batch-size does not apply to --algo wgf-indirect"),
+    (["--utd", "1"], "--utd does not apply to --algo wgf-indirect"),
     (["--method", "nope"], "invalid choice"),
 ])
 def test_bad_settings_one_line_exit_2(tmp_path, capsys, bad, match):

@@ -47,6 +47,12 @@ def train_defaults(algo: str) -> dict[str, Any]:
     return dict(getattr(ALGOS.load(algo), "TRAIN_DEFAULTS", {}))
 
 
+def unused_train_settings(algo: str) -> dict[str, str]:
+    """Training settings that ``algo`` does not use, each with why (its module's ``UNUSED_TRAIN_SETTINGS``):
+    given explicitly, they are an error."""
+    return dict(getattr(ALGOS.load(algo), "UNUSED_TRAIN_SETTINGS", {}))
+
+
 def check_train_config(algo: str, cfg: Any, agent_cfg: Any) -> None:
     """Raise a ConfigError if the training settings do not suit ``algo`` (its module's ``check_train_config``)."""
     check = getattr(ALGOS.load(algo), "check_train_config", None)
@@ -59,4 +65,4 @@ def make_agent(algo: str, cfg: Any, obs_dim: int, act_dim: int) -> Agent:
 
 
 __all__ = ["ALGOS", "Agent", "Preset", "check_train_config", "config_class", "make_agent", "presets",
-           "train_defaults"]
+           "train_defaults", "unused_train_settings"]

@@ -75,6 +75,14 @@ class WGFIndirectConfig:
 TRAIN_DEFAULTS: dict[str, Any] = {"num_envs": 32, "learning_starts": 0, "update_every": 5, "buffer_size": 4096,
                                   "eval_episodes": 8}
 
+# The off-policy training settings this on-policy learner does not use, each with why: given explicitly (an option,
+# a settings file), they are an error rather than silently ignored (wrl.training.options.resolve).
+UNUSED_TRAIN_SETTINGS: dict[str, str] = {
+    "batch_size": "an on-policy update takes the whole rollout, not a minibatch",
+    "utd": "one on-policy update per rollout of --update-every steps",
+    "n_step": "the returns are GAE's, set by --gae-lambda",
+}
+
 
 def check_train_config(cfg: Any, agent_cfg: WGFIndirectConfig) -> None:
     """The training settings an on-policy particle run needs."""

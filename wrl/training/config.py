@@ -59,7 +59,8 @@ class TrainConfig:
     env: str = hp("gym:Pendulum-v1", "environment id: gym:<id> or dmc:<domain>-<task>")
     env_module: str = hp("", "comma-separated modules to import first (they register Gymnasium envs)")
     seed: int = hp(0, "random seed (same seed, same machine: same numbers)", ge=0)
-    total_steps: int = hp(10_000, "environment steps (frames) to train for", gt=0)
+    total_steps: int = hp(10_000, "environment steps (frames) to train for, rounded up to a whole step of the "
+                                  "--num-envs environments (x --action-repeat; the run says so when it is)", gt=0)
     num_envs: int = algo_hp(1, "environments stepped in lockstep", ge=1)
     buffer_size: int = algo_hp(1_000_000, "replay capacity in transitions", gt=0)
     batch_size: int = hp(256, "minibatch size of each gradient update", gt=0)
@@ -91,3 +92,21 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             if "shared" in f.metadata and getattr(self, f.name) is None:
                 object.__setattr__(self, f.name, own.get(f.name, f.metadata["shared"]))
+
+    def frames_run(self) -> int:
+        """The environment steps (frames) the run takes: ``total_steps`` rounded up to a multiple of ``num_envs``
+        x ``action_repeat``, the frames of one step of the environment vector (the trainer never steps part of
+        it)."""
+        per_step = self.num_envs * self.action_repeat
+        return -(-self.total_steps // per_step) * per_step
+
+    def rounding_note(self) -> str | None:
+        """One line when :meth:`frames_run` exceeds ``total_steps`` (``--total-steps 300`` with 32 environments
+        runs 320 frames), else None."""
+        run = self.frames_run()
+        if run == self.total_steps:
+            return None
+        repeat = f" x --action-repeat {self.action_repeat}" if self.action_repeat > 1 else ""
+        return (f"--total-steps {self.total_steps} runs as {run} environment steps: each step of the "
+                f"{self.num_envs} environments{repeat} is {self.num_envs * self.action_repeat} frames; give a "
+                f"multiple of {self.num_envs * self.action_repeat} to run exactly that many")

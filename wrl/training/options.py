@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wrl.agents import ALGOS, config_class, presets, train_defaults
+from wrl.agents import ALGOS, config_class, presets, train_defaults, unused_train_settings
 from wrl.config import option_name, unknown_names, upgrade, validate
 from wrl.errors import ConfigError
 from wrl.training.config import DISCOUNTED_ONLY, TrainConfig, algorithm_train_defaults, shared_default
@@ -162,6 +162,13 @@ def resolve(given: Mapping[str, Any] | None = None, *, preset: str | None = None
     file_train, file_agent = split_settings({k: v for k, v in table.items() if k != "algo"}, cls,
                                             f"--config {file or ''}")
     given_train = {k: v for k, v in given.items() if k in _field_names(TrainConfig)}
+    unused = unused_train_settings(algo)
+    ignored = sorted(set(unused) & (set(given_train) | set(file_train)))
+    if ignored:
+        why = "; ".join(f"{option_name(k)}: {unused[k]}" for k in ignored)
+        verb = "does" if len(ignored) == 1 else "do"
+        raise ConfigError(f"{', '.join(map(option_name, ignored))} {verb} not apply to --algo {algo} ({why}); "
+                          f"drop {'it' if len(ignored) == 1 else 'them'}")
     given_agent = upgrade(cls, {k: v for k, v in given.items() if k in agent_field_names()})  # old names too
     # the algorithm's defaults may depend on the objective, which any later layer may set
     preset_train = chosen.train if chosen else {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -381,6 +382,9 @@ def _run(members: list[_Member], cfg: TrainConfig, agent_cfg: Any, run_dir: Path
     """The loop over one member (``seeds_axis`` False) or several side by side (True, states stacked) of the run
     (or group) in ``run_dir``; ``start`` is when the caller began setting the run up (the run's clock starts
     there); ``stop`` holds a signal that asks the loop to stop at the end of its current step."""
+    note = cfg.rounding_note()  # every setting is checked by now: what runs, if not what was asked
+    if note:
+        sys.stderr.write(f"wrl: note: {note}\n")
     spec = env_spec(cfg.env)
     agent = make_agent(cfg.algo, agent_cfg, spec.obs_dim, spec.act_dim)
     fns = compiled_step_fns(cfg, agent_cfg, spec.obs_dim, spec.act_dim, seeds_axis)
