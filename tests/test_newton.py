@@ -67,6 +67,18 @@ def _fd_newton(grad_fn, a, damping, eps=1e-5):
     return np.einsum("...ij,...j->...i", precond, g)
 
 
+def test_newton_velocity_in_one_action_dimension_is_the_gradient_over_damping_plus_the_curvature():
+    """D = 1 (no eigendecomposition): v = Q'(a) / (lambda + |Q''(a)|), against the closed form of a cubic critic."""
+    with jax.enable_x64(True):
+        q = lambda obs, a: (a[:, 0] - obs[:, 0]) ** 3 - 2.0 * a[:, 0] ** 2  # noqa: E731
+        obs = jnp.asarray([[0.3], [-1.0]])
+        a = jnp.asarray(np.random.default_rng(5).normal(size=(3, 2, 1)))
+        v = velocity.newton(0.5)(velocity.velocity_at(q, obs, a), q, obs).dq_da
+        x, s = np.asarray(a)[..., 0], np.asarray(obs)[:, 0]
+        grad, curv = 3 * (x - s) ** 2 - 4 * x, 6 * (x - s) - 4
+        np.testing.assert_allclose(np.asarray(v)[..., 0], grad / (0.5 + np.abs(curv)), rtol=1e-12)
+
+
 @pytest.mark.parametrize("link", [None, "tanh", "clip"])
 def test_newton_velocity_matches_finite_differences_of_the_critic_gradient_also_after_a_link(link):
     """On a non-quadratic critic, newton's Hessian (forward-over-reverse) agrees with central differences of grad_a Q;

@@ -236,6 +236,8 @@ def newton(damping: float) -> VelocityTransform:
             return jax.hessian(lambda x: q_fn(jax.tree.map(lambda y: y[None], o), x[None])[0])(a)
 
         h = jax.vmap(jax.vmap(hessian), in_axes=(None, 0))(obs, actions)  # (N, B, D, D)
+        if h.shape[-1] == 1:  # one action dimension: |H| = |h|, no eigendecomposition (a LAPACK call per sample)
+            return samples._replace(dq_da=jax.lax.stop_gradient(samples.dq_da / (damping + jnp.abs(h[..., 0]))))
         h = 0.5 * (h + jnp.swapaxes(h, -1, -2))
         eigvals, eigvecs = jnp.linalg.eigh(h)
         coords = jnp.einsum("...ji,...j->...i", eigvecs, samples.dq_da) / (damping + jnp.abs(eigvals))
