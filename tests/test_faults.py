@@ -298,6 +298,7 @@ def test_a_suite_retries_a_killed_run_forwards_sigterm_and_ends_with_the_numbers
     assert_same_run(runs.seed_dir(group, 0), runs.seed_dir(ref_group, 0))
 
 
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time (pytest -n 2 --dist loadgroup)
 def test_a_run_killed_on_a_ray_cluster_is_retried_and_the_suite_completes_with_the_same_numbers(
         env, tmp_path, suite_reference):
     """A local Ray cluster (`ray start --head`), a suite on it, one of its `wrl train` processes killed: the

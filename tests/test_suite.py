@@ -123,6 +123,7 @@ def test_suite_files_and_bad_input(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time (pytest -n 2 --dist loadgroup)
 def test_ray_backend_gives_the_same_layout_and_numbers(tiny, tmp_path):
     pytest.importorskip("ray")
     tiny = S.Suite(**{**tiny.__dict__, "algos": ("td3",), "seeds": (0,)})
@@ -136,6 +137,7 @@ def test_ray_backend_gives_the_same_layout_and_numbers(tiny, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time (pytest -n 2 --dist loadgroup)
 def test_sweep_finds_the_known_best_of_a_one_parameter_space(tmp_path, capsys):
     """critic_lr 1e8 diverges (score -inf), 3e-4 trains: the sweep must pick 3e-4 and write it for wrl train."""
     pytest.importorskip("ray")

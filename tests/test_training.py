@@ -339,7 +339,7 @@ def test_the_run_clock_counts_the_set_up(tmp_path, monkeypatch):
         now[0] += 1000.0
 
     monkeypatch.setattr(trainer._Member, "__init__", slow_build)
-    summary = train(small_cfg(total_steps=300, learning_starts=300, eval_every=300), small_agent(), tmp_path / "r",
+    summary = train(small_cfg(total_steps=300, learning_starts=299, eval_every=300), small_agent(), tmp_path / "r",
                     progress=False, tensorboard=False)
     assert summary["wall_seconds"] == 1000.0
 
