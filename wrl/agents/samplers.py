@@ -156,10 +156,9 @@ class SamplerCritic:
 
 def make_sampler_critic(cfg: Any, obs_dim: int, act_dim: int) -> SamplerCritic:
     """Sampler (``cfg.policy``, ``cfg.actor_hidden``, ``cfg.latent_dim``), critic and actor optimizer from an agent
-    config with those fields and the :class:`~wrl.agents.base.ActorCriticConfig` ones (and, where it has them, the
-    :class:`~wrl.flows.velocity.VelocityConfig` ones, checked against the critic: :func:`check_velocity`)."""
-    if hasattr(cfg, "velocity"):
-        check_velocity(cfg)
+    config with those fields, the :class:`~wrl.agents.base.ActorCriticConfig` ones and the
+    :class:`~wrl.flows.velocity.VelocityConfig` ones (checked against the critic: :func:`check_velocity`)."""
+    check_velocity(cfg)
     return SamplerCritic(make_sampler(cfg.policy, cfg.actor_hidden, obs_dim, act_dim, cfg.latent_dim),
                          make_critic(cfg, cfg.optimizer), cfg.optimizer(cfg.actor_lr))
 
